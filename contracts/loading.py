@@ -87,7 +87,7 @@ def _load_json(data: bytes) -> Any:
 
 def _load_yaml(text: str) -> Any:
     try:
-        return yaml.load(text, Loader=_JsonCompatibleLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=_JsonCompatibleLoader)
     except yaml.YAMLError as exc:
         raise DocumentUnreadable(f"invalid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:

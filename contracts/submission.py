@@ -1,0 +1,134 @@
+"""From submitted bytes to everything the registry stores about a contract version."""
+
+from __future__ import annotations
+
+import enum
+import io
+import posixpath
+import zipfile
+from collections.abc import Mapping
+
+import msgspec
+
+from contracts.bundle import Bundle, bundle_from_files, bundle_from_zip, resolve_bundle
+from contracts.canonical import bundle_fingerprint, canonical_json, fingerprint
+from contracts.errors import ContractInvalid, UnknownKind
+from contracts.index import ContractIndex, build_index
+from contracts.kinds import DocumentKind, detect_kind
+from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
+from contracts.validation import validate_document
+
+
+class Strictness(enum.StrEnum):
+    FULL = "full"  # parse, detect the kind, validate against the specification
+    SYNTAX_ONLY = "syntax-only"  # parse and detect the kind
+    NONE = "none"  # parse only
+
+
+class AnalyzedContract(msgspec.Struct, frozen=True):
+    document: Document  # the root document; for a bundle, with other files' $refs inlined
+    kind: DocumentKind | None
+    fingerprint: str
+    canonical: bytes  # canonical JSON of the root document as submitted
+    index: ContractIndex | None
+    files: dict[str, bytes]  # every file of a bundle as submitted; empty for one document
+    root_path: str | None
+
+    @property
+    def declared_version(self) -> str | None:
+        info = self.document.get("info")
+        version = info.get("version") if isinstance(info, dict) else None
+        return str(version) if version is not None else None
+
+
+def analyze_document(
+    data: bytes,
+    *,
+    media_type: str | None,
+    strictness: Strictness = Strictness.FULL,
+    limits: LoadLimits = DEFAULT_LIMITS,
+) -> AnalyzedContract:
+    doc = load_document(data, media_type=media_type, limits=limits)
+    kind, index = _check(doc, strictness)
+    return AnalyzedContract(
+        document=doc,
+        kind=kind,
+        fingerprint=fingerprint(doc),
+        canonical=canonical_json(doc),
+        index=index,
+        files={},
+        root_path=None,
+    )
+
+
+def analyze_bundle(
+    *,
+    zip_data: bytes | None = None,
+    files: Mapping[str, bytes] | None = None,
+    root: str | None = None,
+    strictness: Strictness = Strictness.FULL,
+    limits: LoadLimits = DEFAULT_LIMITS,
+) -> AnalyzedContract:
+    """A multi-file contract: stored whole, validated and indexed as one resolved document."""
+    if zip_data is not None:
+        bundle = bundle_from_zip(zip_data, root=root, limits=limits)
+        raw = _zip_members(bundle, zip_data)
+    elif files is not None:
+        bundle = bundle_from_files(files, root=root, limits=limits)
+        raw = {path: files[path] for path in _original_names(bundle, files)}
+    else:
+        raise ValueError("a bundle needs zip_data or files")
+    resolved = resolve_bundle(bundle)
+    kind, index = _check(resolved, strictness)
+    return AnalyzedContract(
+        document=resolved,
+        kind=kind,
+        fingerprint=bundle_fingerprint(bundle.files),
+        canonical=canonical_json(bundle.files[bundle.root]),
+        index=index,
+        files=raw,
+        root_path=bundle.root,
+    )
+
+
+def _check(doc: Document, strictness: Strictness) -> tuple[DocumentKind | None, ContractIndex | None]:
+    if strictness is Strictness.NONE:
+        try:
+            kind = detect_kind(doc)
+        except UnknownKind:
+            return None, None
+        return kind, _safe_index(doc, kind)
+    kind = detect_kind(doc)
+    if strictness is Strictness.FULL:
+        issues = validate_document(doc, kind)
+        if issues:
+            noun = "error" if len(issues) == 1 else "errors"
+            raise ContractInvalid(f"{kind} document has {len(issues)} {noun}", issues)
+    return kind, _safe_index(doc, kind)
+
+
+def _safe_index(doc: Document, kind: DocumentKind) -> ContractIndex | None:
+    # Below full validation the document may be any shape; an index is a bonus, never a reason to fail.
+    try:
+        return build_index(doc, kind)
+    except Exception:
+        return None
+
+
+def _zip_members(bundle: Bundle, zip_data: bytes) -> dict[str, bytes]:
+    wanted = set(bundle.files)
+    out: dict[str, bytes] = {}
+    with zipfile.ZipFile(io.BytesIO(zip_data)) as archive:
+        for info in archive.infolist():
+            name = _normalize(info.filename)
+            if name in wanted:
+                out[name] = archive.read(info)
+    return out
+
+
+def _original_names(bundle: Bundle, files: Mapping[str, bytes]) -> list[str]:
+    return [name for name in files if _normalize(name) in bundle.files]
+
+
+def _normalize(name: str) -> str:
+    return posixpath.normpath(name.replace("\\", "/")).lstrip("/")

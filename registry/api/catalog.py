@@ -1,0 +1,73 @@
+"""HTTP routes for teams and APIs: parse, call registry.catalog, return structs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, patch, post
+from litestar.params import Body, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from policies.auth import Principal
+from registry import catalog
+from registry.access import require_read
+from registry.api.problems import errors
+from registry.api.schemas import ApiIn, ApiOut, ApiPatch, TeamIn, TeamList, TeamOut
+from registry.api.views import api_out, team_out
+from registry.settings import Settings
+
+ApiName = Annotated[str, Parameter(description="API name", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+
+
+class TeamController(Controller):
+    path = "/api/v1/teams"
+    tags = ["teams"]
+
+    @get(responses=errors(401, 403))
+    async def list_teams(
+        self, session: AsyncSession, principal: Principal | None, settings: Settings
+    ) -> TeamList:
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        return TeamList(items=[team_out(t) for t in await catalog.list_teams(session)])
+
+    @post(responses=errors(400, 401, 403, 409))
+    async def create_team(
+        self, session: AsyncSession, principal: Principal | None, data: Annotated[TeamIn, Body()]
+    ) -> TeamOut:
+        team = await catalog.create_team(
+            session, principal, name=data.name, description=data.description, members=data.members
+        )
+        await session.commit()
+        return team_out(team)
+
+
+class ApiController(Controller):
+    path = "/api/v1/apis"
+    tags = ["apis"]
+
+    @post(responses=errors(400, 401, 403, 404, 409))
+    async def create_api(
+        self, session: AsyncSession, principal: Principal | None, data: Annotated[ApiIn, Body()]
+    ) -> ApiOut:
+        api = await catalog.create_api(session, principal, data)
+        await session.commit()
+        return api_out(api)
+
+    @get("/{name:str}", responses=errors(400, 401, 403, 404))
+    async def get_api(
+        self, session: AsyncSession, principal: Principal | None, settings: Settings, name: ApiName
+    ) -> ApiOut:
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        return api_out(await catalog.get_api(session, name))
+
+    @patch("/{name:str}", responses=errors(400, 401, 403, 404))
+    async def update_api(
+        self,
+        session: AsyncSession,
+        principal: Principal | None,
+        name: ApiName,
+        data: Annotated[ApiPatch, Body()],
+    ) -> ApiOut:
+        api = await catalog.update_api(session, principal, name, data)
+        await session.commit()
+        return api_out(api)

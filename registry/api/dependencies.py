@@ -1,0 +1,20 @@
+"""Objects handlers receive by dependency injection: the database session and the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.settings import Settings
+
+
+async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+    # Handlers commit what they change; leaving the block rolls back whatever they did not.
+    async with state.sessionmaker() as session:
+        yield session
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings

@@ -1,0 +1,18 @@
+"""Liveness and readiness: the service answers and its database does."""
+
+from __future__ import annotations
+
+from litestar import Response, get
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.api.schemas import Health
+
+
+@get("/health", tags=["health"], summary="Service and database health")
+async def health(session: AsyncSession) -> Response[Health]:
+    try:
+        await session.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means the same thing here: not ready
+        return Response(Health(status="unavailable", database=type(exc).__name__), status_code=503)
+    return Response(Health(status="ok", database=session.bind.dialect.name))

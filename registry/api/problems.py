@@ -1,0 +1,139 @@
+"""Every error leaves the API as RFC 9457 problem+json; this is the one place that renders them."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+
+from contracts.errors import ContractError, DocumentTooLarge
+from policies.auth import challenge
+from registry.api.schemas import Problem, ProblemIssue
+from registry.errors import Forbidden, RegistryError, Unauthenticated
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("charter.registry")
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Unprocessable content",
+    500: "Internal server error",
+}
+
+
+def problem_type(slug: str) -> str:
+    return f"/problems/{slug}"
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str | None,
+    issues: list[ProblemIssue] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    body = Problem(
+        type=problem_type(slug),
+        title=title,
+        status=status,
+        detail=detail,
+        instance=request.url.path,
+        errors=issues or None,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _issues(error: RegistryError | ContractError) -> list[ProblemIssue]:
+    return [ProblemIssue(pointer=i.pointer, message=i.message, file=i.file) for i in error.issues]
+
+
+def registry_error(request: Request, exc: RegistryError) -> Response[Problem]:
+    headers = None
+    if isinstance(exc, Unauthenticated):
+        headers = {"WWW-Authenticate": challenge(error=exc.error, description=exc.detail if exc.error else None)}
+    elif isinstance(exc, Forbidden) and exc.missing_scopes:
+        # RFC 6750 section 3.1: name the scope the token lacks.
+        headers = {
+            "WWW-Authenticate": challenge(
+                error="insufficient_scope", description=exc.detail, scope=sorted(exc.missing_scopes)
+            )
+        }
+    return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, _issues(exc), headers)
+
+
+def contract_error(request: Request, exc: ContractError) -> Response[Problem]:
+    status = 413 if isinstance(exc, DocumentTooLarge) else 422
+    slug = "document-too-large" if status == 413 else "contract-invalid"
+    return problem_response(request, status, slug, exc.title, exc.detail, _issues(exc))
+
+
+def http_error(request: Request, exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    issues = None
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        issues = [
+            ProblemIssue(pointer=_pointer(item), message=str(item.get("message", "")))
+            for item in exc.extra
+            if isinstance(item, dict)
+        ]
+    slug = {400: "bad-request", 404: "not-found", 405: "method-not-allowed", 413: "request-too-large"}.get(
+        status, f"http-{status}"
+    )
+    response = problem_response(
+        request, status, slug, _TITLES.get(status, "Error"), exc.detail, issues, dict(exc.headers or {})
+    )
+    return response
+
+
+def _pointer(item: dict) -> str:
+    key = item.get("key")
+    source = item.get("source")
+    if key and source in ("query", "path", "header", "cookie"):
+        return f"{source}:{key}"
+    return "/" + str(key) if key else ""
+
+
+def unexpected_error(request: Request, exc: Exception) -> Response[Problem]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(request, 500, "internal-error", _TITLES[500], "an unexpected error occurred")
+
+
+EXCEPTION_HANDLERS = {
+    RegistryError: registry_error,
+    ContractError: contract_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}
+
+
+def problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=Problem, description=description, media_type=PROBLEM_JSON, generate_examples=False
+    )
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error responses a route documents, so clients and conformance tests know them."""
+    descriptions = {
+        400: "Malformed request (query parameters or body)",
+        401: "Missing or invalid bearer token",
+        403: "Token lacks a scope or its subject is not in the owning team",
+        404: "No such team, API or version",
+        409: "Conflict with what is stored",
+        413: "Request body over the size limit",
+        415: "Unsupported media type",
+        422: "Invalid contract or request, with every issue and its JSON pointer",
+    }
+    return {status: problem(descriptions[status]) for status in statuses}
+

@@ -1,0 +1,187 @@
+"""Data on the wire of the REST API (msgspec Structs; decoded and validated in one step)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", min_length=1, max_length=100)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+LayerName = Literal["system", "process", "experience"]
+ValidityName = Literal["full", "syntax-only", "none"]
+CompatibilityName = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "NONE"]
+StateName = Literal["draft", "published", "deprecated", "retired"]
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    """RFC 9457 problem details; `errors` lists every issue with its JSON pointer."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[ProblemIssue] | None = None
+
+
+class ProblemIssue(msgspec.Struct, omit_defaults=True):
+    pointer: str
+    message: str
+    file: str | None = None
+
+
+class TeamIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    description: str | None = None
+    members: list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]] = []
+
+
+class TeamOut(msgspec.Struct):
+    name: str
+    description: str | None
+    members: list[str]
+    created_at: dt.datetime
+
+
+class TeamList(msgspec.Struct):
+    items: list[TeamOut]
+
+
+class Contact(msgspec.Struct, omit_defaults=True):
+    name: str | None = None
+    email: str | None = None
+    url: str | None = None
+
+
+class RateLimit(msgspec.Struct):
+    requests: Annotated[int, msgspec.Meta(ge=1)]
+    window_seconds: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Sla(msgspec.Struct, omit_defaults=True):
+    tier: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    availability: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
+    latency_p99_ms: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    rate_limit: RateLimit | None = None
+    support_hours: str | None = None
+
+
+class ApiIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name
+    owner: Name
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    layer: LayerName
+    description: str | None = None
+    domain: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    tags: list[Tag] = []
+    contacts: list[Contact] = []
+    compatibility: CompatibilityName = "BACKWARD"
+    validity: ValidityName = "full"
+    sla: Sla | None = None
+
+
+class ApiPatch(msgspec.Struct, forbid_unknown_fields=True):
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | None = None
+    description: str | None = None
+    owner: Name | None = None
+    layer: LayerName | None = None
+    domain: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    tags: list[Tag] | None = None
+    contacts: list[Contact] | None = None
+    compatibility: CompatibilityName | None = None
+    validity: ValidityName | None = None
+    sla: Sla | None = None
+
+
+class ApiOut(msgspec.Struct):
+    name: str
+    title: str
+    description: str | None
+    owner: str
+    layer: str
+    domain: str | None
+    tags: list[str]
+    contacts: list[Contact]
+    compatibility: str
+    validity: str
+    sla: Sla | None
+    kind: str | None
+    latest_version: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class Deprecation(msgspec.Struct):
+    deprecated_at: dt.datetime
+    sunset: dt.date | None
+    replacement: str | None
+    reason: str | None
+
+
+class VersionOut(msgspec.Struct):
+    api: str
+    version: str
+    state: StateName
+    kind: str | None
+    spec_version: str | None
+    fingerprint: str
+    media_type: str
+    size_bytes: int
+    files: list[str]
+    published_at: dt.datetime
+    published_by: str
+    deprecation: Deprecation | None
+    retired_at: dt.datetime | None
+
+
+class VersionList(msgspec.Struct):
+    items: list[VersionOut]
+
+
+class DeprecateIn(msgspec.Struct, forbid_unknown_fields=True):
+    sunset: dt.date | None = None
+    replacement: str | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
+class SearchHit(msgspec.Struct):
+    name: str
+    title: str
+    description: str | None
+    owner: str
+    layer: str
+    domain: str | None
+    tags: list[str]
+    kind: str | None
+    latest_version: str | None
+
+
+class SearchPage(msgspec.Struct):
+    items: list[SearchHit]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditOut(msgspec.Struct):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    subject: str
+    before: dict | None
+    after: dict | None
+
+
+class AuditPage(msgspec.Struct):
+    items: list[AuditOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class Health(msgspec.Struct):
+    status: str
+    database: str

@@ -1,0 +1,89 @@
+"""Composition root: builds the litestar application from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
+from registry import bootstrap
+from registry.api.catalog import ApiController, TeamController
+from registry.api.dependencies import provide_session, provide_settings
+from registry.api.discovery import DiscoveryController
+from registry.api.health import health
+from registry.api.oauth import jwks, token
+from registry.api.problems import EXCEPTION_HANDLERS
+from registry.api.security import BearerAuth, provide_principal
+from registry.api.versions import VersionController
+from registry.db.engine import create_engine, migrate, session_factory
+from registry.docs_ui import openapi_config, static_files_router
+from registry.settings import Settings
+
+VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = create_engine(settings.database_url)
+    sessionmaker = session_factory(engine)
+    issuer = ClientCredentialsIssuer(
+        issuer=settings.public_url,
+        audience=settings.audience,
+        clients=bootstrap.configured_clients(settings),
+        signing_key=load_or_create_signing_key(settings.signing_key_file),
+        token_lifetime=settings.token_lifetime,
+    )
+    verifiers = [issuer.verifier()]
+    if settings.external_issuer and settings.external_jwks_url:
+        verifiers.append(
+            TokenVerifier(
+                issuer=settings.external_issuer,
+                audience=settings.external_audience or settings.audience,
+                jwks=RemoteJwks(settings.external_jwks_url),
+            )
+        )
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await migrate(engine)
+        if settings.demo:
+            await bootstrap.load_demo(sessionmaker, settings)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    return Litestar(
+        route_handlers=[
+            TeamController,
+            ApiController,
+            VersionController,
+            DiscoveryController,
+            token,
+            jwks,
+            health,
+            static_files_router(),
+        ],
+        dependencies={
+            "session": Provide(provide_session),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "principal": Provide(provide_principal),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        state=State(
+            {
+                "settings": settings,
+                "sessionmaker": sessionmaker,
+                "engine": engine,
+                "issuer": issuer,
+                "bearer_auth": BearerAuth(verifiers),
+            }
+        ),
+        lifespan=[lifespan],
+        openapi_config=openapi_config(title="Charter registry", version=VERSION),
+        request_max_body_size=settings.max_body_bytes,
+    )

@@ -1,0 +1,159 @@
+"""Teams and APIs: create, read, change, with ownership rules and audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+from policies.auth import Principal
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import audit, search
+from registry.access import ADMIN, require_owner, require_scope
+from registry.api.schemas import ApiIn, ApiPatch
+from registry.db.models import Api, ApiVersion, Team, TeamMember
+from registry.errors import AlreadyExists, NotFound
+
+
+async def get_team(session: AsyncSession, name: str) -> Team:
+    team = await session.scalar(select(Team).where(Team.name == name))
+    if team is None:
+        raise NotFound(f"team {name!r} does not exist")
+    return team
+
+
+async def list_teams(session: AsyncSession) -> Sequence[Team]:
+    return (await session.scalars(select(Team).order_by(Team.name))).all()
+
+
+async def create_team(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    name: str,
+    description: str | None,
+    members: Sequence[str],
+) -> Team:
+    actor = require_scope(principal, ADMIN)
+    if await session.scalar(select(Team.id).where(Team.name == name)) is not None:
+        raise AlreadyExists(f"team {name!r} already exists")
+    team = Team(
+        name=name,
+        description=description,
+        members=[TeamMember(subject=m) for m in sorted(set(members))],
+    )
+    session.add(team)
+    await _flush_unique(session, f"team {name!r} already exists")
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="team.created",
+        subject=f"teams/{name}",
+        after={"name": name, "description": description, "members": sorted(set(members))},
+    )
+    return team
+
+
+async def get_api(session: AsyncSession, name: str) -> Api:
+    api = await session.scalar(select(Api).where(Api.name == name))
+    if api is None:
+        raise NotFound(f"API {name!r} does not exist")
+    return api
+
+
+async def create_api(session: AsyncSession, principal: Principal | None, data: ApiIn) -> Api:
+    team = await get_team(session, data.owner)
+    actor = require_owner(principal, team)
+    if await session.scalar(select(Api.id).where(Api.name == data.name)) is not None:
+        raise AlreadyExists(f"API {data.name!r} already exists")
+    api = Api(
+        name=data.name,
+        title=data.title,
+        description=data.description,
+        owner_id=team.id,
+        owner=team,
+        domain=data.domain,
+        layer=data.layer,
+        tags=sorted(set(data.tags)),
+        contacts=msgspec.to_builtins(data.contacts),
+        compatibility=data.compatibility,
+        validity=data.validity,
+        sla=msgspec.to_builtins(data.sla) if data.sla else None,
+    )
+    session.add(api)
+    await _flush_unique(session, f"API {data.name!r} already exists")
+    await search.set_tags(session, api, api.tags)
+    await search.index_api(session, api, "")
+    audit.record(
+        session, actor=actor.subject, action="api.created", subject=f"apis/{api.name}", after=api_record(api)
+    )
+    return api
+
+
+async def update_api(session: AsyncSession, principal: Principal | None, name: str, patch: ApiPatch) -> Api:
+    api = await get_api(session, name)
+    actor = require_owner(principal, api.owner)
+    before = api_record(api)
+    if patch.owner is not None and patch.owner != api.owner.name:
+        new_owner = await get_team(session, patch.owner)
+        # Handing an API to another team needs the right to write to both.
+        require_owner(principal, new_owner)
+        api.owner_id, api.owner = new_owner.id, new_owner
+    for field in ("title", "description", "layer", "domain", "compatibility", "validity"):
+        value = getattr(patch, field)
+        if value is not None:
+            setattr(api, field, value)
+    if patch.tags is not None:
+        api.tags = sorted(set(patch.tags))
+        await search.set_tags(session, api, api.tags)
+    if patch.contacts is not None:
+        api.contacts = msgspec.to_builtins(patch.contacts)
+    if patch.sla is not None:
+        api.sla = msgspec.to_builtins(patch.sla)
+    await session.flush()
+    await reindex(session, api)
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="api.updated",
+        subject=f"apis/{api.name}",
+        before=before,
+        after=api_record(api),
+    )
+    return api
+
+
+async def reindex(session: AsyncSession, api: Api) -> None:
+    """Search finds an API by its latest version's operations (or its newest draft's)."""
+    stmt = select(ApiVersion.search_text).where(ApiVersion.api_id == api.id)
+    if api.latest_version is not None:
+        stmt = stmt.where(ApiVersion.version == api.latest_version)
+    else:
+        stmt = stmt.order_by(ApiVersion.id.desc()).limit(1)
+    text = await session.scalar(stmt)
+    await search.index_api(session, api, text or "")
+
+
+def api_record(api: Api) -> dict:
+    return {
+        "name": api.name,
+        "title": api.title,
+        "description": api.description,
+        "owner": api.owner.name,
+        "layer": api.layer,
+        "domain": api.domain,
+        "tags": list(api.tags or []),
+        "contacts": list(api.contacts or []),
+        "compatibility": api.compatibility,
+        "validity": api.validity,
+        "sla": api.sla,
+    }
+
+
+async def _flush_unique(session: AsyncSession, message: str) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise AlreadyExists(message) from None

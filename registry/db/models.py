@@ -1,0 +1,182 @@
+"""Tables of the registry (SQLAlchemy 2 typed models). Migrations in registry/db/migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {
+        dt.datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Layer(enum.StrEnum):
+    SYSTEM = "system"
+    PROCESS = "process"
+    EXPERIENCE = "experience"
+
+
+class VersionState(enum.StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
+class Validity(enum.StrEnum):
+    """How strictly a publish is checked (as in Apicurio's validity rule)."""
+
+    FULL = "full"
+    SYNTAX_ONLY = "syntax-only"
+    NONE = "none"
+
+
+class Compatibility(enum.StrEnum):
+    BACKWARD = "BACKWARD"
+    BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
+    NONE = "NONE"
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    members: Mapped[list[TeamMember]] = relationship(
+        back_populates="team", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    # The token subject (client id for client-credentials tokens).
+    subject: Mapped[str] = mapped_column(String(200), primary_key=True)
+    team: Mapped[Team] = relationship(back_populates="members")
+
+
+class Api(Base):
+    __tablename__ = "apis"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("teams.id"), index=True)
+    kind: Mapped[str | None] = mapped_column(String(20), index=True)
+    domain: Mapped[str | None] = mapped_column(String(100), index=True)
+    layer: Mapped[str] = mapped_column(String(20), index=True)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    contacts: Mapped[list[Any]] = mapped_column(default=list)
+    compatibility: Mapped[str] = mapped_column(String(30), default=Compatibility.BACKWARD.value)
+    validity: Mapped[str] = mapped_column(String(20), default=Validity.FULL.value)
+    sla: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Denormalized so that search never has to sort versions by semver.
+    latest_version: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[Team] = relationship(lazy="joined")
+
+
+class ApiTag(Base):
+    """One row per tag, so that tag filters are a portable indexed EXISTS on both engines."""
+
+    __tablename__ = "api_tags"
+
+    api_id: Mapped[int] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+
+
+class ApiVersion(Base):
+    __tablename__ = "api_versions"
+    __table_args__ = (UniqueConstraint("api_id", "version", name="uq_api_versions_api_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    api_id: Mapped[int] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str | None] = mapped_column(String(20))
+    spec_version: Mapped[str | None] = mapped_column(String(20))
+    fingerprint: Mapped[str] = mapped_column(String(80))
+    # The root document as submitted, and its canonical JSON form (served for `Accept: json`).
+    media_type: Mapped[str] = mapped_column(String(100))
+    source: Mapped[bytes] = mapped_column(LargeBinary)
+    canonical: Mapped[bytes] = mapped_column(LargeBinary)
+    root_path: Mapped[str | None] = mapped_column(String(500))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    # Operation ids, summaries, channel addresses: what search finds this version by.
+    search_text: Mapped[str] = mapped_column(Text, default="")
+    published_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    published_by: Mapped[str] = mapped_column(String(200))
+    deprecated_at: Mapped[dt.datetime | None]
+    sunset: Mapped[dt.date | None] = mapped_column(Date)
+    replacement: Mapped[str | None] = mapped_column(String(100))
+    deprecation_reason: Mapped[str | None] = mapped_column(Text)
+    retired_at: Mapped[dt.datetime | None]
+
+    files: Mapped[list[VersionFile]] = relationship(cascade="all, delete-orphan", lazy="raise")
+
+
+class VersionFile(Base):
+    """Every file of a multi-file contract, stored whole next to its root."""
+
+    __tablename__ = "version_files"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("api_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    path: Mapped[str] = mapped_column(String(500), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_subject_at", "subject", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(100))
+    subject: Mapped[str] = mapped_column(String(300))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class OutboxEvent(Base):
+    """Transactional outbox: written with the change, relayed to the event bus after commit."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    topic: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    relayed_at: Mapped[dt.datetime | None] = mapped_column(index=True)

@@ -1,0 +1,103 @@
+"""Version lifecycle: draft -> published -> deprecated -> retired, and nothing backwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from policies.auth import Principal
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry import audit, catalog
+from registry.access import require_owner
+from registry.api.schemas import DeprecateIn
+from registry.db.engine import begin_write
+from registry.db.models import Api, ApiVersion, VersionState, utcnow
+from registry.errors import IllegalTransition, InvalidRequest
+from registry.publishing import version_record
+from registry.versions import find_version, get_version, refresh_latest
+
+ALLOWED: dict[VersionState, frozenset[VersionState]] = {
+    VersionState.DRAFT: frozenset({VersionState.PUBLISHED, VersionState.RETIRED}),
+    VersionState.PUBLISHED: frozenset({VersionState.DEPRECATED, VersionState.RETIRED}),
+    VersionState.DEPRECATED: frozenset({VersionState.RETIRED}),
+    VersionState.RETIRED: frozenset(),
+}
+
+
+async def release(session: AsyncSession, principal: Principal | None, api_name: str, version: str) -> ApiVersion:
+    """Publish a draft."""
+    return await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
+
+
+async def retire(session: AsyncSession, principal: Principal | None, api_name: str, version: str) -> ApiVersion:
+    return await _transition(session, principal, api_name, version, VersionState.RETIRED)
+
+
+async def deprecate(
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str, data: DeprecateIn
+) -> ApiVersion:
+    return await _transition(session, principal, api_name, version, VersionState.DEPRECATED, data)
+
+
+async def _transition(
+    session: AsyncSession,
+    principal: Principal | None,
+    api_name: str,
+    version: str,
+    target: VersionState,
+    deprecation: DeprecateIn | None = None,
+) -> ApiVersion:
+    await begin_write(session)
+    api = await catalog.get_api(session, api_name)
+    actor = require_owner(principal, api.owner)
+    row = await get_version(session, api, version)
+    current = VersionState(row.state)
+    if target not in ALLOWED[current]:
+        raise IllegalTransition(f"version {row.version} is {current.value} and cannot become {target.value}")
+    before = version_record(api, row)
+    now = utcnow()
+    if target is VersionState.DEPRECATED:
+        assert deprecation is not None
+        await _check_deprecation(session, api, row, deprecation, now)
+        row.deprecated_at = now
+        row.sunset = deprecation.sunset
+        row.replacement = deprecation.replacement
+        row.deprecation_reason = deprecation.reason
+    elif target is VersionState.RETIRED:
+        row.retired_at = now
+    elif target is VersionState.PUBLISHED:
+        row.published_at = now
+    row.state = target.value
+    await session.flush()
+    await refresh_latest(session, api)
+    await catalog.reindex(session, api)
+    after = version_record(api, row)
+    action = {
+        VersionState.PUBLISHED: "version.published",
+        VersionState.DEPRECATED: "version.deprecated",
+        VersionState.RETIRED: "version.retired",
+    }[target]
+    audit.record(
+        session,
+        actor=actor.subject,
+        action=action,
+        subject=f"apis/{api.name}/versions/{row.version}",
+        before=before,
+        after=after,
+    )
+    audit.emit(session, f"contract.{target.value}", after)
+    return row
+
+
+async def _check_deprecation(
+    session: AsyncSession, api: Api, row: ApiVersion, data: DeprecateIn, now: dt.datetime
+) -> None:
+    # RFC 8594: a sunset never comes before the deprecation it follows.
+    if data.sunset is not None and data.sunset < now.date():
+        raise InvalidRequest(f"sunset {data.sunset.isoformat()} is in the past")
+    if data.replacement is not None:
+        if data.replacement == row.version:
+            raise InvalidRequest("a version cannot replace itself")
+        replacement = await find_version(session, api, data.replacement)
+        if replacement is None or replacement.state == VersionState.RETIRED.value:
+            raise InvalidRequest(f"replacement {data.replacement!r} is not a live version of {api.name}")

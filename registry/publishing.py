@@ -1,0 +1,215 @@
+"""Publishing a contract version: analyse, check, store whole, audit, announce."""
+
+from __future__ import annotations
+
+import functools
+
+import anyio.to_thread
+import msgspec
+from policies.auth import Principal
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.errors import Issue
+from contracts.loading import LoadLimits
+from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
+from registry import audit, catalog
+from registry.access import WRITE, require_owner, require_scope
+from registry.api.schemas import ApiIn
+from registry.db.engine import begin_write
+from registry.db.models import Api, ApiVersion, VersionFile, VersionState
+from registry.errors import InvalidRequest, NotFound, VersionConflict
+from registry.versions import find_version, parse_semver, refresh_latest
+
+
+class Submission(msgspec.Struct, frozen=True, kw_only=True):
+    """What a publisher sent: one document, a zip bundle, or the files of a multipart upload."""
+
+    media_type: str | None = None
+    document: bytes | None = None
+    zip_data: bytes | None = None
+    files: dict[str, bytes] | None = None
+    root: str | None = None
+
+
+class PublishResult(msgspec.Struct, frozen=True):
+    version: ApiVersion
+    created: bool
+
+
+async def publish_version(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    api_name: str,
+    submission: Submission,
+    version: str | None = None,
+    owner: str | None = None,
+    draft: bool = False,
+    limits: LoadLimits,
+) -> PublishResult:
+    require_scope(principal, WRITE)
+    # Read phase: who owns it and how strict it is, without holding the write lock.
+    api = await _find_api(session, api_name)
+    if api is not None:
+        require_owner(principal, api.owner)
+        strictness = Strictness(api.validity)
+    else:
+        if owner is None:
+            raise NotFound(f"API {api_name!r} does not exist; create it first or pass `owner`")
+        require_owner(principal, await catalog.get_team(session, owner))
+        strictness = Strictness.FULL
+    await session.rollback()
+
+    # Parsing and validating a large contract takes a second of CPU: keep it off the event loop.
+    analyzed = await anyio.to_thread.run_sync(functools.partial(_analyze, submission, strictness, limits))
+    number = version or analyzed.declared_version
+    if number is None:
+        raise InvalidRequest(
+            "the document has no info.version; pass ?version=",
+            [Issue(pointer="/info/version", message="required when no version is given")],
+        )
+    parse_semver(number, pointer="/info/version" if version is None else "")
+
+    await begin_write(session)
+    api = await _find_api(session, api_name)
+    if api is None:
+        api = await _create_api_for(session, principal, api_name, owner or "", analyzed)
+    actor = require_owner(principal, api.owner)
+
+    existing = await find_version(session, api, number)
+    if existing is not None:
+        return _same_or_conflict(existing, analyzed)
+    if api.kind is not None and analyzed.kind is not None and api.kind != analyzed.kind.family.value:
+        raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
+
+    row = ApiVersion(
+        api_id=api.id,
+        version=number,
+        state=(VersionState.DRAFT if draft else VersionState.PUBLISHED).value,
+        kind=analyzed.kind.family.value if analyzed.kind else None,
+        spec_version=analyzed.kind.spec_version if analyzed.kind else None,
+        fingerprint=analyzed.fingerprint,
+        media_type=_stored_media_type(submission),
+        source=_root_source(submission, analyzed),
+        canonical=analyzed.canonical,
+        root_path=analyzed.root_path,
+        size_bytes=_size(submission),
+        search_text=analyzed.index.search_text() if analyzed.index else "",
+        published_by=actor.subject,
+        files=[VersionFile(path=p, content=c) for p, c in sorted(analyzed.files.items())],
+    )
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another publish of this version won the race; tell this one what is stored.
+        await session.rollback()
+        existing = await find_version(session, await catalog.get_api(session, api_name), number)
+        if existing is None:
+            raise
+        return _same_or_conflict(existing, analyzed)
+
+    if api.kind is None and analyzed.kind is not None:
+        api.kind = analyzed.kind.family.value
+    await refresh_latest(session, api)
+    await catalog.reindex(session, api)
+    summary = version_record(api, row)
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="version.drafted" if draft else "version.published",
+        subject=f"apis/{api.name}/versions/{number}",
+        after=summary,
+    )
+    audit.emit(session, "contract.drafted" if draft else "contract.published", summary)
+    return PublishResult(row, created=True)
+
+
+def _analyze(submission: Submission, strictness: Strictness, limits: LoadLimits) -> AnalyzedContract:
+    if submission.zip_data is not None:
+        return analyze_bundle(
+            zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
+        )
+    if submission.files is not None and len(submission.files) > 1:
+        return analyze_bundle(files=submission.files, root=submission.root, strictness=strictness, limits=limits)
+    document = submission.document
+    if document is None and submission.files:
+        document = next(iter(submission.files.values()))
+    if document is None:
+        raise InvalidRequest("no document was sent")
+    return analyze_document(document, media_type=submission.media_type, strictness=strictness, limits=limits)
+
+
+def _same_or_conflict(existing: ApiVersion, analyzed: AnalyzedContract) -> PublishResult:
+    if existing.fingerprint == analyzed.fingerprint:
+        return PublishResult(existing, created=False)
+    raise VersionConflict(
+        f"version {existing.version} is already stored with other content "
+        f"({existing.fingerprint}); publish a new version instead"
+    )
+
+
+async def _find_api(session: AsyncSession, name: str) -> Api | None:
+    try:
+        return await catalog.get_api(session, name)
+    except NotFound:
+        return None
+
+
+async def _create_api_for(
+    session: AsyncSession, principal: Principal | None, name: str, owner: str, analyzed: AnalyzedContract
+) -> Api:
+    info = analyzed.document.get("info") if isinstance(analyzed.document.get("info"), dict) else {}
+    title = str(info.get("title") or name)[:300]
+    description = str(info["description"]) if info.get("description") is not None else None
+    try:
+        data = msgspec.convert(
+            {"name": name, "owner": owner, "title": title, "layer": "system", "description": description},
+            ApiIn,
+        )
+    except msgspec.ValidationError as exc:
+        raise InvalidRequest(f"cannot create API {name!r}: {exc}") from None
+    return await catalog.create_api(session, principal, data)
+
+
+def _stored_media_type(submission: Submission) -> str:
+    if submission.zip_data is not None or (submission.files and len(submission.files) > 1):
+        return "application/zip"
+    media = (submission.media_type or "").split(";")[0].strip().lower()
+    if "yaml" in media:
+        return "application/yaml"
+    if "json" in media:
+        return "application/json"
+    source = submission.document or b""
+    return "application/json" if source.lstrip()[:1] in (b"{", b"[") else "application/yaml"
+
+
+def _root_source(submission: Submission, analyzed: AnalyzedContract) -> bytes:
+    if analyzed.root_path is not None:
+        return analyzed.files[analyzed.root_path]
+    if submission.document is not None:
+        return submission.document
+    return next(iter((submission.files or {}).values()), b"")
+
+
+def _size(submission: Submission) -> int:
+    if submission.zip_data is not None:
+        return len(submission.zip_data)
+    if submission.files:
+        return sum(len(c) for c in submission.files.values())
+    return len(submission.document or b"")
+
+
+def version_record(api: Api, row: ApiVersion) -> dict:
+    return {
+        "api": api.name,
+        "version": row.version,
+        "state": row.state,
+        "kind": row.kind,
+        "spec_version": row.spec_version,
+        "fingerprint": row.fingerprint,
+        "sunset": row.sunset.isoformat() if row.sunset else None,
+        "replacement": row.replacement,
+        "reason": row.deprecation_reason,
+    }

@@ -1,0 +1,72 @@
+"""Configuration of the registry service, read from the environment (`CHARTER_*`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+import msgspec
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./charter.db"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str = DEFAULT_DATABASE_URL
+    # Where the built-in issuer says it lives; tokens carry it as `iss`.
+    public_url: str = "http://127.0.0.1:8080"
+    audience: str = "charter"
+    admin_client_id: str | None = None
+    admin_client_secret: str | None = None
+    clients_json: str | None = None
+    signing_key_file: str | None = None
+    token_lifetime: int = 3600
+    # An external OAuth 2 / OIDC provider instead of (or beside) the built-in issuer.
+    external_issuer: str | None = None
+    external_audience: str | None = None
+    external_jwks_url: str | None = None
+    anonymous_reads: bool = False
+    demo: bool = True
+    max_body_bytes: int = 25 * 1024 * 1024
+    max_depth: int = 64
+    search_limit_max: int = 100
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+
+        def text(name: str) -> str | None:
+            value = env.get(f"CHARTER_{name}")
+            return value if value else None
+
+        def flag(name: str, default: bool) -> bool:
+            value = text(name)
+            if value is None:
+                return default
+            return value.strip().lower() not in {"0", "false", "no", "off"}
+
+        def number(name: str, default: int) -> int:
+            value = text(name)
+            if value is None:
+                return default
+            try:
+                return int(value)
+            except ValueError:
+                raise ValueError(f"CHARTER_{name} must be a whole number, not {value!r}") from None
+
+        return cls(
+            database_url=text("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            public_url=(text("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            audience=text("AUDIENCE") or "charter",
+            admin_client_id=text("ADMIN_CLIENT_ID"),
+            admin_client_secret=text("ADMIN_CLIENT_SECRET"),
+            clients_json=text("CLIENTS"),
+            signing_key_file=text("SIGNING_KEY_FILE"),
+            token_lifetime=number("TOKEN_LIFETIME", 3600),
+            external_issuer=text("EXTERNAL_ISSUER"),
+            external_audience=text("EXTERNAL_AUDIENCE"),
+            external_jwks_url=text("EXTERNAL_JWKS_URL"),
+            anonymous_reads=flag("ANONYMOUS_READS", False),
+            demo=flag("DEMO", True),
+            max_body_bytes=number("MAX_BODY_BYTES", 25 * 1024 * 1024),
+            max_depth=number("MAX_DEPTH", 64),
+        )
