@@ -1,0 +1,73 @@
+"""A real `charter serve` on loopback for benchmarks: its own temp database, torn down afterwards."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+ADMIN = ("bench-admin", "bench-secret")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_server(database_url: str | None = None, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="charter-bench-"))
+    environ = {
+        **os.environ,
+        "CHARTER_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{workdir}/charter.db",
+        "CHARTER_DEMO": "0",
+        "CHARTER_ADMIN_CLIENT_ID": ADMIN[0],
+        "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("charter serve did not start")
+            time.sleep(0.2)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def token(url: str) -> str:
+    response = httpx.post(f"{url}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN)
+    response.raise_for_status()
+    return response.json()["access_token"]
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process (VmHWM), in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,0 +1,70 @@
+"""Publish Stripe's large contracts through the API, beside openapi_spec_validator.validate() alone.
+
+Run: .venv/bin/python bench/publish.py [--rounds N]
+Each document is published N times (as new versions) to a fresh `charter serve` on loopback; the
+validator alone is timed N times in this process on the same parsed document. Prints medians,
+peak memory of the server, and the ratio publish / validator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import httpx
+from openapi_spec_validator import validate
+
+from bench._server import peak_rss_mb, running_server, token
+from contracts.loading import load_document
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "stripe"
+DOCUMENTS = [
+    ("spec3-v110.json", "application/json"),
+    ("spec3-v190.yaml", "application/yaml"),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    rounds = parser.parse_args().rounds
+    print(f"{'document':<18} {'MB':>5} {'publish s':>10} {'validate() s':>13} {'ratio':>6} {'server peak MiB':>16}")
+    for name, media_type in DOCUMENTS:
+        data = (CORPUS / name).read_bytes()
+        document = load_document(data, media_type=media_type)
+        validator_times = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            validate(document)
+            validator_times.append(time.perf_counter() - started)
+
+        with running_server() as (url, process):
+            headers = {"Authorization": f"Bearer {token(url)}", "Content-Type": media_type}
+            with httpx.Client(base_url=url, timeout=300) as http:
+                http.post("/api/v1/teams", json={"name": "payments"}, headers=headers).raise_for_status()
+                publish_times = []
+                for round_ in range(rounds):
+                    started = time.perf_counter()
+                    response = http.post(
+                        "/api/v1/apis/stripe/versions",
+                        content=data,
+                        headers=headers,
+                        params={"version": f"1.{round_}.0", "owner": "payments"},
+                    )
+                    publish_times.append(time.perf_counter() - started)
+                    if response.status_code != 201:
+                        raise SystemExit(f"publish failed: {response.status_code} {response.text[:300]}")
+            peak = peak_rss_mb(process.pid)
+
+        publish_s = statistics.median(publish_times)
+        validate_s = statistics.median(validator_times)
+        print(
+            f"{name:<18} {len(data) / 1e6:>5.1f} {publish_s:>10.2f} {validate_s:>13.2f} "
+            f"{publish_s / validate_s:>6.2f} {peak:>16.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
