@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,6 +23,7 @@ from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.docs_ui import openapi_config, static_files_router
+from registry.events import InProcessBus, OutboxRelay
 from registry.settings import Settings
 
 VERSION = "0.1.0"
@@ -37,6 +40,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         signing_key=load_or_create_signing_key(settings.signing_key_file),
         token_lifetime=settings.token_lifetime,
     )
+    bus = InProcessBus()
+    relay = OutboxRelay(sessionmaker, bus)
     verifiers = [issuer.verifier()]
     if settings.external_issuer and settings.external_jwks_url:
         verifiers.append(
@@ -52,9 +57,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await migrate(engine)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
+        relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         try:
             yield
         finally:
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
             await engine.dispose()
 
     return Litestar(
@@ -81,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "engine": engine,
                 "issuer": issuer,
                 "bearer_auth": BearerAuth(verifiers),
+                "bus": bus,
             }
         ),
         lifespan=[lifespan],
