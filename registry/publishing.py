@@ -18,7 +18,7 @@ from registry.access import WRITE, require_owner, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionFile, VersionState
-from registry.errors import InvalidRequest, NotFound, VersionConflict
+from registry.errors import AlreadyExists, InvalidRequest, NotFound, VersionConflict
 from registry.versions import find_version, parse_semver, refresh_latest
 
 
@@ -74,7 +74,13 @@ async def publish_version(
     await begin_write(session)
     api = await _find_api(session, api_name)
     if api is None:
-        api = await _create_api_for(session, principal, api_name, owner or "", analyzed)
+        try:
+            api = await _create_api_for(session, principal, api_name, owner or "", analyzed)
+        except AlreadyExists:
+            # A concurrent first publish created the API: carry on against the stored one.
+            await session.rollback()
+            await begin_write(session)
+            api = await catalog.get_api(session, api_name)
     actor = require_owner(principal, api.owner)
 
     existing = await find_version(session, api, number)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 import msgspec
-from sqlalchemy import delete, exists, func, insert, select, text
+from sqlalchemy import bindparam, column, delete, exists, func, insert, literal_column, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
@@ -80,28 +80,24 @@ async def search_apis(session: AsyncSession, query: SearchQuery) -> tuple[Sequen
         rows = await session.scalars(stmt.order_by(Api.name).limit(query.limit).offset(query.offset))
         return rows.all(), total
 
+    search_table = table("api_search", column("rowid"), column("api_id"), column("tsv"))
+    match_param = bindparam("match")
     if session.bind.dialect.name == "sqlite":
         # Each term a quoted prefix: punctuation in user input can never become FTS5 syntax.
         match = " ".join(f'"{w}"*' for w in words)
+        rank = literal_column("bm25(api_search, 10.0, 8.0, 3.0, 4.0, 1.0)")
         hits = (
-            select(
-                text("rowid AS api_id"),
-                text("bm25(api_search, 10.0, 8.0, 3.0, 4.0, 1.0) AS rank"),
-            )
-            .select_from(text("api_search"))
-            .where(text("api_search MATCH :match"))
+            select(search_table.c.rowid.label("api_id"), rank.label("rank"))
+            .where(literal_column("api_search").op("MATCH")(match_param))
             .subquery("hits")
         )
         order = hits.c.rank.asc()
     else:
         match = " & ".join(f"{w}:*" for w in words)
+        tsquery = func.to_tsquery("simple", match_param)
         hits = (
-            select(
-                text("api_id"),
-                text("ts_rank(tsv, to_tsquery('simple', :match)) AS rank"),
-            )
-            .select_from(text("api_search"))
-            .where(text("tsv @@ to_tsquery('simple', :match)"))
+            select(search_table.c.api_id, func.ts_rank(search_table.c.tsv, tsquery).label("rank"))
+            .where(search_table.c.tsv.op("@@")(tsquery))
             .subquery("hits")
         )
         order = hits.c.rank.desc()

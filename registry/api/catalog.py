@@ -6,9 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, get, patch, post
 from litestar.params import Body, Parameter
+from policies.auth import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policies.auth import Principal
 from registry import catalog
 from registry.access import require_read
 from registry.api.problems import errors

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.params import Parameter
+from policies.auth import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from policies.auth import Principal
 from registry import audit, search
 from registry.access import ADMIN, require_read, require_scope
 from registry.api.problems import errors

@@ -13,10 +13,10 @@ from litestar.datastructures import UploadFile
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Body, Parameter
+from policies.auth import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.loading import LoadLimits
-from policies.auth import Principal
 from registry import catalog, lifecycle, publishing
 from registry.access import require_read
 from registry.api.catalog import ApiName
