@@ -63,9 +63,7 @@ async def seed(database_url: str, count: int) -> None:
                 )
             session.add_all(rows)
             await session.flush()
-            await session.execute(
-                insert(ApiTag), [{"api_id": a.id, "tag": t} for a in rows for t in a.tags]
-            )
+            await session.execute(insert(ApiTag), [{"api_id": a.id, "tag": t} for a in rows for t in a.tags])
             for api in rows:
                 operations = " ".join(
                     f"{rng.choice(['list', 'get', 'create', 'update'])}{w.title()} {w} summary"
@@ -121,7 +119,9 @@ def main() -> None:
     latencies.sort()
     p50 = statistics.median(latencies)
     p99 = latencies[int(len(latencies) * 0.99) - 1]
-    print(f"{args.queries} queries, {hits} with hits: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms")
+    print(
+        f"{args.queries} queries, {hits} with hits: p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

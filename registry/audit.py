@@ -59,7 +59,8 @@ async def query(session: AsyncSession, q: AuditQuery) -> tuple[Sequence[AuditEve
     if q.subject:
         # `apis/projects` matches the API and everything below it (`apis/projects/versions/1.0.0`).
         conditions.append(
-            (AuditEvent.subject == q.subject) | AuditEvent.subject.startswith(q.subject + "/", autoescape=True)
+            (AuditEvent.subject == q.subject)
+            | AuditEvent.subject.startswith(q.subject + "/", autoescape=True)
         )
     if q.actor:
         conditions.append(AuditEvent.actor == q.actor)

@@ -20,7 +20,9 @@ from registry.settings import Settings
 log = logging.getLogger("charter.registry")
 
 # Demo contracts are loaded by the service itself, not by any client: this actor is in the audit log.
-SYSTEM = Principal(subject="charter-system", client_id=None, scopes=frozenset(ALL_SCOPES), expires_at=None, claims={})
+SYSTEM = Principal(
+    subject="charter-system", client_id=None, scopes=frozenset(ALL_SCOPES), expires_at=None, claims={}
+)
 
 
 def configured_clients(settings: Settings) -> list[ClientConfig]:
@@ -71,7 +73,9 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
                     session,
                     SYSTEM,
                     api_name=demo.name,
-                    submission=publishing.Submission(document=item.path.read_bytes(), media_type=item.media_type),
+                    submission=publishing.Submission(
+                        document=item.path.read_bytes(), media_type=item.media_type
+                    ),
                     version=item.version,
                     limits=limits,
                 )

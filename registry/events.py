@@ -81,7 +81,9 @@ class OutboxRelay:
             for row in rows:
                 await self._bus.publish(Event(id=row.id, topic=row.topic, at=row.at, payload=row.payload))
             await session.execute(
-                update(OutboxEvent).where(OutboxEvent.id.in_([r.id for r in rows])).values(relayed_at=utcnow())
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_([r.id for r in rows]))
+                .values(relayed_at=utcnow())
             )
             await session.commit()
             return len(rows)

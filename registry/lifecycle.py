@@ -24,12 +24,16 @@ ALLOWED: dict[VersionState, frozenset[VersionState]] = {
 }
 
 
-async def release(session: AsyncSession, principal: Principal | None, api_name: str, version: str) -> ApiVersion:
+async def release(
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str
+) -> ApiVersion:
     """Publish a draft."""
     return await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
 
 
-async def retire(session: AsyncSession, principal: Principal | None, api_name: str, version: str) -> ApiVersion:
+async def retire(
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str
+) -> ApiVersion:
     return await _transition(session, principal, api_name, version, VersionState.RETIRED)
 
 

@@ -138,7 +138,9 @@ def _analyze(submission: Submission, strictness: Strictness, limits: LoadLimits)
             zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
         )
     if submission.files is not None and len(submission.files) > 1:
-        return analyze_bundle(files=submission.files, root=submission.root, strictness=strictness, limits=limits)
+        return analyze_bundle(
+            files=submission.files, root=submission.root, strictness=strictness, limits=limits
+        )
     document = submission.document
     if document is None and submission.files:
         document = next(iter(submission.files.values()))

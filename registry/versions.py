@@ -54,7 +54,9 @@ async def file_paths(session: AsyncSession, version: ApiVersion) -> list[str]:
     return list(
         (
             await session.scalars(
-                select(VersionFile.path).where(VersionFile.version_id == version.id).order_by(VersionFile.path)
+                select(VersionFile.path)
+                .where(VersionFile.version_id == version.id)
+                .order_by(VersionFile.path)
             )
         ).all()
     )

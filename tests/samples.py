@@ -30,9 +30,7 @@ _PROJECTS: dict[str, Any] = {
                 "summary": "Create a project from a won opportunity",
                 "security": [{"oauth": ["projects:write"]}],
                 "requestBody": {
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/Project"}}
-                    }
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Project"}}}
                 },
                 "responses": {"201": {"description": "Created"}},
             },
@@ -44,7 +42,10 @@ _PROJECTS: dict[str, Any] = {
                 "parameters": [
                     {"name": "projectId", "in": "path", "required": True, "schema": {"type": "string"}}
                 ],
-                "responses": {"200": {"description": "The project"}, "404": {"description": "No such project"}},
+                "responses": {
+                    "200": {"description": "The project"},
+                    "404": {"description": "No such project"},
+                },
             }
         },
     },

@@ -29,7 +29,9 @@ async def token(request: Request, state: State) -> Response[bytes]:
     answer = await issuer.token_endpoint(
         method=request.method, uri=str(request.url), headers=dict(request.headers), form=fields
     )
-    return Response(answer.body, status_code=answer.status, headers=answer.headers, media_type="application/json")
+    return Response(
+        answer.body, status_code=answer.status, headers=answer.headers, media_type="application/json"
+    )
 
 
 @get("/.well-known/jwks.json", tags=["oauth"], summary="Public keys of the built-in issuer")

@@ -61,7 +61,9 @@ def _issues(error: RegistryError | ContractError) -> list[ProblemIssue]:
 def registry_error(request: Request, exc: RegistryError) -> Response[Problem]:
     headers = None
     if isinstance(exc, Unauthenticated):
-        headers = {"WWW-Authenticate": challenge(error=exc.error, description=exc.detail if exc.error else None)}
+        headers = {
+            "WWW-Authenticate": challenge(error=exc.error, description=exc.detail if exc.error else None)
+        }
     elif isinstance(exc, Forbidden) and exc.missing_scopes:
         # RFC 6750 section 3.1: name the scope the token lacks.
         headers = {
@@ -136,4 +138,3 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
         422: "Invalid contract or request, with every issue and its JSON pointer",
     }
     return {status: problem(descriptions[status]) for status in statuses}
-

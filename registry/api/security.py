@@ -22,7 +22,9 @@ class BearerAuth:
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthenticated("the Authorization header must be `Bearer <token>`", error="invalid_request")
+            raise Unauthenticated(
+                "the Authorization header must be `Bearer <token>`", error="invalid_request"
+            )
         failure: InvalidToken | None = None
         for verifier in self._verifiers:
             try:

@@ -178,7 +178,9 @@ class VersionController(Controller):
     ) -> Response[bytes]:
         _, row = await self._version(session, principal, settings, name, version)
         content = await get_file(session, row, path.lstrip("/"))
-        media = mimetypes.guess_type(path)[0] or ("application/yaml" if path.endswith((".yaml", ".yml")) else None)
+        media = mimetypes.guess_type(path)[0] or (
+            "application/yaml" if path.endswith((".yaml", ".yml")) else None
+        )
         return Response(content, media_type=media or "application/octet-stream")
 
     @post(
@@ -240,9 +242,14 @@ async def read_submission(request: Request, root: str | None) -> publishing.Subm
         return publishing.Submission(files=files, root=root)
     if media_type in (ZIP, "application/x-zip-compressed"):
         return publishing.Submission(zip_data=await request.body(), root=root)
-    if media_type in _DOCUMENT_TYPES or media_type.endswith(("+json", "+yaml")) or media_type in (
-        "text/plain",
-        "application/octet-stream",
+    if (
+        media_type in _DOCUMENT_TYPES
+        or media_type.endswith(("+json", "+yaml"))
+        or media_type
+        in (
+            "text/plain",
+            "application/octet-stream",
+        )
     ):
         return publishing.Submission(document=await request.body(), media_type=media_type)
     raise UnsupportedMediaType(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
-from tests.conftest import bearer, fetch_token, make_settings
+from tests.registry.support import bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
 
@@ -74,9 +74,7 @@ async def test_writer_outside_the_owning_team_is_forbidden(client, publisher_hea
     )
     assert response.status_code == 403
     assert "not a member" in response.json()["detail"]
-    deprecate = await client.post(
-        "/api/v1/apis/projects/versions/1.0.0/deprecate", json={}, headers=finance
-    )
+    deprecate = await client.post("/api/v1/apis/projects/versions/1.0.0/deprecate", json={}, headers=finance)
     assert deprecate.status_code == 403
 
 

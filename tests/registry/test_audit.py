@@ -11,11 +11,18 @@ async def test_writes_are_audited_with_actor_subject_before_and_after(
     await client.post(
         "/api/v1/apis/projects/versions/1.0.0/deprecate", json={"reason": "old"}, headers=publisher_headers
     )
-    log = (await client.get("/api/v1/audit", params={"subject": "apis/projects"}, headers=admin_headers)).json()
+    log = (
+        await client.get("/api/v1/audit", params={"subject": "apis/projects"}, headers=admin_headers)
+    ).json()
 
     actions = [e["action"] for e in log["items"]]
-    assert actions == ["version.deprecated", "version.published", "version.published", "version.published",
-                       "api.created"]
+    assert actions == [
+        "version.deprecated",
+        "version.published",
+        "version.published",
+        "version.published",
+        "api.created",
+    ]
     deprecated = log["items"][0]
     assert deprecated["actor"] == "delivery-ci"
     assert deprecated["subject"] == "apis/projects/versions/1.0.0"
@@ -28,7 +35,9 @@ async def test_audit_filters_by_actor_and_time(client, admin_headers, publisher_
     by_actor = await client.get("/api/v1/audit", params={"actor": "admin"}, headers=admin_headers)
     assert [e["action"] for e in by_actor.json()["items"]] == ["team.created"]
 
-    future = await client.get("/api/v1/audit", params={"since": "2999-01-01T00:00:00Z"}, headers=admin_headers)
+    future = await client.get(
+        "/api/v1/audit", params={"since": "2999-01-01T00:00:00Z"}, headers=admin_headers
+    )
     assert future.json()["total"] == 0
 
 

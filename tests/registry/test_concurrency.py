@@ -7,7 +7,7 @@ import asyncio
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
-from tests.conftest import ADMIN, bearer, fetch_token, make_settings
+from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
 
@@ -43,13 +43,20 @@ async def test_concurrent_publishes_of_one_version_store_exactly_one(database_ur
 
 async def test_concurrent_identical_publishes_both_succeed_with_one_row(database_url):
     settings = make_settings(database_url)
-    async with AsyncTestClient(create_app(settings)) as first, AsyncTestClient(create_app(settings)) as second:
+    async with (
+        AsyncTestClient(create_app(settings)) as first,
+        AsyncTestClient(create_app(settings)) as second,
+    ):
         headers = {**bearer(await fetch_token(first, *ADMIN)), **JSON_HEADERS}
         await first.post("/api/v1/teams", json={"name": "delivery"}, headers=headers)
         body = as_json(projects())
         responses = await asyncio.gather(
-            first.post("/api/v1/apis/projects/versions", content=body, headers=headers, params={"owner": "delivery"}),
-            second.post("/api/v1/apis/projects/versions", content=body, headers=headers, params={"owner": "delivery"}),
+            first.post(
+                "/api/v1/apis/projects/versions", content=body, headers=headers, params={"owner": "delivery"}
+            ),
+            second.post(
+                "/api/v1/apis/projects/versions", content=body, headers=headers, params={"owner": "delivery"}
+            ),
         )
         assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
         listed = await first.get("/api/v1/apis/projects/versions", headers=headers)

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from registry.app import create_app
-from tests.conftest import ADMIN, make_settings
+from tests.registry.support import ADMIN, make_settings
 from tests.samples import as_json, projects
 
 _DB = Path(tempfile.mkdtemp(prefix="charter-conformance-")) / "charter.db"
@@ -27,9 +27,7 @@ BASE = "http://localhost"
 def _prepare() -> str:
     """A token, and one API with a version, so that generated requests also reach stored things."""
     with get_client(app) as http:
-        response = http.post(
-            f"{BASE}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN
-        )
+        response = http.post(f"{BASE}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN)
         response.raise_for_status()
         token = response.json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}

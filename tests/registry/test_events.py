@@ -8,7 +8,7 @@ from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
 from registry.events import Event
-from tests.conftest import ADMIN, bearer, fetch_token, make_settings
+from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
 
@@ -27,7 +27,10 @@ async def test_publish_and_deprecate_reach_bus_subscribers_in_order(database_url
         headers = {**bearer(await fetch_token(client, *ADMIN)), **JSON_HEADERS}
         await client.post("/api/v1/teams", json={"name": "delivery"}, headers=headers)
         ok = await client.post(
-            "/api/v1/apis/projects/versions", content=as_json(projects()), headers=headers, params={"owner": "delivery"}
+            "/api/v1/apis/projects/versions",
+            content=as_json(projects()),
+            headers=headers,
+            params={"owner": "delivery"},
         )
         assert ok.status_code == 201
         conflict = await client.post(

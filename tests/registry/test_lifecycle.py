@@ -67,14 +67,20 @@ async def test_latest_is_the_highest_released_version_never_a_draft(client, publ
     assert latest.json()["version"] == "2.0.0"
 
     await client.post(f"{BASE}/2.0.0/deprecate", json={}, headers=publisher_headers)
-    assert (await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)).json()["version"] == "2.0.0"
+    assert (await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)).json()[
+        "version"
+    ] == "2.0.0"
 
     await client.post(f"{BASE}/2.0.0/retire", headers=publisher_headers)
-    assert (await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)).json()["version"] == "1.1.0"
+    assert (await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)).json()[
+        "version"
+    ] == "1.1.0"
 
     released = await client.post(f"{BASE}/3.0.0/release", headers=publisher_headers)
     assert released.json()["state"] == "published"
-    assert (await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)).json()["version"] == "3.0.0"
+    assert (await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)).json()[
+        "version"
+    ] == "3.0.0"
 
 
 async def test_versions_are_listed_in_semver_order(client, publisher_headers, published):
@@ -86,8 +92,12 @@ async def test_versions_are_listed_in_semver_order(client, publisher_headers, pu
 
 
 async def test_document_as_json_or_yaml_by_accept(client, publisher_headers, published):
-    as_json_response = await client.get(f"{BASE}/1.1.0", headers={**publisher_headers, "Accept": "application/json"})
-    as_yaml_response = await client.get(f"{BASE}/1.1.0", headers={**publisher_headers, "Accept": "application/yaml"})
+    as_json_response = await client.get(
+        f"{BASE}/1.1.0", headers={**publisher_headers, "Accept": "application/json"}
+    )
+    as_yaml_response = await client.get(
+        f"{BASE}/1.1.0", headers={**publisher_headers, "Accept": "application/yaml"}
+    )
 
     assert as_json_response.headers["content-type"].startswith("application/json")
     assert as_yaml_response.headers["content-type"].startswith("application/yaml")
@@ -98,7 +108,9 @@ async def test_document_as_json_or_yaml_by_accept(client, publisher_headers, pub
 
 
 async def test_missing_api_and_version_are_404(client, publisher_headers, published):
-    assert (await client.get("/api/v1/apis/nope/versions/1.0.0", headers=publisher_headers)).status_code == 404
+    assert (
+        await client.get("/api/v1/apis/nope/versions/1.0.0", headers=publisher_headers)
+    ).status_code == 404
     missing = await client.get(f"{BASE}/7.0.0", headers=publisher_headers)
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")

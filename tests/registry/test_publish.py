@@ -9,7 +9,8 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
-from tests.conftest import corpus, fetch_token, make_settings
+from tests.conftest import corpus
+from tests.registry.support import fetch_token, make_settings
 from tests.samples import JSON_HEADERS, YAML_HEADERS, as_json, as_yaml, invoice_events, projects
 
 PROBLEM = "application/problem+json"
@@ -39,7 +40,10 @@ def versions_url(api: str) -> str:
 
 async def publish(client: AsyncTestClient, headers: dict[str, str], body: bytes, content_type: str, **params):
     return await client.post(
-        versions_url("projects"), content=body, headers={**headers, "Content-Type": content_type}, params=params
+        versions_url("projects"),
+        content=body,
+        headers={**headers, "Content-Type": content_type},
+        params=params,
     )
 
 
@@ -60,7 +64,9 @@ async def test_same_content_in_other_format_and_key_order_is_the_same_version(
     client, publisher_headers, projects_api
 ):
     first = await publish(client, publisher_headers, as_json(projects()), "application/json")
-    again = await publish(client, publisher_headers, as_yaml(projects(), reverse_keys=True), "application/yaml")
+    again = await publish(
+        client, publisher_headers, as_yaml(projects(), reverse_keys=True), "application/yaml"
+    )
 
     assert first.status_code == 201
     assert again.status_code == 200
@@ -86,7 +92,9 @@ async def test_same_version_other_content_is_a_conflict_and_changes_nothing(
 
 
 async def test_version_from_query_overrides_info_version(client, publisher_headers, projects_api):
-    response = await publish(client, publisher_headers, as_json(projects()), "application/json", version="2.0.0")
+    response = await publish(
+        client, publisher_headers, as_json(projects()), "application/json", version="2.0.0"
+    )
     assert response.status_code == 201
     assert response.json()["version"] == "2.0.0"
 
@@ -178,7 +186,13 @@ async def test_unsupported_media_type_is_415(client, publisher_headers, projects
 async def test_syntax_only_validity_accepts_a_schema_invalid_document(client, publisher_headers):
     await client.post(
         "/api/v1/apis",
-        json={"name": "loose", "owner": "delivery", "title": "Loose", "layer": "system", "validity": "syntax-only"},
+        json={
+            "name": "loose",
+            "owner": "delivery",
+            "title": "Loose",
+            "layer": "system",
+            "validity": "syntax-only",
+        },
         headers=publisher_headers,
     )
     doc = projects()

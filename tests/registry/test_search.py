@@ -9,22 +9,51 @@ from tests.samples import JSON_HEADERS, YAML_HEADERS, as_json, as_yaml, invoice_
 
 @pytest.fixture
 async def catalog(client, admin_headers, publisher_headers):
-    await client.post("/api/v1/teams", json={"name": "finance", "members": ["finance-ci"]}, headers=admin_headers)
+    await client.post(
+        "/api/v1/teams", json={"name": "finance", "members": ["finance-ci"]}, headers=admin_headers
+    )
     apis = [
-        {"name": "projects", "owner": "delivery", "title": "Projects", "layer": "system", "domain": "psa",
-         "tags": ["psa"], "description": "Engagements and milestones"},
-        {"name": "time-entries", "owner": "delivery", "title": "Time entries", "layer": "system", "domain": "psa",
-         "tags": ["psa", "timesheets"]},
-        {"name": "invoice-events", "owner": "finance", "title": "Invoice events", "layer": "system",
-         "domain": "erp", "tags": ["billing"]},
-        {"name": "project-setup", "owner": "delivery", "title": "Project setup", "layer": "process",
-         "domain": "psa", "tags": ["orchestration"]},
+        {
+            "name": "projects",
+            "owner": "delivery",
+            "title": "Projects",
+            "layer": "system",
+            "domain": "psa",
+            "tags": ["psa"],
+            "description": "Engagements and milestones",
+        },
+        {
+            "name": "time-entries",
+            "owner": "delivery",
+            "title": "Time entries",
+            "layer": "system",
+            "domain": "psa",
+            "tags": ["psa", "timesheets"],
+        },
+        {
+            "name": "invoice-events",
+            "owner": "finance",
+            "title": "Invoice events",
+            "layer": "system",
+            "domain": "erp",
+            "tags": ["billing"],
+        },
+        {
+            "name": "project-setup",
+            "owner": "delivery",
+            "title": "Project setup",
+            "layer": "process",
+            "domain": "psa",
+            "tags": ["orchestration"],
+        },
     ]
     for api in apis:
         response = await client.post("/api/v1/apis", json=api, headers=admin_headers)
         assert response.status_code == 201, response.text
     await client.post(
-        "/api/v1/apis/projects/versions", content=as_json(projects()), headers={**admin_headers, **JSON_HEADERS}
+        "/api/v1/apis/projects/versions",
+        content=as_json(projects()),
+        headers={**admin_headers, **JSON_HEADERS},
     )
     await client.post(
         "/api/v1/apis/invoice-events/versions",
@@ -66,7 +95,9 @@ async def test_filters_combine_with_text(client, reader_headers, catalog):
 
 
 async def test_paging(client, reader_headers, catalog):
-    page = (await client.get("/api/v1/search", params={"limit": 2, "offset": 1}, headers=reader_headers)).json()
+    page = (
+        await client.get("/api/v1/search", params={"limit": 2, "offset": 1}, headers=reader_headers)
+    ).json()
     assert page["total"] == 4
     assert [h["name"] for h in page["items"]] == ["project-setup", "projects"]
 
@@ -78,5 +109,7 @@ async def test_query_syntax_in_user_input_is_never_an_error(client, reader_heade
 
 
 async def test_search_reflects_api_changes(client, admin_headers, reader_headers, catalog):
-    await client.patch("/api/v1/apis/time-entries", json={"title": "Timesheet capture"}, headers=admin_headers)
+    await client.patch(
+        "/api/v1/apis/time-entries", json={"title": "Timesheet capture"}, headers=admin_headers
+    )
     assert await names(client, reader_headers, q="capture") == ["time-entries"]

@@ -1,0 +1,53 @@
+"""Helpers for registry tests: settings of the test deployment and tokens from its issuer."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from litestar.testing import AsyncTestClient
+
+from registry.settings import Settings
+
+ADMIN = ("admin", "admin-secret")
+# Clients of the test deployment: a publisher in the `delivery` team, a reader, an outsider.
+CLIENTS = [
+    {
+        "client_id": "delivery-ci",
+        "client_secret": "delivery-secret",
+        "scopes": ["registry:read", "registry:write"],
+    },
+    {"client_id": "reader", "client_secret": "reader-secret", "scopes": ["registry:read"]},
+    {
+        "client_id": "finance-ci",
+        "client_secret": "finance-secret",
+        "scopes": ["registry:read", "registry:write"],
+    },
+]
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "public_url": "http://testserver.local",
+        "admin_client_id": ADMIN[0],
+        "admin_client_secret": ADMIN[1],
+        "clients_json": json.dumps(CLIENTS),
+        "demo": False,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+async def fetch_token(client: AsyncTestClient, client_id: str, secret: str, scope: str | None = None) -> str:
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    form = {"grant_type": "client_credentials"}
+    if scope:
+        form["scope"] = scope
+    response = await client.post("/oauth/token", data=form, headers={"Authorization": f"Basic {basic}"})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
