@@ -30,9 +30,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     rounds = parser.parse_args().rounds
-    print(
-        f"{'document':<18} {'MB':>5} {'publish s':>10} {'validate() s':>13} {'ratio':>6} {'server peak MiB':>16}"
-    )
+    header = ("document", "MB", "publish s", "validate() s", "ratio", "server peak MiB")
+    print("{:<18} {:>5} {:>10} {:>13} {:>6} {:>16}".format(*header))
     for name, media_type in DOCUMENTS:
         data = (CORPUS / name).read_bytes()
         document = load_document(data, media_type=media_type)
