@@ -26,7 +26,7 @@ SYSTEM = Principal(
 
 
 def configured_clients(settings: Settings) -> list[ClientConfig]:
-    """The bootstrap admin client plus `CHARTER_CLIENTS`; without an admin secret one is made and shown once."""
+    """The bootstrap admin client plus `CHARTER_CLIENTS`; a missing admin secret is made and shown once."""
     clients = load_clients(settings.clients_json) if settings.clients_json else []
     admin_id = settings.admin_client_id or "admin"
     secret = settings.admin_client_secret

@@ -140,7 +140,7 @@ class VersionController(Controller):
         name: ApiName,
         version: VersionName,
     ) -> Response[bytes]:
-        api, row = await self._version(session, principal, settings, name, version)
+        _, row = await self._version(session, principal, settings, name, version)
         wanted = request.accept.best_match(list(_DOCUMENT_TYPES), default=JSON) or JSON
         as_yaml = "yaml" in wanted
         return Response(
