@@ -83,6 +83,8 @@ def _load_json(data: bytes) -> Any:
         return _json_decoder.decode(data)
     except msgspec.DecodeError as exc:
         raise DocumentUnreadable(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise DocumentUnreadable("document is nested too deeply") from None
 
 
 def _load_yaml(text: str) -> Any:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from registry import audit, search
 from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ApiIn, ApiPatch
+from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, Team, TeamMember
 from registry.errors import AlreadyExists, NotFound
 
@@ -37,6 +38,7 @@ async def create_team(
     members: Sequence[str],
 ) -> Team:
     actor = require_scope(principal, ADMIN)
+    await begin_write(session)
     if await session.scalar(select(Team.id).where(Team.name == name)) is not None:
         raise AlreadyExists(f"team {name!r} already exists")
     team = Team(
@@ -64,6 +66,7 @@ async def get_api(session: AsyncSession, name: str) -> Api:
 
 
 async def create_api(session: AsyncSession, principal: Principal | None, data: ApiIn) -> Api:
+    await begin_write(session)
     team = await get_team(session, data.owner)
     actor = require_owner(principal, team)
     if await session.scalar(select(Api.id).where(Api.name == data.name)) is not None:
@@ -93,6 +96,7 @@ async def create_api(session: AsyncSession, principal: Principal | None, data: A
 
 
 async def update_api(session: AsyncSession, principal: Principal | None, name: str, patch: ApiPatch) -> Api:
+    await begin_write(session)
     api = await get_api(session, name)
     actor = require_owner(principal, api.owner)
     before = api_record(api)

@@ -66,7 +66,7 @@ class OutboxRelay:
         self._batch = batch
         self._wake = asyncio.Event()
         # Any commit may have written outbox rows: wake up instead of waiting for the next poll.
-        event.listen(sessionmaker, "after_commit", lambda _session: self._wake.set())
+        event.listen(sessionmaker.kw["sync_session_class"], "after_commit", lambda _session: self._wake.set())
 
     async def relay_once(self) -> int:
         async with self._sessionmaker() as session:

@@ -47,10 +47,10 @@ async def reset_postgres(name: str) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite+aiosqlite:///{tmp_path}/charter.db"
     name = request.getfixturevalue("postgres_database")
-    await reset_postgres(name)
+    asyncio.run(reset_postgres(name))
     host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
     return f"postgresql+asyncpg://postgres@{host}/{name}"

@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, patch, post
-from litestar.params import Body, Parameter
-from policies.auth import Principal
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import Body, PathParameter
 
 from registry import catalog
 from registry.access import require_read
+from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import ApiIn, ApiOut, ApiPatch, TeamIn, TeamList, TeamOut
 from registry.api.views import api_out, team_out
-from registry.settings import Settings
 
-ApiName = Annotated[str, Parameter(description="API name", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
+ApiName = Annotated[str, PathParameter(description="API name", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 
 
 class TeamController(Controller):
@@ -25,14 +23,20 @@ class TeamController(Controller):
 
     @get(responses=errors(401, 403))
     async def list_teams(
-        self, session: AsyncSession, principal: Principal | None, settings: Settings
+        self,
+        session: Session,
+        principal: Caller,
+        settings: Config,
     ) -> TeamList:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         return TeamList(items=[team_out(t) for t in await catalog.list_teams(session)])
 
     @post(responses=errors(400, 401, 403, 409))
     async def create_team(
-        self, session: AsyncSession, principal: Principal | None, data: Annotated[TeamIn, Body()]
+        self,
+        session: Session,
+        principal: Caller,
+        data: Annotated[TeamIn, Body()],
     ) -> TeamOut:
         team = await catalog.create_team(
             session, principal, name=data.name, description=data.description, members=data.members
@@ -47,7 +51,10 @@ class ApiController(Controller):
 
     @post(responses=errors(400, 401, 403, 404, 409))
     async def create_api(
-        self, session: AsyncSession, principal: Principal | None, data: Annotated[ApiIn, Body()]
+        self,
+        session: Session,
+        principal: Caller,
+        data: Annotated[ApiIn, Body()],
     ) -> ApiOut:
         api = await catalog.create_api(session, principal, data)
         await session.commit()
@@ -55,7 +62,11 @@ class ApiController(Controller):
 
     @get("/{name:str}", responses=errors(400, 401, 403, 404))
     async def get_api(
-        self, session: AsyncSession, principal: Principal | None, settings: Settings, name: ApiName
+        self,
+        session: Session,
+        principal: Caller,
+        settings: Config,
+        name: ApiName,
     ) -> ApiOut:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         return api_out(await catalog.get_api(session, name))
@@ -63,8 +74,8 @@ class ApiController(Controller):
     @patch("/{name:str}", responses=errors(400, 401, 403, 404))
     async def update_api(
         self,
-        session: AsyncSession,
-        principal: Principal | None,
+        session: Session,
+        principal: Caller,
         name: ApiName,
         data: Annotated[ApiPatch, Body()],
     ) -> ApiOut:

@@ -5,9 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
+from policies.auth import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry.settings import Settings
+
+# What handlers declare to receive the dependencies registered in registry.app by these names.
+Session = NamedDependency[AsyncSession]
+Caller = NamedDependency[Principal | None]
+Config = NamedDependency[Settings]
 
 
 async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:

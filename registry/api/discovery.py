@@ -6,20 +6,19 @@ import datetime as dt
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
-from policies.auth import Principal
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import QueryParameter
 
 from registry import audit, search
 from registry.access import ADMIN, require_read, require_scope
+from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import AuditPage, LayerName, SearchPage, StateName
 from registry.api.views import audit_out, search_hit
-from registry.settings import Settings
 
-Limit = Annotated[int, Parameter(ge=1, le=100, description="page size")]
-Offset = Annotated[int, Parameter(ge=0, le=1_000_000, description="items to skip")]
-Text = Annotated[str | None, Parameter(max_length=200)]
+Limit = Annotated[int, QueryParameter(ge=1, le=100, description="page size")]
+Offset = Annotated[int, QueryParameter(ge=0, le=1_000_000, description="items to skip")]
+Text = Annotated[str | None, QueryParameter(max_length=200)]
+When = Annotated[dt.datetime | None, QueryParameter(description="ISO 8601 date-time")]
 
 
 class DiscoveryController(Controller):
@@ -28,16 +27,17 @@ class DiscoveryController(Controller):
     @get("/search", tags=["search"], responses=errors(400, 401, 403), summary="Search APIs")
     async def search(
         self,
-        session: AsyncSession,
-        principal: Principal | None,
-        settings: Settings,
+        session: Session,
+        principal: Caller,
+        settings: Config,
         q: Text = None,
         owner: Text = None,
-        layer: LayerName | None = None,
+        layer: Annotated[LayerName | None, QueryParameter()] = None,
         domain: Text = None,
         tag: Text = None,
-        kind: Annotated[str | None, Parameter(pattern=r"^(openapi|asyncapi)$")] = None,
-        state: StateName | None = None,
+        kind: Annotated[str | None, QueryParameter(pattern=r"^(openapi|asyncapi)$")] = None,
+        # `state` is litestar's reserved name for application state.
+        version_state: Annotated[StateName | None, QueryParameter(name="state")] = None,
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> SearchPage:
@@ -49,7 +49,7 @@ class DiscoveryController(Controller):
             domain=domain,
             tag=tag,
             kind=kind,
-            state=state,
+            state=version_state,
             limit=limit,
             offset=offset,
         )
@@ -59,13 +59,13 @@ class DiscoveryController(Controller):
     @get("/audit", tags=["audit"], responses=errors(400, 401, 403), summary="Read the audit log")
     async def audit_log(
         self,
-        session: AsyncSession,
-        principal: Principal | None,
+        session: Session,
+        principal: Caller,
         subject: Text = None,
         actor: Text = None,
         action: Text = None,
-        since: dt.datetime | None = None,
-        until: dt.datetime | None = None,
+        since: When = None,
+        until: When = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> AuditPage:

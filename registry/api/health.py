@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from litestar import Response, get
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from registry.api.dependencies import Session
 from registry.api.schemas import Health
 
 
 @get("/health", tags=["health"], summary="Service and database health")
-async def health(session: AsyncSession) -> Response[Health]:
+async def health(session: Session) -> Response[Health]:
     try:
         await session.execute(text("SELECT 1"))
     except Exception as exc:  # any driver error means the same thing here: not ready

@@ -12,27 +12,25 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
-from litestar.params import Body, Parameter
-from policies.auth import Principal
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.params import Body, PathParameter, QueryParameter
 
 from contracts.loading import LoadLimits
 from registry import catalog, lifecycle, publishing
 from registry.access import require_read
 from registry.api.catalog import ApiName
+from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import DeprecateIn, VersionList, VersionOut
 from registry.api.views import version_out
 from registry.db.models import Api, ApiVersion
 from registry.errors import RegistryError
-from registry.settings import Settings
 from registry.versions import file_paths, get_file, get_version, list_versions
 
 YAML = "application/yaml"
 JSON = "application/json"
 ZIP = "application/zip"
 _DOCUMENT_TYPES = (JSON, YAML, "application/x-yaml", "text/yaml", "application/vnd.oai.openapi+json")
-VersionName = Annotated[str, Parameter(description="semantic version, or `latest`", max_length=100)]
+VersionName = Annotated[str, PathParameter(description="semantic version, or `latest`", max_length=100)]
 
 
 class UnsupportedMediaType(RegistryError):
@@ -91,14 +89,14 @@ class VersionController(Controller):
     async def publish(
         self,
         request: Request,
-        session: AsyncSession,
-        principal: Principal | None,
-        settings: Settings,
+        session: Session,
+        principal: Caller,
+        settings: Config,
         name: ApiName,
-        version: Annotated[str | None, Parameter(query="version", max_length=100)] = None,
-        owner: Annotated[str | None, Parameter(query="owner", max_length=100)] = None,
-        draft: Annotated[bool, Parameter(query="draft")] = False,
-        root: Annotated[str | None, Parameter(query="root", max_length=500)] = None,
+        version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
+        owner: Annotated[str | None, QueryParameter(name="owner", max_length=100)] = None,
+        draft: Annotated[bool, QueryParameter(name="draft")] = False,
+        root: Annotated[str | None, QueryParameter(name="root", max_length=500)] = None,
     ) -> Response[VersionOut]:
         submission = await read_submission(request, root)
         result = await publishing.publish_version(
@@ -118,7 +116,11 @@ class VersionController(Controller):
 
     @get(responses=errors(400, 401, 403, 404), summary="List the versions of an API")
     async def list_versions(
-        self, session: AsyncSession, principal: Principal | None, settings: Settings, name: ApiName
+        self,
+        session: Session,
+        principal: Caller,
+        settings: Config,
+        name: ApiName,
     ) -> VersionList:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         api = await catalog.get_api(session, name)
@@ -134,9 +136,9 @@ class VersionController(Controller):
     async def get_document(
         self,
         request: Request,
-        session: AsyncSession,
-        principal: Principal | None,
-        settings: Settings,
+        session: Session,
+        principal: Caller,
+        settings: Config,
         name: ApiName,
         version: VersionName,
     ) -> Response[bytes]:
@@ -152,9 +154,9 @@ class VersionController(Controller):
     @get("/{version:str}/metadata", responses=errors(400, 401, 403, 404), summary="A version's metadata")
     async def get_metadata(
         self,
-        session: AsyncSession,
-        principal: Principal | None,
-        settings: Settings,
+        session: Session,
+        principal: Caller,
+        settings: Config,
         name: ApiName,
         version: VersionName,
     ) -> VersionOut:
@@ -169,12 +171,12 @@ class VersionController(Controller):
     )
     async def get_bundle_file(
         self,
-        session: AsyncSession,
-        principal: Principal | None,
-        settings: Settings,
+        session: Session,
+        principal: Caller,
+        settings: Config,
         name: ApiName,
         version: VersionName,
-        path: str,
+        path: Annotated[str, PathParameter(description="file path inside the bundle")],
     ) -> Response[bytes]:
         _, row = await self._version(session, principal, settings, name, version)
         content = await get_file(session, row, path.lstrip("/"))
@@ -191,8 +193,8 @@ class VersionController(Controller):
     )
     async def deprecate(
         self,
-        session: AsyncSession,
-        principal: Principal | None,
+        session: Session,
+        principal: Caller,
         name: ApiName,
         version: VersionName,
         data: Annotated[DeprecateIn, Body()],
@@ -202,26 +204,39 @@ class VersionController(Controller):
 
     @post("/{version:str}/retire", status_code=200, responses=errors(400, 401, 403, 404, 409))
     async def retire(
-        self, session: AsyncSession, principal: Principal | None, name: ApiName, version: VersionName
+        self,
+        session: Session,
+        principal: Caller,
+        name: ApiName,
+        version: VersionName,
     ) -> VersionOut:
         row = await lifecycle.retire(session, principal, name, version)
         return await self._done(session, name, row)
 
     @post("/{version:str}/release", status_code=200, responses=errors(400, 401, 403, 404, 409))
     async def release(
-        self, session: AsyncSession, principal: Principal | None, name: ApiName, version: VersionName
+        self,
+        session: Session,
+        principal: Caller,
+        name: ApiName,
+        version: VersionName,
     ) -> VersionOut:
         row = await lifecycle.release(session, principal, name, version)
         return await self._done(session, name, row)
 
     async def _version(
-        self, session: AsyncSession, principal: Principal | None, settings: Settings, name: str, version: str
+        self,
+        session: Session,
+        principal: Caller,
+        settings: Config,
+        name: str,
+        version: str,
     ) -> tuple[Api, ApiVersion]:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         api = await catalog.get_api(session, name)
         return api, await get_version(session, api, version)
 
-    async def _done(self, session: AsyncSession, name: str, row: ApiVersion) -> VersionOut:
+    async def _done(self, session: Session, name: str, row: ApiVersion) -> VersionOut:
         await session.commit()
         api = await catalog.get_api(session, name)
         return version_out(api, row, await file_paths(session, row))

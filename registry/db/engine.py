@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -48,12 +49,23 @@ def _sqlite_begin(connection: Connection) -> None:
 
 
 async def begin_write(session: AsyncSession) -> None:
-    """Start the session's transaction as a writer; call before the first query of a write."""
+    """Start the session's transaction as a writer; call before the first query of a write.
+
+    Inside a transaction that is already a writer this does nothing; inside a reader it is a bug.
+    """
+    if session.in_transaction():
+        connection = await session.connection()
+        if not connection.sync_connection.get_execution_options().get("charter_write"):
+            raise RuntimeError("begin_write() called inside a read transaction")
+        return
     await session.connection(execution_options=WRITE)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+    # A Session class of its own per factory, so that session events (the outbox relay listens for
+    # commits) concern this application only.
+    sync_session_class = type("CharterSession", (Session,), {})
+    return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=sync_session_class)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
