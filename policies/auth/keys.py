@@ -1,0 +1,88 @@
+"""Signing keys of the built-in issuer, and the key sets tokens are verified against."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+from joserfc.jwk import KeySet, RSAKey
+
+KEY_PARAMETERS = {"use": "sig", "alg": "RS256"}
+
+
+def generate_signing_key() -> RSAKey:
+    return RSAKey.generate_key(2048, parameters=KEY_PARAMETERS, auto_kid=True)
+
+
+def load_or_create_signing_key(path: str | None) -> RSAKey:
+    """The issuer's RSA key from a PEM file, created (mode 0600) if missing; None: a key per process.
+
+    Replicas that share one issuer need the same key: give them the same file.
+    """
+    if path is None:
+        return generate_signing_key()
+    file = Path(path)
+    if file.exists():
+        return RSAKey.import_key(file.read_bytes(), parameters=KEY_PARAMETERS, auto_kid=True)  # type: ignore[call-arg]
+    key = generate_signing_key()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(key.as_pem(private=True))
+    return key
+
+
+class JwksSource(Protocol):
+    async def get_key_set(self, *, refresh: bool = False) -> KeySet: ...
+
+
+class StaticJwks:
+    def __init__(self, key_set: KeySet) -> None:
+        self._key_set = key_set
+
+    async def get_key_set(self, *, refresh: bool = False) -> KeySet:
+        return self._key_set
+
+
+class RemoteJwks:
+    """An issuer's JWKS fetched over HTTP, cached, and fetched again when a token names an unknown kid.
+
+    Refetches are rate-limited so that tokens with made-up kids cannot make us hammer the issuer.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        http_client: httpx.AsyncClient | None = None,
+        min_refresh_interval: float = 30.0,
+        timeout: float = 5.0,
+    ) -> None:
+        self._url = url
+        self._http = http_client
+        self._min_refresh_interval = min_refresh_interval
+        self._timeout = timeout
+        self._key_set: KeySet | None = None
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    async def get_key_set(self, *, refresh: bool = False) -> KeySet:
+        async with self._lock:
+            stale = time.monotonic() - self._fetched_at >= self._min_refresh_interval
+            if self._key_set is None or (refresh and stale):
+                self._key_set = await self._fetch()
+                self._fetched_at = time.monotonic()
+            return self._key_set
+
+    async def _fetch(self) -> KeySet:
+        if self._http is not None:
+            response = await self._http.get(self._url, timeout=self._timeout)
+        else:
+            async with httpx.AsyncClient() as http:
+                response = await http.get(self._url, timeout=self._timeout)
+        response.raise_for_status()
+        return KeySet.import_key_set(response.json())
