@@ -27,7 +27,9 @@ def load_or_create_signing_key(path: str | None) -> RSAKey:
         return generate_signing_key()
     file = Path(path)
     if file.exists():
-        return RSAKey.import_key(file.read_bytes(), parameters=KEY_PARAMETERS, auto_kid=True)  # type: ignore[call-arg]
+        key = RSAKey.import_key(file.read_bytes(), parameters=KEY_PARAMETERS)
+        key.ensure_kid()
+        return key
     key = generate_signing_key()
     file.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -11,8 +11,9 @@ from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
 
-async def test_concurrent_publishes_of_one_version_store_exactly_one(database_url):
-    settings = make_settings(database_url)
+async def test_concurrent_publishes_of_one_version_store_exactly_one(database_url, tmp_path):
+    # Replicas share one signing key, as CHARTER_SIGNING_KEY_FILE makes them in production.
+    settings = make_settings(database_url, signing_key_file=str(tmp_path / "signing.pem"))
     async with (
         AsyncTestClient(create_app(settings)) as first,
         AsyncTestClient(create_app(settings)) as second,
@@ -41,8 +42,8 @@ async def test_concurrent_publishes_of_one_version_store_exactly_one(database_ur
         assert [v["version"] for v in listed.json()["items"]] == ["1.0.0", "1.1.0", "1.2.0"]
 
 
-async def test_concurrent_identical_publishes_both_succeed_with_one_row(database_url):
-    settings = make_settings(database_url)
+async def test_concurrent_identical_publishes_both_succeed_with_one_row(database_url, tmp_path):
+    settings = make_settings(database_url, signing_key_file=str(tmp_path / "signing.pem"))
     async with (
         AsyncTestClient(create_app(settings)) as first,
         AsyncTestClient(create_app(settings)) as second,
