@@ -1,0 +1,179 @@
+"""The operation index: what a contract offers, for search now and for the gateway's routing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from contracts.kinds import DocumentKind, Family
+from contracts.loading import Document
+from contracts.references import resolve_pointer
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# Alternatives (OR) of requirements (AND) of (scheme name, scopes).
+Security = tuple[tuple[tuple[str, tuple[str, ...]], ...], ...]
+
+
+class Operation(msgspec.Struct, frozen=True):
+    method: str  # HTTP method upper-case; AsyncAPI: SEND/RECEIVE (3.x) or PUBLISH/SUBSCRIBE (2.6)
+    path: str  # OpenAPI path template, or AsyncAPI channel address
+    operation_id: str | None
+    summary: str | None
+    description: str | None
+    tags: tuple[str, ...]
+    deprecated: bool
+    security: Security | None  # None: not declared; (): explicitly open (`security: []`)
+
+
+class ContractIndex(msgspec.Struct, frozen=True):
+    title: str
+    description: str | None
+    version: str | None
+    operations: tuple[Operation, ...]
+    # Channel addresses, message names and titles: found by search, not routed on.
+    keywords: tuple[str, ...] = ()
+
+    def search_text(self) -> str:
+        words: list[str] = []
+        for op in self.operations:
+            words.extend(w for w in (op.operation_id, op.summary, op.path, *op.tags) if w)
+        words.extend(self.keywords)
+        return "\n".join(dict.fromkeys(words))
+
+
+def build_index(doc: Document, kind: DocumentKind) -> ContractIndex:
+    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    if kind.family is Family.OPENAPI:
+        operations, keywords = _openapi_operations(doc), ()
+    elif kind.line == "2.6":
+        operations, keywords = _asyncapi2_operations(doc)
+    else:
+        operations, keywords = _asyncapi3_operations(doc)
+    return ContractIndex(
+        title=str(info.get("title") or ""),
+        description=_text(info.get("description")),
+        version=_text(info.get("version")),
+        operations=tuple(operations),
+        keywords=tuple(keywords),
+    )
+
+
+def _openapi_operations(doc: Document) -> list[Operation]:
+    root_security = _security(doc.get("security"))
+    out = []
+    paths = doc.get("paths") if isinstance(doc.get("paths"), dict) else {}
+    for path, item in paths.items():
+        item = _deref(doc, item)
+        if not isinstance(item, dict):
+            continue
+        for method in HTTP_METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            security = _security(op["security"]) if "security" in op else root_security
+            out.append(
+                Operation(
+                    method=method.upper(),
+                    path=path,
+                    operation_id=_text(op.get("operationId")),
+                    summary=_text(op.get("summary")),
+                    description=_text(op.get("description")),
+                    tags=tuple(str(t) for t in op.get("tags") or () if isinstance(t, str)),
+                    deprecated=op.get("deprecated") is True,
+                    security=security,
+                )
+            )
+    return out
+
+
+def _asyncapi2_operations(doc: Document) -> tuple[list[Operation], list[str]]:
+    out, keywords = [], []
+    channels = doc.get("channels") if isinstance(doc.get("channels"), dict) else {}
+    for address, channel in channels.items():
+        channel = _deref(doc, channel)
+        if not isinstance(channel, dict):
+            continue
+        keywords.append(address)
+        for action in ("publish", "subscribe"):
+            op = channel.get(action)
+            if not isinstance(op, dict):
+                continue
+            keywords.extend(_message_words(doc, op.get("message")))
+            out.append(_async_operation(action.upper(), address, op))
+    return out, keywords
+
+
+def _asyncapi3_operations(doc: Document) -> tuple[list[Operation], list[str]]:
+    out, keywords = [], []
+    channels = doc.get("channels") if isinstance(doc.get("channels"), dict) else {}
+    for name, channel in channels.items():
+        channel = _deref(doc, channel)
+        if isinstance(channel, dict):
+            keywords.extend(w for w in (name, _text(channel.get("address"))) if w)
+            for message in (channel.get("messages") or {}).values():
+                keywords.extend(_message_words(doc, message))
+    operations = doc.get("operations") if isinstance(doc.get("operations"), dict) else {}
+    for op_id, op in operations.items():
+        op = _deref(doc, op)
+        if not isinstance(op, dict):
+            continue
+        channel = _deref(doc, op.get("channel"))
+        address = _text(channel.get("address")) if isinstance(channel, dict) else None
+        out.append(_async_operation(str(op.get("action", "")).upper(), address or "", op, default_id=op_id))
+    return out, keywords
+
+
+def _async_operation(method: str, address: str, op: dict[str, Any], default_id: str | None = None) -> Operation:
+    return Operation(
+        method=method,
+        path=address,
+        operation_id=_text(op.get("operationId")) or default_id,
+        summary=_text(op.get("summary")),
+        description=_text(op.get("description")),
+        tags=tuple(str(t.get("name")) for t in op.get("tags") or () if isinstance(t, dict) and t.get("name")),
+        deprecated=op.get("deprecated") is True,
+        security=None,
+    )
+
+
+def _message_words(doc: Document, message: Any) -> list[str]:
+    message = _deref(doc, message)
+    if not isinstance(message, dict):
+        return []
+    if isinstance(message.get("oneOf"), list):
+        return [w for m in message["oneOf"] for w in _message_words(doc, m)]
+    return [w for w in (_text(message.get(k)) for k in ("name", "title", "summary")) if w]
+
+
+def _security(value: Any) -> Security | None:
+    if not isinstance(value, list):
+        return None
+    alternatives = []
+    for requirement in value:
+        if isinstance(requirement, dict):
+            alternatives.append(
+                tuple(
+                    (str(scheme), tuple(str(s) for s in scopes) if isinstance(scopes, list) else ())
+                    for scheme, scopes in requirement.items()
+                )
+            )
+    return tuple(alternatives)
+
+
+def _deref(doc: Document, node: Any, depth: int = 0) -> Any:
+    """Follow internal `$ref`s (a few hops at most: a chain of references is a cycle in practice)."""
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < 8:
+        ref = node["$ref"]
+        if not ref.startswith("#"):
+            return None
+        try:
+            node = resolve_pointer(doc, ref[1:])
+        except KeyError:
+            return None
+        depth += 1
+    return node
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None

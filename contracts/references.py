@@ -1,0 +1,70 @@
+"""`$ref`s in a document: where they are, which leave the document, which point nowhere."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from contracts.errors import Issue
+from contracts.loading import Document
+
+
+def escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def pointer(path: list[str | int] | tuple[str | int, ...]) -> str:
+    return "".join("/" + escape(str(part)) for part in path)
+
+
+def iter_refs(doc: Document) -> Iterator[tuple[str, str]]:
+    """(pointer of the `$ref` member, its value) for every reference in the document."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                yield f"{where}/$ref", ref
+            for key, value in node.items():
+                if isinstance(value, dict | list):
+                    stack.append((value, f"{where}/{escape(key)}"))
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    stack.append((value, f"{where}/{index}"))
+
+
+def resolve_pointer(doc: Any, fragment: str) -> Any:
+    """The node a JSON pointer (RFC 6901, as in `#/a/b`) names; KeyError when there is none."""
+    node = doc
+    if fragment in ("", "/"):
+        return node
+    for raw in fragment.lstrip("/").split("/"):
+        token = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            node = node[token]
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            node = node[int(token)]
+        else:
+            raise KeyError(fragment)
+    return node
+
+
+def reference_issues(doc: Document) -> list[Issue]:
+    """Remote references (never fetched: validation is offline) and internal ones that point nowhere."""
+    from urllib.parse import unquote
+
+    issues = []
+    for where, ref in iter_refs(doc):
+        if not ref.startswith("#"):
+            issues.append(
+                Issue(pointer=where, message=f"external reference {ref!r} is not allowed here; publish a bundle")
+            )
+            continue
+        try:
+            resolve_pointer(doc, unquote(ref[1:]))
+        except KeyError:
+            issues.append(Issue(pointer=where, message=f"reference {ref!r} points to nothing in this document"))
+    issues.sort(key=lambda issue: issue.pointer)
+    return issues
