@@ -21,9 +21,9 @@ def fingerprint(doc: Document) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
 
 
-def bundle_fingerprint(files: Mapping[str, Document]) -> str:
-    """Fingerprint of a multi-file contract: every file's canonical form, in path order."""
-    digest = hashlib.sha256()
+def bundle_fingerprint(files: Mapping[str, Document], root: str) -> str:
+    """Fingerprint of a multi-file contract: its root, then every file's canonical form in path order."""
+    digest = hashlib.sha256(root.encode() + b"\0")
     for path in sorted(files):
         digest.update(path.encode())
         digest.update(b"\0")

@@ -124,7 +124,9 @@ def _asyncapi3_operations(doc: Document) -> tuple[list[Operation], list[str]]:
     return out, keywords
 
 
-def _async_operation(method: str, address: str, op: dict[str, Any], default_id: str | None = None) -> Operation:
+def _async_operation(
+    method: str, address: str, op: dict[str, Any], default_id: str | None = None
+) -> Operation:
     return Operation(
         method=method,
         path=address,

@@ -59,12 +59,16 @@ def reference_issues(doc: Document) -> list[Issue]:
     for where, ref in iter_refs(doc):
         if not ref.startswith("#"):
             issues.append(
-                Issue(pointer=where, message=f"external reference {ref!r} is not allowed here; publish a bundle")
+                Issue(
+                    pointer=where, message=f"external reference {ref!r} is not allowed here; publish a bundle"
+                )
             )
             continue
         try:
             resolve_pointer(doc, unquote(ref[1:]))
         except KeyError:
-            issues.append(Issue(pointer=where, message=f"reference {ref!r} points to nothing in this document"))
+            issues.append(
+                Issue(pointer=where, message=f"reference {ref!r} points to nothing in this document")
+            )
     issues.sort(key=lambda issue: issue.pointer)
     return issues

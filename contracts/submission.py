@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import enum
-import io
-import posixpath
-import zipfile
 from collections.abc import Mapping
 
 import msgspec
 
-from contracts.bundle import Bundle, bundle_from_files, bundle_from_zip, resolve_bundle
+from contracts.bundle import bundle_from_files, bundle_from_zip, resolve_bundle
 from contracts.canonical import bundle_fingerprint, canonical_json, fingerprint
 from contracts.errors import ContractInvalid, UnknownKind
 from contracts.index import ContractIndex, build_index
@@ -72,10 +69,8 @@ def analyze_bundle(
     """A multi-file contract: stored whole, validated and indexed as one resolved document."""
     if zip_data is not None:
         bundle = bundle_from_zip(zip_data, root=root, limits=limits)
-        raw = _zip_members(bundle, zip_data)
     elif files is not None:
         bundle = bundle_from_files(files, root=root, limits=limits)
-        raw = {path: files[path] for path in _original_names(bundle, files)}
     else:
         raise ValueError("a bundle needs zip_data or files")
     resolved = resolve_bundle(bundle)
@@ -83,10 +78,10 @@ def analyze_bundle(
     return AnalyzedContract(
         document=resolved,
         kind=kind,
-        fingerprint=bundle_fingerprint(bundle.files),
+        fingerprint=bundle_fingerprint(bundle.files, bundle.root),
         canonical=canonical_json(bundle.files[bundle.root]),
         index=index,
-        files=raw,
+        files=bundle.sources,
         root_path=bundle.root,
     )
 
@@ -113,22 +108,3 @@ def _safe_index(doc: Document, kind: DocumentKind) -> ContractIndex | None:
         return build_index(doc, kind)
     except Exception:
         return None
-
-
-def _zip_members(bundle: Bundle, zip_data: bytes) -> dict[str, bytes]:
-    wanted = set(bundle.files)
-    out: dict[str, bytes] = {}
-    with zipfile.ZipFile(io.BytesIO(zip_data)) as archive:
-        for info in archive.infolist():
-            name = _normalize(info.filename)
-            if name in wanted:
-                out[name] = archive.read(info)
-    return out
-
-
-def _original_names(bundle: Bundle, files: Mapping[str, bytes]) -> list[str]:
-    return [name for name in files if _normalize(name) in bundle.files]
-
-
-def _normalize(name: str) -> str:
-    return posixpath.normpath(name.replace("\\", "/")).lstrip("/")

@@ -86,7 +86,9 @@ def _most_precise(error: ValidationError) -> ValidationError:
 
 # openapi-spec-validator reports its own (non-schema) findings at `$`; their messages name the place.
 _OPERATION_ID = re.compile(r"Operation ID '(?P<id>[^']*)' for '(?P<method>\w+)' in '(?P<path>[^']*)'")
-_PATH_PARAMETER = re.compile(r"Path parameter '(?P<name>[^']*)' for '(?P<method>\w+)' operation in '(?P<path>[^']*)'")
+_PATH_PARAMETER = re.compile(
+    r"Path parameter '(?P<name>[^']*)' for '(?P<method>\w+)' operation in '(?P<path>[^']*)'"
+)
 
 
 def _semantic_pointer(message: str) -> str:

@@ -1,0 +1,180 @@
+"""Multi-file contracts: files that `$ref` each other by relative path, stored whole, resolved for checks."""
+
+from __future__ import annotations
+
+import io
+import posixpath
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote
+
+import msgspec
+
+from contracts.errors import ContractError, ContractInvalid, Issue
+from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
+from contracts.references import iter_refs, resolve_pointer
+
+MAX_FILES = 500
+DOCUMENT_SUFFIXES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
+ROOT_FIELDS = ("openapi", "swagger", "asyncapi")
+
+
+class Bundle(msgspec.Struct, frozen=True):
+    root: str  # normalized POSIX path of the root document inside the bundle
+    files: dict[str, Document]  # every document, parsed, by normalized path
+    sources: dict[str, bytes]  # the same files as submitted
+
+
+def bundle_from_zip(data: bytes, *, root: str | None = None, limits: LoadLimits = DEFAULT_LIMITS) -> Bundle:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ContractInvalid("the body is not a readable zip archive") from None
+    with archive:
+        entries = [e for e in archive.infolist() if not e.is_dir() and not _ignored(e.filename)]
+        if len(entries) > MAX_FILES:
+            raise ContractInvalid(f"the bundle has {len(entries)} files; at most {MAX_FILES} are accepted")
+        # Declared sizes can lie (a zip bomb); they are checked first, then what is read is counted.
+        if sum(e.file_size for e in entries) > limits.max_bytes:
+            raise ContractInvalid(f"the bundle unpacks to more than {limits.max_bytes} bytes")
+        files: dict[str, bytes] = {}
+        budget = limits.max_bytes
+        for entry in entries:
+            with archive.open(entry) as stream:
+                content = stream.read(budget + 1)
+            budget -= len(content)
+            if budget < 0:
+                raise ContractInvalid(f"the bundle unpacks to more than {limits.max_bytes} bytes")
+            files[entry.filename] = content
+    return bundle_from_files(files, root=root, limits=limits)
+
+
+def bundle_from_files(
+    files: Mapping[str, bytes], *, root: str | None = None, limits: LoadLimits = DEFAULT_LIMITS
+) -> Bundle:
+    sources: dict[str, bytes] = {}
+    for name, content in files.items():
+        if _ignored(name):
+            continue
+        path = _safe_path(name)
+        suffix = posixpath.splitext(path)[1].lower()
+        if suffix not in DOCUMENT_SUFFIXES:
+            raise ContractInvalid(f"{path}: only .json, .yaml and .yml files may be in a contract bundle")
+        sources[path] = content
+    if not sources:
+        raise ContractInvalid("the bundle holds no JSON or YAML file")
+    if len(sources) > MAX_FILES:
+        raise ContractInvalid(f"the bundle has {len(sources)} files; at most {MAX_FILES} are accepted")
+    documents: dict[str, Document] = {}
+    for path, content in sources.items():
+        media_type = DOCUMENT_SUFFIXES[posixpath.splitext(path)[1].lower()]
+        try:
+            documents[path] = load_document(content, media_type=media_type, limits=limits)
+        except ContractError as exc:
+            raise type(exc)(f"{path}: {exc.detail}", exc.issues) from None
+    chosen = _choose_root(documents, _safe_path(root) if root else None)
+    return Bundle(root=chosen, files=documents, sources=sources)
+
+
+def resolve_bundle(bundle: Bundle) -> Document:
+    """The root document with every cross-file `$ref` replaced by its target.
+
+    A foreign file's own internal refs (`#/...`) mean that file, not the root, so they are
+    inlined too; only the root's internal refs stay references. A cycle through another file
+    cannot be inlined and is refused, naming the cycle.
+    """
+    resolver = _Resolver(bundle)
+    return resolver.inline(bundle.files[bundle.root], bundle.root, ())
+
+
+class _Resolver:
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.cache: dict[tuple[str, str], Any] = {}
+
+    def inline(self, node: Any, file: str, stack: tuple[tuple[str, str], ...], where: str = "") -> Any:
+        if isinstance(node, list):
+            return [self.inline(v, file, stack, f"{where}/{i}") for i, v in enumerate(node)]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = self.target(ref, file, where)
+            if target is not None:
+                return self.follow(target, stack, file, where)
+        return {k: self.inline(v, file, stack, f"{where}/{k}") for k, v in node.items()}
+
+    def target(self, ref: str, file: str, where: str) -> tuple[str, str] | None:
+        """(file, pointer) of a reference that must be inlined; None for a root-internal one."""
+        location, _, fragment = ref.partition("#")
+        if "://" in location:
+            raise ContractInvalid(
+                f"{file}: remote reference {ref!r} is not allowed", [Issue(f"{where}/$ref", "remote", file)]
+            )
+        if not location:
+            return None if file == self.bundle.root else (file, unquote(fragment))
+        target_file = posixpath.normpath(posixpath.join(posixpath.dirname(file), location))
+        if target_file not in self.bundle.files:
+            raise ContractInvalid(
+                f"{file}: reference {ref!r} names a file that is not in the bundle",
+                [Issue(f"{where}/$ref", f"no file {target_file} in the bundle", file)],
+            )
+        if target_file == self.bundle.root:
+            return None  # rewritten as an internal reference by follow()
+        return target_file, unquote(fragment)
+
+    def follow(
+        self, target: tuple[str, str], stack: tuple[tuple[str, str], ...], file: str, where: str
+    ) -> Any:
+        if target in stack:
+            cycle = " -> ".join(f"{f}#{p}" for f, p in (*stack, target))
+            raise ContractInvalid(f"references form a cycle across files: {cycle}")
+        if target in self.cache:
+            return self.cache[target]
+        target_file, fragment = target
+        try:
+            node = resolve_pointer(self.bundle.files[target_file], fragment)
+        except KeyError:
+            raise ContractInvalid(
+                f"{file}: reference to {target_file}#{fragment} points to nothing",
+                [Issue(f"{where}/$ref", f"nothing at {fragment or '/'} in {target_file}", file)],
+            ) from None
+        resolved = self.inline(node, target_file, (*stack, target), fragment)
+        self.cache[target] = resolved
+        return resolved
+
+
+def _choose_root(documents: Mapping[str, Document], root: str | None) -> str:
+    if root is not None:
+        if root not in documents:
+            raise ContractInvalid(f"root {root!r} is not a file of the bundle")
+        return root
+    referenced = set()
+    for path, doc in documents.items():
+        for _, ref in iter_refs(doc):
+            location = ref.partition("#")[0]
+            if location and "://" not in location:
+                referenced.add(posixpath.normpath(posixpath.join(posixpath.dirname(path), location)))
+    candidates = sorted(
+        p for p, d in documents.items() if any(f in d for f in ROOT_FIELDS) and p not in referenced
+    )
+    if len(candidates) != 1:
+        listed = ", ".join(candidates) or "none"
+        raise ContractInvalid(
+            f"cannot tell the root document of the bundle (candidates: {listed}); pass `root`"
+        )
+    return candidates[0]
+
+
+def _ignored(name: str) -> bool:
+    parts = name.replace("\\", "/").split("/")
+    return parts[0] == "__MACOSX" or any(part.startswith(".") and part not in (".", "..") for part in parts)
+
+
+def _safe_path(name: str) -> str:
+    raw = name.replace("\\", "/")
+    path = posixpath.normpath(raw)
+    if raw.startswith("/") or path.startswith("..") or path == "." or ":" in path.split("/")[0]:
+        raise ContractInvalid(f"{name!r}: bundle paths must be relative and stay inside the bundle")
+    return path
