@@ -1,0 +1,43 @@
+"""Demo contracts of a professional-services firm, listed in manifest.yaml beside this file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+DEMO_DIR = Path(__file__).parent
+
+
+class DemoVersion(msgspec.Struct, frozen=True):
+    version: str
+    file: str
+
+    @property
+    def path(self) -> Path:
+        return DEMO_DIR / self.file
+
+    @property
+    def media_type(self) -> str:
+        return "application/json" if self.file.endswith(".json") else "application/yaml"
+
+
+class DemoApi(msgspec.Struct, frozen=True):
+    name: str
+    title: str
+    description: str
+    owner: str
+    layer: str
+    domain: str
+    tags: tuple[str, ...]
+    sla: dict[str, Any]
+    versions: tuple[DemoVersion, ...]
+
+
+class _Manifest(msgspec.Struct):
+    apis: list[DemoApi]
+
+
+def demo_apis() -> list[DemoApi]:
+    return msgspec.yaml.decode((DEMO_DIR / "manifest.yaml").read_bytes(), type=_Manifest).apis
