@@ -14,6 +14,7 @@ from contracts.loading import LoadLimits
 from registry import catalog, publishing
 from registry.access import ALL_SCOPES
 from registry.api.schemas import ApiIn
+from registry.db.engine import begin_write
 from registry.errors import NotFound
 from registry.settings import Settings
 
@@ -49,6 +50,7 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
     limits = LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth)
     for demo in demo_apis():
         async with sessionmaker() as session:
+            await begin_write(session)
             await _ensure_team(session, demo.owner)
             try:
                 await catalog.get_api(session, demo.name)
@@ -88,4 +90,3 @@ async def _ensure_team(session: AsyncSession, name: str) -> None:
         await catalog.get_team(session, name)
     except NotFound:
         await catalog.create_team(session, SYSTEM, name=name, description=f"demo team {name}", members=[])
-        await session.commit()
