@@ -1,0 +1,354 @@
+"""`charter`: run the registry, and publish, read and govern contracts in it from a shell or CI."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import httpx
+import msgspec
+import semver
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress
+from rich.table import Table
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
+stdout = Console(highlight=False)
+
+
+class CliError(Exception):
+    """An expected failure: printed as one line, exit code 2."""
+
+
+@dataclass
+class Registry:
+    """The registry's REST API, with a token given or fetched by client credentials."""
+
+    url: str
+    token: str | None
+    client_id: str | None
+    client_secret: str | None
+    _http: httpx.Client | None = field(default=None, init=False)
+
+    @property
+    def http(self) -> httpx.Client:
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url.rstrip("/"), timeout=httpx.Timeout(120, connect=5))
+        return self._http
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}) or {})
+        token = self._bearer()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        response = self._send(method, path, headers=headers, **kwargs)
+        if response.status_code >= 400:
+            raise CliError(describe_problem(response))
+        return response
+
+    def _bearer(self) -> str | None:
+        if self.token is None and self.client_id and self.client_secret:
+            response = self._send(
+                "POST",
+                "/oauth/token",
+                data={"grant_type": "client_credentials"},
+                auth=(self.client_id, self.client_secret),
+            )
+            if response.status_code != 200:
+                raise CliError(f"cannot get a token for {self.client_id}: {describe_problem(response)}")
+            self.token = response.json()["access_token"]
+        return self.token
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise CliError(f"cannot reach the registry at {self.url}: {exc}") from None
+
+
+def describe_problem(response: httpx.Response) -> str:
+    """One line from an RFC 9457 problem (or an OAuth error, or whatever the server sent)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text.strip()[:200] or response.reason_phrase}"
+    if not isinstance(body, dict):
+        return f"HTTP {response.status_code}"
+    if "error" in body and "title" not in body:
+        return f"HTTP {response.status_code}: {body.get('error_description') or body['error']}"
+    text = f"HTTP {response.status_code} {body.get('title', '')}: {body.get('detail') or ''}".rstrip(": ")
+    issues = body.get("errors") or []
+    if issues:
+        shown = "; ".join(f"{i.get('pointer') or '/'}: {i.get('message')}" for i in issues[:3])
+        more = f" (+{len(issues) - 3} more)" if len(issues) > 3 else ""
+        text += f" [{shown}{more}]"
+    return " ".join(text.split())
+
+
+def add_row(table: Table, *cells: str) -> None:
+    # Cells hold titles and names from the registry: brackets in them are text, not rich markup.
+    table.add_row(*(escape(cell) for cell in cells))
+
+
+def media_type_of(path: Path) -> str:
+    if path.suffix.lower() == ".zip":
+        return "application/zip"
+    try:
+        return MEDIA_TYPES[path.suffix.lower()]
+    except KeyError:
+        raise CliError(f"{path}: expected a .json, .yaml, .yml or .zip file") from None
+
+
+@click.group()
+@click.option("--url", envvar="CHARTER_URL", default=DEFAULT_URL, show_default=True, help="Registry URL.")
+@click.option("--token", envvar="CHARTER_TOKEN", default=None, help="Bearer token.")
+@click.option("--client-id", envvar="CHARTER_CLIENT_ID", default=None, help="Client id, to fetch a token.")
+@click.option("--client-secret", envvar="CHARTER_CLIENT_SECRET", default=None, help="Client secret.")
+@click.pass_context
+def cli(
+    ctx: click.Context, url: str, token: str | None, client_id: str | None, client_secret: str | None
+) -> None:
+    """Charter: API contract registry and policy gateway."""
+    ctx.obj = Registry(url=url, token=token, client_id=client_id, client_secret=client_secret)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """Run the registry (configuration from CHARTER_* variables)."""
+    import uvicorn
+
+    from registry.app import create_app
+    from registry.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--api", "api_name", required=True, help="API name in the registry.")
+@click.option("--version", default=None, help="Version to publish (default: the document's info.version).")
+@click.option("--owner", default=None, help="Owning team, to create the API if it does not exist.")
+@click.option("--root", default=None, help="Root file of a zip bundle.")
+@click.option("--draft", is_flag=True, help="Store as a draft, not yet published.")
+@click.pass_obj
+def publish(
+    registry: Registry,
+    file: Path,
+    api_name: str,
+    version: str | None,
+    owner: str | None,
+    root: str | None,
+    draft: bool,
+) -> None:
+    """Publish a contract document (JSON, YAML or a zip bundle)."""
+    body = publish_file(registry, file, api_name, version=version, owner=owner, root=root, draft=draft)
+    click.echo(f"{body['outcome']} {body['api']} {body['version']} ({body['state']}, {body['fingerprint']})")
+
+
+def publish_file(
+    registry: Registry,
+    file: Path,
+    api_name: str,
+    *,
+    version: str | None = None,
+    owner: str | None = None,
+    root: str | None = None,
+    draft: bool = False,
+) -> dict[str, Any]:
+    params = {k: v for k, v in {"version": version, "owner": owner, "root": root}.items() if v}
+    if draft:
+        params["draft"] = "true"
+    response = registry.request(
+        "POST",
+        f"/api/v1/apis/{api_name}/versions",
+        content=file.read_bytes(),
+        headers={"Content-Type": media_type_of(file)},
+        params=params,
+    )
+    body = response.json()
+    body["outcome"] = "published" if response.status_code == 201 else "unchanged"
+    return body
+
+
+@cli.command()
+@click.argument("name")
+@click.pass_obj
+def versions(registry: Registry, name: str) -> None:
+    """List the versions of an API."""
+    items = registry.request("GET", f"/api/v1/apis/{name}/versions").json()["items"]
+    table = Table("version", "state", "kind", "published", "by", "sunset")
+    for item in items:
+        deprecation = item.get("deprecation") or {}
+        add_row(
+            table,
+            item["version"],
+            item["state"],
+            f"{item['kind'] or ''} {item['spec_version'] or ''}".strip(),
+            item["published_at"][:19],
+            item["published_by"],
+            deprecation.get("sunset") or "",
+        )
+    stdout.print(table)
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="yaml", show_default=True)
+@click.pass_obj
+def get(registry: Registry, name: str, version: str, fmt: str) -> None:
+    """Print a contract document (VERSION may be `latest`)."""
+    accept = "application/yaml" if fmt == "yaml" else "application/json"
+    response = registry.request("GET", f"/api/v1/apis/{name}/versions/{version}", headers={"Accept": accept})
+    sys.stdout.buffer.write(response.content)
+    if not response.content.endswith(b"\n"):
+        sys.stdout.buffer.write(b"\n")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version")
+@click.option("--sunset", required=True, help="Date after which the version may be removed (YYYY-MM-DD).")
+@click.option("--replacement", default=None, help="The version consumers should move to.")
+@click.option("--reason", default=None)
+@click.pass_obj
+def deprecate(
+    registry: Registry, name: str, version: str, sunset: str, replacement: str | None, reason: str | None
+) -> None:
+    """Deprecate a version with a sunset date."""
+    payload = {"sunset": sunset, "replacement": replacement, "reason": reason}
+    body = registry.request(
+        "POST",
+        f"/api/v1/apis/{name}/versions/{version}/deprecate",
+        json={k: v for k, v in payload.items() if v is not None},
+    ).json()
+    click.echo(f"deprecated {name} {body['version']} (sunset {body['deprecation']['sunset']})")
+
+
+@cli.command()
+@click.argument("name")
+@click.argument("version")
+@click.pass_obj
+def retire(registry: Registry, name: str, version: str) -> None:
+    """Retire a version: the gateway answers 410 for it."""
+    body = registry.request("POST", f"/api/v1/apis/{name}/versions/{version}/retire").json()
+    click.echo(f"retired {name} {body['version']}")
+
+
+@cli.command()
+@click.argument("query", required=False, default="")
+@click.option("--owner")
+@click.option("--layer", type=click.Choice(["system", "process", "experience"]))
+@click.option("--domain")
+@click.option("--tag")
+@click.option("--kind", type=click.Choice(["openapi", "asyncapi"]))
+@click.option("--state", type=click.Choice(["draft", "published", "deprecated", "retired"]))
+@click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@click.pass_obj
+def search(registry: Registry, query: str, limit: int, **filters: str | None) -> None:
+    """Search APIs by text and filters."""
+    params: dict[str, Any] = {k: v for k, v in filters.items() if v}
+    if query:
+        params["q"] = query
+    params["limit"] = limit
+    page = registry.request("GET", "/api/v1/search", params=params).json()
+    table = Table("name", "title", "owner", "layer", "domain", "kind", "latest")
+    for hit in page["items"]:
+        add_row(
+            table,
+            hit["name"],
+            hit["title"],
+            hit["owner"],
+            hit["layer"],
+            hit["domain"] or "",
+            hit["kind"] or "",
+            hit["latest_version"] or "",
+        )
+    stdout.print(table)
+    click.echo(f"{len(page['items'])} of {page['total']}")
+
+
+@cli.command(name="import")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--owner", required=True, help="Team that owns APIs created by the import.")
+@click.pass_obj
+def import_dir(registry: Registry, directory: Path, owner: str) -> None:
+    """Publish every contract under DIRECTORY: DIR/<api>.yaml, DIR/<api>.zip or DIR/<api>/<any>.yaml."""
+    plan = list(import_plan(directory))
+    if not plan:
+        raise CliError(f"{directory}: no .json, .yaml, .yml or .zip files found")
+    failures = 0
+    counts = {"published": 0, "unchanged": 0}
+    with Progress(console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task("publishing", total=len(plan))
+        for api_name, file in plan:
+            try:
+                body = publish_file(registry, file, api_name, owner=owner)
+                counts[body["outcome"]] += 1
+                progress.console.print(
+                    f"{body['outcome']:>9} {api_name} {body['version']} ({file.name})", markup=False
+                )
+            except CliError as exc:
+                failures += 1
+                progress.console.print(f"   failed {api_name} ({file.name}): {exc}", markup=False)
+            progress.advance(task)
+    click.echo(f"{counts['published']} published, {counts['unchanged']} unchanged, {failures} failed")
+    if failures:
+        raise CliError(f"{failures} of {len(plan)} files could not be published")
+
+
+def import_plan(directory: Path) -> Iterator[tuple[str, Path]]:
+    """(API name, file) in publishing order: a folder's versions in ascending semver order."""
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file() and entry.suffix.lower() in (*MEDIA_TYPES, ".zip"):
+            yield entry.stem, entry
+        elif entry.is_dir():
+            files = [f for f in entry.iterdir() if f.is_file() and f.suffix.lower() in MEDIA_TYPES]
+            for file in sorted(files, key=_declared_version):
+                yield entry.name, file
+
+
+def _declared_version(file: Path) -> semver.Version:
+    """Sort key: the document's info.version; unreadable ones go first and fail on publish."""
+    try:
+        raw = file.read_bytes()
+        doc = msgspec.json.decode(raw) if file.suffix == ".json" else msgspec.yaml.decode(raw)
+        return semver.Version.parse(str(doc["info"]["version"]))
+    except Exception:  # any unreadable file: the publish step reports it properly
+        return semver.Version(0)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(f"charter: error: {message}", err=True)
+    raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="charter", standalone_mode=False)
+    except CliError as exc:
+        fail(str(exc))
+    except click.UsageError as exc:
+        fail(exc.format_message())
+    except click.ClickException as exc:
+        fail(exc.format_message())
+    except click.Abort:
+        fail("aborted")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The `charter` CLI against a real `charter serve` on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.samples import as_json, as_yaml, invoice_events, projects
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    workdir = tmp_path_factory.mktemp("cli-server")
+    port = free_port()
+    env = {
+        **os.environ,
+        "CHARTER_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/charter.db",
+        "CHARTER_DEMO": "0",
+        "CHARTER_ADMIN_CLIENT_ID": "admin",
+        "CHARTER_ADMIN_CLIENT_SECRET": "admin-secret",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("charter serve did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> subprocess.CompletedProcess:
+    environ = {
+        **{k: v for k, v in os.environ.items() if k != "CHARTER_TOKEN"},
+        "CHARTER_URL": url,
+        "CHARTER_CLIENT_ID": "admin",
+        "CHARTER_CLIENT_SECRET": secret,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "registry.cli", *args], env=environ, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_publish_read_deprecate_and_search(server, tmp_path: Path):
+    first = tmp_path / "projects.yaml"
+    first.write_bytes(as_yaml(projects("1.0.0")))
+    second = tmp_path / "projects.json"
+    second.write_bytes(as_json(projects("1.1.0")))
+
+    created = charter("publish", str(first), "--api", "projects", "--owner", "cli-team", url=server)
+    assert created.returncode == 2  # the team does not exist yet
+    assert created.stderr.startswith("charter: error:") and created.stderr.count("\n") == 1
+
+    token = httpx.post(
+        f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin", "admin-secret")
+    ).json()["access_token"]
+    httpx.post(
+        f"{server}/api/v1/teams", json={"name": "cli-team"}, headers={"Authorization": f"Bearer {token}"}
+    ).raise_for_status()
+
+    published = charter("publish", str(first), "--api", "projects", "--owner", "cli-team", url=server)
+    assert published.returncode == 0, published.stderr
+    assert published.stdout.startswith("published projects 1.0.0")
+    again = charter("publish", str(first), "--api", "projects", url=server)
+    assert again.stdout.startswith("unchanged projects 1.0.0")
+    assert charter("publish", str(second), "--api", "projects", url=server).returncode == 0
+
+    listing = charter("versions", "projects", url=server)
+    assert "1.0.0" in listing.stdout and "1.1.0" in listing.stdout
+
+    document = charter("get", "projects", "latest", url=server)
+    assert yaml.safe_load(document.stdout)["info"]["version"] == "1.1.0"
+    as_json_text = charter("get", "projects", "1.0.0", "--format", "json", url=server)
+    assert as_json_text.stdout.lstrip().startswith("{")
+
+    deprecated = charter(
+        "deprecate", "projects", "1.0.0", "--sunset", "2099-01-01", "--replacement", "1.1.0", url=server
+    )
+    assert deprecated.returncode == 0, deprecated.stderr
+    assert "sunset 2099-01-01" in deprecated.stdout
+
+    found = charter("search", "createProject", url=server)
+    assert "projects" in found.stdout
+
+    with_token = charter("versions", "projects", url=server, CHARTER_TOKEN=token, CHARTER_CLIENT_ID="")
+    assert with_token.returncode == 0
+
+
+def test_import_reports_each_file_and_fails_on_a_bad_one(server, tmp_path: Path):
+    token = httpx.post(
+        f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin", "admin-secret")
+    ).json()["access_token"]
+    httpx.post(
+        f"{server}/api/v1/teams", json={"name": "importers"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    (tmp_path / "time-entries").mkdir()
+    (tmp_path / "time-entries" / "b.yaml").write_bytes(as_yaml(projects("2.0.0")))
+    (tmp_path / "time-entries" / "a.yaml").write_bytes(as_yaml(projects("1.5.0")))
+    (tmp_path / "billing-events.yaml").write_bytes(as_yaml(invoice_events()))
+    (tmp_path / "broken.json").write_bytes(b'{"openapi": "3.0.3", "info": {"version": "1.0.0"}}')
+
+    result = charter("import", str(tmp_path), "--owner", "importers", url=server)
+
+    assert result.returncode == 2
+    assert "3 published, 0 unchanged, 1 failed" in result.stdout
+    assert result.stderr.strip().splitlines()[-1].startswith("charter: error: 1 of 4 files")
+    listing = charter("versions", "time-entries", url=server)
+    assert listing.stdout.index("1.5.0") < listing.stdout.index("2.0.0")
+
+
+def test_bad_credentials_and_unreachable_server_are_one_line_exit_2(server):
+    bad = charter("versions", "projects", url=server, secret="wrong")
+    assert bad.returncode == 2
+    assert bad.stderr.startswith("charter: error: cannot get a token for admin")
+    assert bad.stderr.count("\n") == 1
+
+    down = charter("search", "x", url=f"http://127.0.0.1:{free_port()}")
+    assert down.returncode == 2
+    assert "cannot reach the registry" in down.stderr
+    assert "Traceback" not in down.stderr
+
+
+def test_usage_errors_exit_2(server, tmp_path: Path):
+    missing = charter("publish", str(tmp_path / "nope.yaml"), "--api", "x", url=server)
+    assert missing.returncode == 2
+    assert missing.stderr.startswith("charter: error:")
+    wrong_type = tmp_path / "contract.txt"
+    wrong_type.write_text("hello")
+    assert charter("publish", str(wrong_type), "--api", "x", url=server).returncode == 2
+    assert charter("versions", url=server).returncode == 2
+    assert charter("get", "nope", "1.0.0", url=server).stderr.startswith("charter: error: HTTP 404")
