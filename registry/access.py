@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from policies.auth import Principal
-
 from registry.db.models import Team
 from registry.errors import Forbidden, Unauthenticated
 

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
 
+from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
 from registry import bootstrap
 from registry.api.catalog import ApiController, TeamController
 from registry.api.dependencies import provide_session, provide_settings

@@ -7,10 +7,10 @@ import secrets
 import sys
 
 import msgspec
-from policies.auth import ClientConfig, Principal, load_clients
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.loading import LoadLimits
+from policies.auth import ClientConfig, Principal, load_clients
 from registry import catalog, publishing
 from registry.access import ALL_SCOPES
 from registry.api.schemas import ApiIn

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from policies.auth import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policies.auth import Principal
 from registry import audit, catalog
 from registry.access import require_owner
 from registry.api.schemas import DeprecateIn

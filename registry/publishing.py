@@ -6,13 +6,13 @@ import functools
 
 import anyio.to_thread
 import msgspec
-from policies.auth import Principal
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Issue
 from contracts.loading import LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
+from policies.auth import Principal
 from registry import audit, catalog
 from registry.access import WRITE, require_owner, require_scope
 from registry.api.schemas import ApiIn

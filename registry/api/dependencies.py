@@ -6,9 +6,9 @@ from collections.abc import AsyncGenerator
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
-from policies.auth import Principal
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from policies.auth import Principal
 from registry.settings import Settings
 
 # What handlers declare to receive the dependencies registered in registry.app by these names.

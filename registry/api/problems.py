@@ -7,9 +7,9 @@ import logging
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from policies.auth import challenge
 
 from contracts.errors import ContractError, DocumentTooLarge
+from policies.auth import challenge
 from registry.api.schemas import Problem, ProblemIssue
 from registry.errors import Forbidden, RegistryError, Unauthenticated
 

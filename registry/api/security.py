@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from litestar import Request
-from policies.auth import InvalidToken, Principal, TokenVerifier
 
+from policies.auth import InvalidToken, Principal, TokenVerifier
 from registry.errors import Unauthenticated
 
 
