@@ -13,7 +13,7 @@ import msgspec
 
 from contracts.errors import ContractError, ContractInvalid, Issue
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
-from contracts.references import iter_refs, resolve_pointer
+from contracts.references import escape, iter_refs, resolve_pointer
 
 MAX_FILES = 500
 DOCUMENT_SUFFIXES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
@@ -103,7 +103,7 @@ class _Resolver:
             target = self.target(ref, file, where)
             if target is not None:
                 return self.follow(target, stack, file, where)
-        return {k: self.inline(v, file, stack, f"{where}/{k}") for k, v in node.items()}
+        return {k: self.inline(v, file, stack, f"{where}/{escape(k)}") for k, v in node.items()}
 
     def target(self, ref: str, file: str, where: str) -> tuple[str, str] | None:
         """(file, pointer) of a reference that must be inlined; None for a root-internal one."""
