@@ -10,13 +10,25 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+def _find_corpus() -> Path:
+    """The shared corpus sits beside the checkout; a clone elsewhere names it by CHARTER_CORPUS."""
+    if configured := os.environ.get("CHARTER_CORPUS"):
+        return Path(configured)
+    beside = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+    return beside if beside.is_dir() else Path("/work/shared/corpus")
+
+
+CORPUS = _find_corpus()
 DATA = Path(__file__).parent / "data"
 PG_ADMIN_DSN = os.environ.get("CHARTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def corpus(*parts: str) -> Path:
-    return CORPUS.joinpath(*parts)
+    path = CORPUS.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"corpus file {path} is missing; set CHARTER_CORPUS to the shared corpus directory")
+    return path
 
 
 @pytest.fixture(scope="session")
