@@ -153,18 +153,33 @@ def main() -> None:
             for params in queries(50):  # warm-up
                 http.get("/api/v1/search", params=params).raise_for_status()
             latencies = []
+            by_shape: dict[str, list[float]] = {}
             hits = 0
             for params in queries(args.queries):
                 begin = time.perf_counter()
                 response = http.get("/api/v1/search", params=params)
                 latencies.append((time.perf_counter() - begin) * 1000)
+                by_shape.setdefault("+".join(sorted(params)), []).append(latencies[-1])
                 response.raise_for_status()
                 hits += response.json()["total"] > 0
+            health = []
+            for _ in range(200):
+                begin = time.perf_counter()
+                http.get("/health").raise_for_status()
+                health.append((time.perf_counter() - begin) * 1000)
     latencies.sort()
     p50 = statistics.median(latencies)
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    p99 = _p99(latencies)
     print(f"{args.queries} queries, {hits} with hits: ", end="")
     print(f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms")
+    for shape, values in sorted(by_shape.items()):
+        values.sort()
+        print(f"  {shape:24} p50 {statistics.median(values):5.1f} ms  p99 {_p99(values):5.1f} ms")
+    print(f"  GET /health (floor)      p50 {statistics.median(health):5.1f} ms")
+
+
+def _p99(sorted_values: list[float]) -> float:
+    return sorted_values[max(0, int(len(sorted_values) * 0.99) - 1)]
 
 
 if __name__ == "__main__":
