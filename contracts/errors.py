@@ -42,3 +42,9 @@ class ContractInvalid(ContractError):
     """The document parsed but breaks its specification's schema or rules."""
 
     title = "Contract invalid"
+
+
+class IncomparableContracts(ContractError):
+    """Two documents of different families (OpenAPI against AsyncAPI) have no meaningful diff."""
+
+    title = "Contracts cannot be compared"
