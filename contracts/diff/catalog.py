@@ -1,6 +1,6 @@
 """Every change the diff can report: a stable id, a level and what it means. Code and docs come from here.
 
-Run `python -m contracts.diff.catalog > docs/changes.md` to regenerate the published catalog.
+Run `python -m contracts.diff > docs/changes.md` to regenerate the published catalog.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
     _SchemaRule("default-changed", W, I, "the `default` changed", "defaults"),
     _SchemaRule("default-removed", W, I, "the `default` was removed", "defaults"),
     _SchemaRule(
-        "new-required-property",
+        "added-required",
         E,
         I,
         "a new required property",
@@ -115,7 +115,7 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
         addition=True,
     ),
     _SchemaRule(
-        "new-optional-property",
+        "added-optional",
         I,
         I,
         "a new optional property",
@@ -124,7 +124,7 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
         addition=True,
     ),
     _SchemaRule(
-        "required-property-removed",
+        "removed-required",
         W,
         E,
         "a required property was removed",
@@ -132,7 +132,7 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
         properties_only=True,
     ),
     _SchemaRule(
-        "optional-property-removed",
+        "removed-optional",
         W,
         W,
         "an optional property was removed",
@@ -140,7 +140,7 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
         properties_only=True,
     ),
     _SchemaRule(
-        "property-became-required",
+        "became-required",
         E,
         I,
         "an optional property became required",
@@ -148,7 +148,7 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
         properties_only=True,
     ),
     _SchemaRule(
-        "property-became-optional",
+        "became-optional",
         I,
         E,
         "a required property became optional",
@@ -288,7 +288,7 @@ def render_markdown() -> str:
     lines = [
         "# Change catalog",
         "",
-        "Generated from `contracts/diff/catalog.py` by `python -m contracts.diff.catalog`; do not edit.",
+        "Generated from `contracts/diff/catalog.py` by `python -m contracts.diff`; do not edit.",
         "",
         f"{len(RULES)} rules, {breaking} of them breaking (`error`). An `error` needs a major version,",
         "an addition a minor one, any other change a patch. Schema rules are named by where the schema",
@@ -304,7 +304,3 @@ def render_markdown() -> str:
             lines.append(f"| `{rule.id}` | {rule.level.value} | {bump} | {rule.description} |")
         lines.append("")
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    print(render_markdown(), end="")

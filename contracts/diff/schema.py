@@ -105,44 +105,51 @@ class SchemaComparer:
     def _properties(
         self, b: dict[str, Any], bp: str, r: dict[str, Any], rp: str, direction: Direction
     ) -> Iterable[Finding]:
-        b_props = self._visible(b, bp, self.base, direction)
-        r_props = self._visible(r, rp, self.revision, direction)
+        b_props = self._members(b, bp, self.base, direction)
+        r_props = self._members(r, rp, self.revision, direction)
         if not b_props and not r_props:
             return
-        b_required = _required(b)
-        r_required = _required(r)
-        for name, (b_node, b_ptr) in b_props.items():
+        b_required, r_required = _required(b), _required(r)
+        for name, (b_node, b_ptr, b_hidden) in b_props.items():
             if name not in r_props:
-                suffix = "required-property-removed" if name in b_required else "optional-property-removed"
-                yield Finding(suffix, "property removed", b_ptr, None, (name,))
+                if not b_hidden:
+                    suffix = "removed-required" if name in b_required else "removed-optional"
+                    yield Finding(suffix, "property removed", b_ptr, None, (name,))
                 continue
-            r_node, r_ptr = r_props[name]
-            if name in r_required and name not in b_required:
-                yield Finding("property-became-required", "became required", b_ptr, r_ptr, (name,))
-            elif name in b_required and name not in r_required:
-                yield Finding("property-became-optional", "became optional", b_ptr, r_ptr, (name,))
+            r_node, r_ptr, r_hidden = r_props[name]
+            if b_hidden and r_hidden:
+                continue
+            if b_hidden:  # e.g. no longer readOnly: clients may now send it, as if it were new
+                suffix = "added-required" if name in r_required else "added-optional"
+                yield Finding(suffix, "property added", b_ptr, r_ptr, (name,))
+                continue
+            if not r_hidden:
+                if name in r_required and name not in b_required:
+                    yield Finding("became-required", "became required", b_ptr, r_ptr, (name,))
+                elif name in b_required and name not in r_required:
+                    yield Finding("became-optional", "became optional", b_ptr, r_ptr, (name,))
             for f in self.compare(b_node, b_ptr, r_node, r_ptr, direction):
                 yield f._replace(path=(name, *f.path))
-        for name, (_, r_ptr) in r_props.items():
-            if name not in b_props:
-                suffix = "new-required-property" if name in r_required else "new-optional-property"
+        for name, (_, r_ptr, r_hidden) in r_props.items():
+            if name not in b_props and not r_hidden:
+                suffix = "added-required" if name in r_required else "added-optional"
                 yield Finding(suffix, "property added", None, r_ptr, (name,))
 
     @staticmethod
-    def _visible(
+    def _members(
         schema: dict[str, Any], pointer: str, side: Side, direction: Direction
-    ) -> dict[str, tuple[Any, str]]:
-        """Properties that travel this way: readOnly ones are never sent, writeOnly never returned."""
+    ) -> dict[str, tuple[Any, str, bool]]:
+        """Each property with whether it stays out of this direction (readOnly in requests, writeOnly
+        in responses): such a property is neither sent nor required there."""
         props = schema.get("properties")
         if not isinstance(props, dict):
             return {}
         hidden = "readOnly" if direction is Direction.REQUEST else "writeOnly"
         out = {}
         for name, node in props.items():
-            resolved, _ = side.deref(node, child(pointer, "properties", name))
-            if isinstance(resolved, dict) and resolved.get(hidden) is True:
-                continue
-            out[name] = (node, child(pointer, "properties", name))
+            prop_pointer = child(pointer, "properties", name)
+            resolved, _ = side.deref(node, prop_pointer)
+            out[name] = (node, prop_pointer, isinstance(resolved, dict) and resolved.get(hidden) is True)
         return out
 
     def _additional_properties(
