@@ -14,6 +14,7 @@ from litestar.di import Provide
 from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
 from registry import bootstrap
 from registry.api.catalog import ApiController, TeamController
+from registry.api.compatibility import CompatibilityController
 from registry.api.dependencies import provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.health import health
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TeamController,
             ApiController,
             VersionController,
+            CompatibilityController,
             DiscoveryController,
             token,
             jwks,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import zlib
+from typing import Any
 
 import anyio.to_thread
 import msgspec
@@ -13,8 +15,8 @@ from contracts.errors import Issue
 from contracts.loading import LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
 from policies.auth import Principal
-from registry import audit, catalog
-from registry.access import WRITE, require_owner, require_scope
+from registry import audit, catalog, compatibility
+from registry.access import ADMIN, WRITE, require_owner, require_read, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionFile, VersionState
@@ -46,6 +48,7 @@ async def publish_version(
     version: str | None = None,
     owner: str | None = None,
     draft: bool = False,
+    force: bool = False,
     limits: LoadLimits,
 ) -> PublishResult:
     require_scope(principal, WRITE)
@@ -62,7 +65,9 @@ async def publish_version(
     await session.rollback()
 
     # Parsing and validating a large contract takes a second of CPU: keep it off the event loop.
-    analyzed = await anyio.to_thread.run_sync(functools.partial(_analyze, submission, strictness, limits))
+    analyzed = await anyio.to_thread.run_sync(
+        functools.partial(analyze_submission, submission, strictness, limits)
+    )
     number = version or analyzed.declared_version
     if number is None:
         raise InvalidRequest(
@@ -70,6 +75,12 @@ async def publish_version(
             [Issue(pointer="/info/version", message="required when no version is given")],
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
+    verdict = await _assess(session, api_name, number, analyzed)
+    await session.rollback()
+    if verdict is not None and not verdict.compatible and not draft:
+        if not force:
+            raise compatibility.refusal(await catalog.get_api(session, api_name), number, verdict)
+        require_scope(principal, ADMIN)
 
     await begin_write(session)
     api = await _find_api(session, api_name)
@@ -104,6 +115,7 @@ async def publish_version(
         search_text=analyzed.index.search_text() if analyzed.index else "",
         published_by=actor.subject,
         files=[VersionFile(path=p, content=c) for p, c in sorted(analyzed.files.items())],
+        **_change_columns(verdict),
     )
     session.add(row)
     try:
@@ -121,6 +133,8 @@ async def publish_version(
     await refresh_latest(session, api)
     await catalog.reindex(session, api)
     summary = version_record(api, row)
+    if verdict is not None and not verdict.compatible and not draft:
+        summary |= {"forced": True, "offending": sorted({c.id for c in verdict.offending})}
     audit.record(
         session,
         actor=actor.subject,
@@ -132,7 +146,69 @@ async def publish_version(
     return PublishResult(row, created=True)
 
 
-def _analyze(submission: Submission, strictness: Strictness, limits: LoadLimits) -> AnalyzedContract:
+class CandidateCheck(msgspec.Struct, frozen=True):
+    api: Api
+    version: str
+    verdict: compatibility.Verdict
+
+
+async def check_candidate(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    api_name: str,
+    submission: Submission,
+    version: str | None,
+    limits: LoadLimits,
+    anonymous_reads: bool,
+) -> CandidateCheck:
+    """What publishing this document would meet, without publishing it: a dry run for CI."""
+    require_read(principal, anonymous_reads=anonymous_reads)
+    api = await catalog.get_api(session, api_name)
+    strictness = Strictness(api.validity)
+    await session.rollback()
+    analyzed = await anyio.to_thread.run_sync(
+        functools.partial(analyze_submission, submission, strictness, limits)
+    )
+    number = version or analyzed.declared_version or ""
+    parse_semver(number, pointer="/info/version" if version is None else "")
+    if analyzed.kind is None:
+        raise InvalidRequest("the document's kind is unknown, so it cannot be compared")
+    api = await catalog.get_api(session, api_name)
+    if api.kind not in (None, analyzed.kind.family.value):
+        raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
+    verdict = await compatibility.assess(session, api, number, analyzed.document)
+    return CandidateCheck(api, number, verdict)
+
+
+async def _assess(
+    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract
+) -> compatibility.Verdict | None:
+    """The candidate against its predecessor, before the write lock: a large diff takes CPU time."""
+    api = await _find_api(session, api_name)
+    if api is None or analyzed.kind is None or api.kind not in (None, analyzed.kind.family.value):
+        return None
+    if await find_version(session, api, number) is not None:
+        return None  # a re-publish: the write phase answers it as stored or as a conflict
+    return await compatibility.assess(session, api, number, analyzed.document)
+
+
+def _change_columns(verdict: compatibility.Verdict | None) -> dict[str, Any]:
+    if verdict is None or verdict.report is None:
+        return {}
+    report = verdict.report
+    return {
+        "base_version": verdict.base_version,
+        "required_bump": report.required_bump.value,
+        "breaking": report.breaking,
+        "change_count": len(report.changes),
+        "changes": zlib.compress(msgspec.json.encode(report.changes)),
+    }
+
+
+def analyze_submission(
+    submission: Submission, strictness: Strictness, limits: LoadLimits
+) -> AnalyzedContract:
     if submission.zip_data is not None:
         return analyze_bundle(
             zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
@@ -220,4 +296,7 @@ def version_record(api: Api, row: ApiVersion) -> dict:
         "sunset": row.sunset.isoformat() if row.sunset else None,
         "replacement": row.replacement,
         "reason": row.deprecation_reason,
+        "base_version": row.base_version,
+        "required_bump": row.required_bump,
+        "breaking": row.breaking,
     }

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from contracts.errors import ContractError, DocumentTooLarge
 from policies.auth import challenge
 from registry.api.schemas import Problem, ProblemIssue
+from registry.compatibility import IncompatibleChange
 from registry.errors import Forbidden, RegistryError, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
@@ -42,6 +43,7 @@ def problem_response(
     detail: str | None,
     issues: list[ProblemIssue] | None = None,
     headers: dict[str, str] | None = None,
+    **extensions: str | None,
 ) -> Response[Problem]:
     body = Problem(
         type=problem_type(slug),
@@ -50,6 +52,7 @@ def problem_response(
         detail=detail,
         instance=request.url.path,
         errors=issues or None,
+        **extensions,
     )
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
@@ -71,7 +74,15 @@ def registry_error(request: Request, exc: RegistryError) -> Response[Problem]:
                 error="insufficient_scope", description=exc.detail, scope=sorted(exc.missing_scopes)
             )
         }
-    return problem_response(request, exc.status, exc.slug, exc.title, exc.detail, _issues(exc), headers)
+    extensions = {}
+    if isinstance(exc, IncompatibleChange):
+        extensions = {
+            "required_bump": exc.verdict.required_bump.value,
+            "base_version": exc.verdict.base_version,
+        }
+    return problem_response(
+        request, exc.status, exc.slug, exc.title, exc.detail, _issues(exc), headers, **extensions
+    )
 
 
 def contract_error(request: Request, exc: ContractError) -> Response[Problem]:

@@ -7,11 +7,14 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from contracts.diff import Change
+
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", min_length=1, max_length=100)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 LayerName = Literal["system", "process", "experience"]
 ValidityName = Literal["full", "syntax-only", "none"]
 CompatibilityName = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "NONE"]
+BumpName = Literal["none", "patch", "minor", "major"]
 StateName = Literal["draft", "published", "deprecated", "retired"]
 
 
@@ -24,6 +27,9 @@ class Problem(msgspec.Struct, omit_defaults=True):
     detail: str | None = None
     instance: str | None = None
     errors: list[ProblemIssue] | None = None
+    # RFC 9457 extension members of an incompatible-change problem.
+    required_bump: str | None = None
+    base_version: str | None = None
 
 
 class ProblemIssue(msgspec.Struct, omit_defaults=True):
@@ -134,6 +140,34 @@ class VersionOut(msgspec.Struct):
     published_by: str
     deprecation: Deprecation | None
     retired_at: dt.datetime | None
+    # Against base_version, the released version this one succeeded when it was stored.
+    base_version: str | None = None
+    required_bump: BumpName | None = None
+    breaking: bool | None = None
+    change_count: int | None = None
+
+
+class ChangesOut(msgspec.Struct):
+    api: str
+    version: str
+    base_version: str | None
+    breaking: bool
+    required_bump: BumpName
+    changes: list[Change]
+
+
+class CompatibilityOut(msgspec.Struct):
+    """The verdict on a candidate document: what publishing it as `version` would meet."""
+
+    api: str
+    version: str
+    compatibility: str
+    base_version: str | None
+    verdict: Literal["compatible", "incompatible"]
+    breaking: bool
+    required_bump: BumpName
+    changes: list[Change]
+    offending: list[Change]
 
 
 class VersionList(msgspec.Struct):

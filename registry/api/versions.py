@@ -96,6 +96,10 @@ class VersionController(Controller):
         version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
         owner: Annotated[str | None, QueryParameter(name="owner", max_length=100)] = None,
         draft: Annotated[bool, QueryParameter(name="draft")] = False,
+        force: Annotated[
+            bool,
+            QueryParameter(name="force", description="admins only: publish despite incompatible changes"),
+        ] = False,
         root: Annotated[str | None, QueryParameter(name="root", max_length=500)] = None,
     ) -> Response[VersionOut]:
         submission = await read_submission(request, root)
@@ -107,6 +111,7 @@ class VersionController(Controller):
             version=version,
             owner=owner,
             draft=draft,
+            force=force,
             limits=LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth),
         )
         await session.commit()

@@ -83,6 +83,10 @@ def version_out(api: Api, row: ApiVersion, files: list[str]) -> VersionOut:
         published_by=row.published_by,
         deprecation=deprecation,
         retired_at=row.retired_at,
+        base_version=row.base_version,
+        required_bump=row.required_bump,  # type: ignore[arg-type]
+        breaking=row.breaking,
+        change_count=row.change_count,
     )
 
 

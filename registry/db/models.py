@@ -159,6 +159,13 @@ class ApiVersion(Base):
     replacement: Mapped[str | None] = mapped_column(String(100))
     deprecation_reason: Mapped[str | None] = mapped_column(Text)
     retired_at: Mapped[dt.datetime | None]
+    # Changes against base_version, the released version this one succeeded when it was stored:
+    # zlib-compressed JSON, since a large contract's diff lists thousands of similar lines.
+    base_version: Mapped[str | None] = mapped_column(String(100))
+    required_bump: Mapped[str | None] = mapped_column(String(10))
+    breaking: Mapped[bool | None]
+    change_count: Mapped[int | None]
+    changes: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     files: Mapped[list[VersionFile]] = relationship(cascade="all, delete-orphan", lazy="raise")
 

@@ -1,0 +1,129 @@
+"""Compatibility on publish: diff a candidate against what is released, and hold it to semver."""
+
+from __future__ import annotations
+
+import functools
+import zlib
+
+import anyio.to_thread
+import msgspec
+import semver
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.bundle import bundle_from_files, resolve_bundle
+from contracts.diff import RULES, Bump, Change, DiffReport, Level, bump_suffices, diff_documents
+from contracts.errors import Issue
+from contracts.loading import Document
+from registry.db.models import Api, ApiVersion, Compatibility, VersionFile
+from registry.errors import RegistryError
+from registry.versions import RELEASED
+
+
+class IncompatibleChange(RegistryError):
+    """The candidate breaks (or adds to) its predecessor more than its version number admits."""
+
+    status, slug, title = 422, "incompatible-change", "Incompatible change"
+
+    def __init__(self, detail: str, verdict: Verdict) -> None:
+        super().__init__(detail, [_issue(c) for c in verdict.offending])
+        self.verdict = verdict
+
+
+class Verdict(msgspec.Struct, frozen=True):
+    """What publishing a candidate would mean, against the version it succeeds."""
+
+    base_version: str | None  # the highest released version below the candidate; None for a first one
+    report: DiffReport | None  # the candidate's changes against base_version
+    offending: list[Change]  # changes the candidate's version number does not admit
+    required_bump: Bump
+    compatible: bool
+
+
+async def stored_document(session: AsyncSession, row: ApiVersion) -> Document:
+    """A stored version as one document: a bundle's cross-file references inlined, as on publish."""
+    if row.root_path is None:
+        return msgspec.json.decode(row.canonical)
+    files = await session.execute(
+        select(VersionFile.path, VersionFile.content).where(VersionFile.version_id == row.id)
+    )
+    bundle = bundle_from_files(dict(files.tuples().all()), root=row.root_path)
+    return resolve_bundle(bundle)
+
+
+def stored_changes(row: ApiVersion) -> list[Change]:
+    return msgspec.json.decode(zlib.decompress(row.changes), type=list[Change]) if row.changes else []
+
+
+async def diff_versions(session: AsyncSession, base: ApiVersion, revision: ApiVersion) -> DiffReport:
+    base_doc = await stored_document(session, base)
+    revision_doc = await stored_document(session, revision)
+    return await _diff(base_doc, revision_doc)
+
+
+async def assess(session: AsyncSession, api: Api, candidate: str, document: Document) -> Verdict:
+    """Diff the candidate against the released version it succeeds, as the API's compatibility mode says.
+
+    BACKWARD checks the bump against that one version; BACKWARD_TRANSITIVE also refuses, within the
+    candidate's major version, any breaking change against every earlier released version; NONE records
+    the changes and checks nothing.
+    """
+    number = semver.Version.parse(candidate)
+    released = [row for row in await _released(session, api) if semver.Version.parse(row.version) < number]
+    if not released:
+        return Verdict(None, None, [], Bump.NONE, compatible=True)
+    released.sort(key=lambda row: semver.Version.parse(row.version))
+    base = released[-1]
+    report = await _diff(await stored_document(session, base), document)
+    offending: list[Change] = []
+    if api.compatibility != Compatibility.NONE and not bump_suffices(
+        report.required_bump, base.version, candidate
+    ):
+        offending = [c for c in report.changes if _drives(c, report.required_bump)]
+    if api.compatibility == Compatibility.BACKWARD_TRANSITIVE:
+        for older in released[:-1]:
+            if semver.Version.parse(older.version).major != number.major:
+                continue
+            against = await _diff(await stored_document(session, older), document)
+            offending += [
+                msgspec.structs.replace(c, message=f"against {older.version}: {c.message}")
+                for c in against.changes
+                if c.level is Level.ERROR
+            ]
+    return Verdict(base.version, report, offending, report.required_bump, compatible=not offending)
+
+
+def refusal(api: Api, candidate: str, verdict: Verdict) -> IncompatibleChange:
+    count = len(verdict.offending)
+    noun = "change" if count == 1 else "changes"
+    return IncompatibleChange(
+        f"{api.name} {candidate} has {count} {noun} that need a {verdict.required_bump} version "
+        f"after {verdict.base_version} (compatibility {api.compatibility}); bump the version, or an "
+        "admin may force the publish",
+        verdict,
+    )
+
+
+def _drives(item: Change, required: Bump) -> bool:
+    if required is Bump.MAJOR:
+        return item.level is Level.ERROR
+    if required is Bump.MINOR:
+        return RULES[item.id].addition
+    return True
+
+
+def _issue(item: Change) -> Issue:
+    pointer = item.revision_pointer or item.base_pointer or ""
+    return Issue(pointer=pointer, message=f"{item.id}: {item.message}")
+
+
+async def _released(session: AsyncSession, api: Api) -> list[ApiVersion]:
+    rows = await session.scalars(
+        select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state.in_(RELEASED))
+    )
+    return list(rows.all())
+
+
+async def _diff(base: Document, revision: Document) -> DiffReport:
+    # A large contract takes a few hundred milliseconds of CPU to diff: keep it off the event loop.
+    return await anyio.to_thread.run_sync(functools.partial(diff_documents, base, revision))
