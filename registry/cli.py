@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+
+from contracts.errors import ContractError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
@@ -142,6 +145,7 @@ def serve(host: str, port: int) -> None:
 @click.option("--owner", default=None, help="Owning team, to create the API if it does not exist.")
 @click.option("--root", default=None, help="Root file of a zip bundle.")
 @click.option("--draft", is_flag=True, help="Store as a draft, not yet published.")
+@click.option("--force", is_flag=True, help="Admins: publish despite incompatible changes (audited).")
 @click.pass_obj
 def publish(
     registry: Registry,
@@ -151,9 +155,12 @@ def publish(
     owner: str | None,
     root: str | None,
     draft: bool,
+    force: bool,
 ) -> None:
     """Publish a contract document (JSON, YAML or a zip bundle)."""
-    body = publish_file(registry, file, api_name, version=version, owner=owner, root=root, draft=draft)
+    body = publish_file(
+        registry, file, api_name, version=version, owner=owner, root=root, draft=draft, force=force
+    )
     click.echo(f"{body['outcome']} {body['api']} {body['version']} ({body['state']}, {body['fingerprint']})")
 
 
@@ -166,10 +173,13 @@ def publish_file(
     owner: str | None = None,
     root: str | None = None,
     draft: bool = False,
+    force: bool = False,
 ) -> dict[str, Any]:
     params = {k: v for k, v in {"version": version, "owner": owner, "root": root}.items() if v}
     if draft:
         params["draft"] = "true"
+    if force:
+        params["force"] = "true"
     response = registry.request(
         "POST",
         f"/api/v1/apis/{api_name}/versions",
@@ -278,6 +288,75 @@ def search(registry: Registry, query: str, limit: int, **filters: str | None) ->
         )
     stdout.print(table)
     click.echo(f"{len(page['items'])} of {page['total']}")
+
+
+_REGISTRY_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,99})@(?P<version>[0-9A-Za-z.+-]+)$")
+
+
+@cli.command()
+@click.argument("base")
+@click.argument("revision")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning"]),
+    default=None,
+    help="Exit 1 when a change of this level (or worse) is found.",
+)
+@click.option("--no-validate", is_flag=True, help="Skip validating files against their specification.")
+@click.pass_obj
+def diff(
+    registry: Registry, base: str, revision: str, fmt: str, fail_on: str | None, no_validate: bool
+) -> None:
+    """Compare two contracts: files (JSON or YAML) or NAME@VERSION in the registry."""
+    from contracts.diff import Level, diff_documents
+    from contracts.diff.render import as_json, as_markdown, as_text
+
+    base_doc = _contract(registry, base, validate=not no_validate)
+    revision_doc = _contract(registry, revision, validate=not no_validate)
+    try:
+        report = diff_documents(base_doc, revision_doc)
+    except ContractError as exc:
+        raise CliError(exc.detail) from None
+    if fmt == "json":
+        sys.stdout.buffer.write(as_json(report))
+    else:
+        sys.stdout.write(as_markdown(report) if fmt == "markdown" else as_text(report))
+    failing = {"error": {Level.ERROR}, "warning": {Level.ERROR, Level.WARNING}}.get(fail_on or "", set())
+    if any(change.level in failing for change in report.changes):
+        raise SystemExit(1)
+
+
+def _contract(registry: Registry, ref: str, *, validate: bool) -> Any:
+    """A document from a file, or NAME@VERSION from the registry (already validated there)."""
+    from contracts.kinds import detect_kind
+    from contracts.loading import load_document
+    from contracts.validation import validate_document
+
+    path = Path(ref)
+    match = _REGISTRY_REF.match(ref)
+    if not path.is_file() and match:
+        response = registry.request(
+            "GET",
+            f"/api/v1/apis/{match['name']}/versions/{match['version']}",
+            headers={"Accept": "application/json"},
+        )
+        return msgspec.json.decode(response.content)
+    if not path.is_file():
+        raise CliError(f"{ref}: no such file, and not NAME@VERSION")
+    try:
+        document = load_document(path.read_bytes(), media_type=MEDIA_TYPES.get(path.suffix.lower()))
+        kind = detect_kind(document)
+        issues = validate_document(document, kind) if validate else []
+    except ContractError as exc:
+        raise CliError(f"{path}: {exc.detail}") from None
+    if issues:
+        first = issues[0]
+        more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
+        raise CliError(f"{path}: invalid {kind}: {first.pointer or '/'}: {first.message}{more}")
+    return document
 
 
 @cli.command(name="import")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import socket
+import subprocess
+import sys
 
 from litestar.testing import AsyncTestClient
 
@@ -51,3 +55,22 @@ async def fetch_token(client: AsyncTestClient, client_id: str, secret: str, scop
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> subprocess.CompletedProcess:
+    environ = {
+        **{k: v for k, v in os.environ.items() if k != "CHARTER_TOKEN"},
+        "CHARTER_URL": url,
+        "CHARTER_CLIENT_ID": "admin",
+        "CHARTER_CLIENT_SECRET": secret,
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "registry.cli", *args], env=environ, capture_output=True, text=True, timeout=60
+    )

@@ -2,72 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 import yaml
 
+from tests.registry.support import charter, free_port
 from tests.samples import as_json, as_yaml, invoice_events, projects
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("cli-server")
-    port = free_port()
-    env = {
-        **os.environ,
-        "CHARTER_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/charter.db",
-        "CHARTER_DEMO": "0",
-        "CHARTER_ADMIN_CLIENT_ID": "admin",
-        "CHARTER_ADMIN_CLIENT_SECRET": "admin-secret",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("charter serve did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> subprocess.CompletedProcess:
-    environ = {
-        **{k: v for k, v in os.environ.items() if k != "CHARTER_TOKEN"},
-        "CHARTER_URL": url,
-        "CHARTER_CLIENT_ID": "admin",
-        "CHARTER_CLIENT_SECRET": secret,
-        **env,
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "registry.cli", *args], env=environ, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_publish_read_deprecate_and_search(server, tmp_path: Path):

@@ -1,0 +1,113 @@
+"""`charter diff` for CI: files or NAME@VERSION, three formats, exit codes 0, 1 and 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.registry.support import charter
+from tests.samples import as_json, as_yaml, projects
+
+
+def without_get_project(version: str) -> dict:
+    doc = projects(version)
+    del doc["paths"]["/projects/{projectId}"]
+    return doc
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, Path]:
+    base = tmp_path / "base.yaml"
+    base.write_bytes(as_yaml(projects("1.0.0")))
+    revision = tmp_path / "revision.json"
+    revision.write_bytes(as_json(without_get_project("2.0.0")))
+    return base, revision
+
+
+OFFLINE = "http://127.0.0.1:9"  # files only: the registry is never asked
+
+
+def test_json_format_is_one_object_with_the_documented_fields(pair):
+    base, revision = pair
+    result = charter("diff", str(base), str(revision), "--format", "json", url=OFFLINE)
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert set(body) == {"breaking", "required_bump", "changes"}
+    assert (body["breaking"], body["required_bump"]) == (True, "major")
+    (change,) = body["changes"]
+    assert change == {
+        "id": "api-path-removed-without-deprecation",
+        "level": "error",
+        "message": "GET /projects/{projectId} removed with its path",
+        "operation": "GET /projects/{projectId}",
+        "base_pointer": "/paths/~1projects~1{projectId}/get",
+        "revision_pointer": None,
+    }
+
+
+def test_fail_on_sets_exit_code_one(pair):
+    base, revision = pair
+    assert charter("diff", str(base), str(revision), "--fail-on", "error", url=OFFLINE).returncode == 1
+    same = charter("diff", str(base), str(base), "--fail-on", "warning", url=OFFLINE)
+    assert same.returncode == 0
+    assert same.stdout.strip() == "no changes; not breaking; required bump: none"
+
+
+def test_text_and_markdown_formats(pair):
+    base, revision = pair
+    text = charter("diff", str(base), str(revision), url=OFFLINE).stdout.splitlines()
+    assert text[0].startswith("ERROR   api-path-removed-without-deprecation  GET /projects/{projectId}")
+    assert text[-1] == "1 changes (1 error); breaking; required bump: major"
+    markdown = charter("diff", str(base), str(revision), "--format", "markdown", url=OFFLINE).stdout
+    assert markdown.startswith("### Contract changes: 1 changes (1 error); breaking")
+    assert "| 🔴 error | `api-path-removed-without-deprecation` | GET /projects/{projectId} |" in markdown
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"openapi: [unclosed", "invalid YAML"),
+        (b'{"openapi": "3.0.3", "info": {"title": "t"}, "paths": {}}', "invalid openapi 3.0.3"),
+        (b'{"hello": "world"}', "no `openapi`"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_two(pair, tmp_path, content, fragment):
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    result = charter("diff", str(pair[0]), str(bad), url=OFFLINE)
+    assert result.returncode == 2
+    assert result.stderr.startswith("charter: error:") and result.stderr.count("\n") == 1
+    assert fragment in result.stderr
+    missing = charter("diff", str(pair[0]), str(tmp_path / "nope.yaml"), url=OFFLINE)
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_name_at_version_reads_from_the_registry(server, pair):
+    base, revision = pair
+    token = httpx.post(
+        f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin", "admin-secret")
+    ).json()["access_token"]
+    httpx.post(
+        f"{server}/api/v1/teams", json={"name": "diff-team"}, headers={"Authorization": f"Bearer {token}"}
+    ).raise_for_status()
+    published = charter("publish", str(base), "--api", "projects", "--owner", "diff-team", url=server)
+    assert published.returncode == 0, published.stderr
+
+    result = charter(
+        "diff", "projects@1.0.0", str(revision), "--format", "json", "--fail-on", "error", url=server
+    )
+    assert result.returncode == 1, result.stderr
+    assert json.loads(result.stdout)["required_bump"] == "major"
+    assert charter("diff", "projects@latest", str(base), url=server).returncode == 0
+    unknown = charter("diff", "projects@9.9.9", str(base), url=server)
+    assert unknown.returncode == 2 and "404" in unknown.stderr
+
+    refused = charter("publish", str(revision), "--api", "projects", "--version", "1.1.0", url=server)
+    assert refused.returncode == 2 and "incompatible" in refused.stderr.lower()
+    forced = charter(
+        "publish", str(revision), "--api", "projects", "--version", "1.1.0", "--force", url=server
+    )
+    assert forced.returncode == 0, forced.stderr
