@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import zlib
+from typing import Any
 
 import anyio.to_thread
 import msgspec
@@ -61,7 +62,9 @@ async def diff_versions(session: AsyncSession, base: ApiVersion, revision: ApiVe
     return await _diff(base_doc, revision_doc)
 
 
-async def assess(session: AsyncSession, api: Api, candidate: str, document: Document) -> Verdict:
+async def assess(
+    session: AsyncSession, api: Api, candidate: str, document: Document, *, fingerprint: str | None = None
+) -> Verdict:
     """Diff the candidate against the released version it succeeds, as the API's compatibility mode says.
 
     BACKWARD checks the bump against that one version; BACKWARD_TRANSITIVE also refuses, within the
@@ -74,7 +77,10 @@ async def assess(session: AsyncSession, api: Api, candidate: str, document: Docu
         return Verdict(None, None, [], Bump.NONE, compatible=True)
     released.sort(key=lambda row: semver.Version.parse(row.version))
     base = released[-1]
-    report = await _diff(await stored_document(session, base), document)
+    if fingerprint is not None and fingerprint == base.fingerprint:
+        report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
+    else:
+        report = await _diff(await stored_document(session, base), document)
     offending: list[Change] = []
     if api.compatibility != Compatibility.NONE and not bump_suffices(
         report.required_bump, base.version, candidate
@@ -91,6 +97,20 @@ async def assess(session: AsyncSession, api: Api, candidate: str, document: Docu
                 if c.level is Level.ERROR
             ]
     return Verdict(base.version, report, offending, report.required_bump, compatible=not offending)
+
+
+def change_columns(verdict: Verdict | None) -> dict[str, Any]:
+    """The ApiVersion columns that keep a version's changes against its predecessor."""
+    if verdict is None or verdict.report is None:
+        return {}
+    report = verdict.report
+    return {
+        "base_version": verdict.base_version,
+        "required_bump": report.required_bump.value,
+        "breaking": report.breaking,
+        "change_count": len(report.changes),
+        "changes": zlib.compress(msgspec.json.encode(report.changes)),
+    }
 
 
 def refusal(api: Api, candidate: str, verdict: Verdict) -> IncompatibleChange:

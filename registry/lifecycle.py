@@ -7,8 +7,8 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.auth import Principal
-from registry import audit, catalog
-from registry.access import require_owner
+from registry import audit, catalog, compatibility
+from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import DeprecateIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionState, utcnow
@@ -25,10 +25,27 @@ ALLOWED: dict[VersionState, frozenset[VersionState]] = {
 
 
 async def release(
-    session: AsyncSession, principal: Principal | None, api_name: str, version: str
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str, *, force: bool = False
 ) -> ApiVersion:
-    """Publish a draft."""
-    return await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
+    """Publish a draft, judged against what is released now as a direct publish would be."""
+    api = await catalog.get_api(session, api_name)
+    require_owner(principal, api.owner)
+    draft = await get_version(session, api, version)
+    verdict = None
+    if draft.state == VersionState.DRAFT.value and draft.kind is not None:
+        document = await compatibility.stored_document(session, draft)
+        verdict = await compatibility.assess(
+            session, api, draft.version, document, fingerprint=draft.fingerprint
+        )
+        if not verdict.compatible:
+            if not force:
+                raise compatibility.refusal(api, draft.version, verdict)
+            require_scope(principal, ADMIN)
+    await session.rollback()
+    row = await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
+    for column, value in compatibility.change_columns(verdict).items():
+        setattr(row, column, value)
+    return row
 
 
 async def retire(

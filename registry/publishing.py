@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import zlib
-from typing import Any
 
 import anyio.to_thread
 import msgspec
@@ -115,7 +113,7 @@ async def publish_version(
         search_text=analyzed.index.search_text() if analyzed.index else "",
         published_by=actor.subject,
         files=[VersionFile(path=p, content=c) for p, c in sorted(analyzed.files.items())],
-        **_change_columns(verdict),
+        **compatibility.change_columns(verdict),
     )
     session.add(row)
     try:
@@ -190,20 +188,9 @@ async def _assess(
         return None
     if await find_version(session, api, number) is not None:
         return None  # a re-publish: the write phase answers it as stored or as a conflict
-    return await compatibility.assess(session, api, number, analyzed.document)
-
-
-def _change_columns(verdict: compatibility.Verdict | None) -> dict[str, Any]:
-    if verdict is None or verdict.report is None:
-        return {}
-    report = verdict.report
-    return {
-        "base_version": verdict.base_version,
-        "required_bump": report.required_bump.value,
-        "breaking": report.breaking,
-        "change_count": len(report.changes),
-        "changes": zlib.compress(msgspec.json.encode(report.changes)),
-    }
+    return await compatibility.assess(
+        session, api, number, analyzed.document, fingerprint=analyzed.fingerprint
+    )
 
 
 def analyze_submission(

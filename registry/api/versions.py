@@ -218,15 +218,19 @@ class VersionController(Controller):
         row = await lifecycle.retire(session, principal, name, version)
         return await self._done(session, name, row)
 
-    @post("/{version:str}/release", status_code=200, responses=errors(400, 401, 403, 404, 409))
+    @post("/{version:str}/release", status_code=200, responses=errors(400, 401, 403, 404, 409, 422))
     async def release(
         self,
         session: Session,
         principal: Caller,
         name: ApiName,
         version: VersionName,
+        force: Annotated[
+            bool,
+            QueryParameter(name="force", description="admins only: release despite incompatible changes"),
+        ] = False,
     ) -> VersionOut:
-        row = await lifecycle.release(session, principal, name, version)
+        row = await lifecycle.release(session, principal, name, version, force=force)
         return await self._done(session, name, row)
 
     async def _version(

@@ -191,3 +191,17 @@ async def test_event_contract_changes_judged_for_consumers(client, publisher_hea
     )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["message"].startswith("message-property-type-changed")
+
+
+async def test_a_draft_is_judged_when_released(client, admin_headers, publisher_headers, published):
+    drafted = await publish(client, publisher_headers, without_get_project("2.1.0"), draft="true")
+    assert drafted.status_code == 201, drafted.text
+    assert drafted.json()["breaking"] is True
+    refused = await client.post(f"{API}/versions/2.1.0/release", headers=publisher_headers)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "/problems/incompatible-change"
+    released = await client.post(
+        f"{API}/versions/2.1.0/release", params={"force": "true"}, headers=admin_headers
+    )
+    assert released.status_code == 200, released.text
+    assert released.json()["state"] == "published"
