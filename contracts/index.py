@@ -60,7 +60,7 @@ def build_index(doc: Document, kind: DocumentKind) -> ContractIndex:
 
 
 def _openapi_operations(doc: Document) -> list[Operation]:
-    root_security = _security(doc.get("security"))
+    root_security = security_requirements(doc.get("security"))
     out = []
     paths = doc.get("paths") if isinstance(doc.get("paths"), dict) else {}
     for path, item in paths.items():
@@ -71,7 +71,7 @@ def _openapi_operations(doc: Document) -> list[Operation]:
             op = item.get(method)
             if not isinstance(op, dict):
                 continue
-            security = _security(op["security"]) if "security" in op else root_security
+            security = security_requirements(op["security"]) if "security" in op else root_security
             out.append(
                 Operation(
                     method=method.upper(),
@@ -148,7 +148,8 @@ def _message_words(doc: Document, message: Any) -> list[str]:
     return [w for w in (_text(message.get(k)) for k in ("name", "title", "summary")) if w]
 
 
-def _security(value: Any) -> Security | None:
+def security_requirements(value: Any) -> Security | None:
+    """A `security` array as alternatives (OR) of requirements (AND); None when it is absent."""
     if not isinstance(value, list):
         return None
     alternatives = []

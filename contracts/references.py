@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 from contracts.errors import Issue
 from contracts.loading import Document
@@ -53,8 +54,6 @@ def resolve_pointer(doc: Any, fragment: str) -> Any:
 
 def reference_issues(doc: Document) -> list[Issue]:
     """Remote references (never fetched: validation is offline) and internal ones that point nowhere."""
-    from urllib.parse import unquote
-
     issues = []
     for where, ref in iter_refs(doc):
         if not ref.startswith("#"):
@@ -72,3 +71,16 @@ def reference_issues(doc: Document) -> list[Issue]:
             )
     issues.sort(key=lambda issue: issue.pointer)
     return issues
+
+
+def deref(doc: Any, node: Any, max_hops: int = 8) -> Any:
+    """Follow a chain of local `$ref`s to its end; an external or dangling one is returned as is."""
+    for _ in range(max_hops):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            return node
+        try:
+            node = resolve_pointer(doc, unquote(ref[1:]))
+        except KeyError:
+            return node
+    return node

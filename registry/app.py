@@ -11,12 +11,15 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 
+from gateway.app import Gateway, GatewayConfig
 from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
+from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap
 from registry.api.catalog import ApiController, TeamController
 from registry.api.compatibility import CompatibilityController
 from registry.api.dependencies import provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
+from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
 from registry.api.health import health
 from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
@@ -25,6 +28,7 @@ from registry.api.versions import VersionController
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.docs_ui import openapi_config, static_files_router
 from registry.events import InProcessBus, OutboxRelay
+from registry.gateway_source import GatewayReloader, RegistryContracts
 from registry.settings import Settings
 
 VERSION = "0.1.0"
@@ -53,11 +57,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
 
+    bearer_auth = BearerAuth(verifiers)
+    gateway = Gateway(
+        RegistryContracts(sessionmaker),
+        authenticate=bearer_auth.verify,
+        throttle=_throttle(settings),
+        config=GatewayConfig(
+            prefix=GATEWAY_PREFIX,
+            public_url=settings.public_url,
+            throttle_shadow=settings.throttle_shadow,
+            throttle_per_operation=settings.throttle_per_operation,
+        ),
+    )
+    reloader = GatewayReloader(gateway)
+    bus.subscribe("", reloader.on_event)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await migrate(engine)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
+        await gateway.reload()
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         try:
             yield
@@ -65,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             relaying.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await relaying
+            await reloader.wait()
+            await gateway.aclose()
             await engine.dispose()
 
     return Litestar(
@@ -77,6 +99,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             token,
             jwks,
             health,
+            metrics,
+            gateway_mount(gateway),
             static_files_router(),
         ],
         dependencies={
@@ -91,11 +115,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "sessionmaker": sessionmaker,
                 "engine": engine,
                 "issuer": issuer,
-                "bearer_auth": BearerAuth(verifiers),
+                "bearer_auth": bearer_auth,
                 "bus": bus,
+                "gateway": gateway,
+                "reloader": reloader,
             }
         ),
         lifespan=[lifespan],
         openapi_config=openapi_config(title="Charter registry", version=VERSION),
         request_max_body_size=settings.max_body_bytes,
     )
+
+
+def _throttle(settings: Settings) -> Throttle:
+    if settings.redis_url:
+        return RedisThrottle(settings.redis_url, fail_open=settings.throttle_fail_open)
+    return MemoryThrottle()

@@ -69,6 +69,8 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
                     ApiIn,
                 )
                 await catalog.create_api(session, SYSTEM, data)
+                if demo.adapter is not None:
+                    await catalog.set_adapter(session, SYSTEM, demo.name, demo.adapter)
             await session.commit()
             for item in demo.versions:
                 await publishing.publish_version(

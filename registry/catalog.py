@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
@@ -126,6 +127,29 @@ async def update_api(session: AsyncSession, principal: Principal | None, name: s
         before=before,
         after=api_record(api),
     )
+    # The gateway's routing table holds SLA limits and adapter bindings: it listens for this.
+    audit.emit(session, "api.updated", {"api": api.name})
+    return api
+
+
+async def set_adapter(
+    session: AsyncSession, principal: Principal | None, name: str, adapter: dict[str, Any] | None
+) -> Api:
+    await begin_write(session)
+    api = await get_api(session, name)
+    actor = require_owner(principal, api.owner)
+    before = api_record(api)
+    api.adapter = adapter
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="api.adapter-bound",
+        subject=f"apis/{api.name}",
+        before=before,
+        after=api_record(api),
+    )
+    audit.emit(session, "api.updated", {"api": api.name})
     return api
 
 
@@ -153,6 +177,7 @@ def api_record(api: Api) -> dict:
         "compatibility": api.compatibility,
         "validity": api.validity,
         "sla": api.sla,
+        "adapter": api.adapter,
     }
 
 

@@ -29,6 +29,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_body_bytes: int = 25 * 1024 * 1024
     max_depth: int = 64
     search_limit_max: int = 100
+    # Gateway throttling: in-process counters unless a Redis URL is given (shared by replicas).
+    redis_url: str | None = None
+    throttle_fail_open: bool = True  # Redis unreachable: let requests through (logged, counted)
+    throttle_shadow: bool = False  # report what would be throttled, throttle nothing
+    throttle_per_operation: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,4 +74,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             demo=flag("DEMO", True),
             max_body_bytes=number("MAX_BODY_BYTES", 25 * 1024 * 1024),
             max_depth=number("MAX_DEPTH", 64),
+            redis_url=text("REDIS_URL"),
+            throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
+            throttle_shadow=flag("THROTTLE_SHADOW", False),
+            throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
         )

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, patch, post
+import msgspec
+from litestar import Controller, get, patch, post, put
 from litestar.params import Body, PathParameter
 
 from registry import catalog
 from registry.access import require_read
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
-from registry.api.schemas import ApiIn, ApiOut, ApiPatch, TeamIn, TeamList, TeamOut
+from registry.api.schemas import AdapterIn, ApiIn, ApiOut, ApiPatch, Sla, TeamIn, TeamList, TeamOut
 from registry.api.views import api_out, team_out
 
 ApiName = Annotated[str, PathParameter(description="API name", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
@@ -70,6 +71,32 @@ class ApiController(Controller):
     ) -> ApiOut:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         return api_out(await catalog.get_api(session, name))
+
+    @put("/{name:str}/sla", responses=errors(400, 401, 403, 404))
+    async def put_sla(
+        self,
+        session: Session,
+        principal: Caller,
+        name: ApiName,
+        data: Annotated[Sla, Body()],
+    ) -> ApiOut:
+        """The API's SLA: tier, targets, and the per-consumer rate limit the gateway enforces."""
+        api = await catalog.update_api(session, principal, name, ApiPatch(sla=data))
+        await session.commit()
+        return api_out(api)
+
+    @put("/{name:str}/adapter", responses=errors(400, 401, 403, 404))
+    async def put_adapter(
+        self,
+        session: Session,
+        principal: Caller,
+        name: ApiName,
+        data: Annotated[AdapterIn, Body()],
+    ) -> ApiOut:
+        """Bind the API's operations to a gateway adapter: mock, an HTTP upstream, or Python handlers."""
+        api = await catalog.set_adapter(session, principal, name, msgspec.to_builtins(data))
+        await session.commit()
+        return api_out(api)
 
     @patch("/{name:str}", responses=errors(400, 401, 403, 404))
     async def update_api(

@@ -61,9 +61,29 @@ class Contact(msgspec.Struct, omit_defaults=True):
     url: str | None = None
 
 
-class RateLimit(msgspec.Struct):
-    requests: Annotated[int, msgspec.Meta(ge=1)]
-    window_seconds: Annotated[int, msgspec.Meta(ge=1)]
+class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
+    """A quota per consumer: `requests` per `per_seconds`, of which `burst` may come at once
+    (0: the whole quota may)."""
+
+    requests: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)]
+    per_seconds: Annotated[int, msgspec.Meta(ge=1, le=31_536_000)]
+    burst: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
+
+
+class AdapterIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Where the gateway sends an API's calls: its examples, an HTTP upstream, or Python handlers."""
+
+    kind: Literal["mock", "http", "python"]
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2000)] | None = None
+    entry_point: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    connect_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
+    read_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+
+    def __post_init__(self) -> None:
+        if self.kind == "http" and not self.url:
+            raise ValueError("an http adapter needs `url`")
+        if self.kind == "python" and not self.entry_point:
+            raise ValueError("a python adapter needs `entry_point`")
 
 
 class Sla(msgspec.Struct, omit_defaults=True):
@@ -115,6 +135,7 @@ class ApiOut(msgspec.Struct):
     sla: Sla | None
     kind: str | None
     latest_version: str | None
+    adapter: AdapterIn | None
     created_at: dt.datetime
     updated_at: dt.datetime
 

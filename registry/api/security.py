@@ -25,13 +25,20 @@ class BearerAuth:
             raise Unauthenticated(
                 "the Authorization header must be `Bearer <token>`", error="invalid_request"
             )
+        try:
+            return await self.verify(token)
+        except InvalidToken as exc:
+            raise Unauthenticated(str(exc), error="invalid_token") from None
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a bearer token any configured verifier accepts; InvalidToken otherwise."""
         failure: InvalidToken | None = None
         for verifier in self._verifiers:
             try:
                 return await verifier.verify(token)
             except InvalidToken as exc:
                 failure = exc
-        raise Unauthenticated(str(failure) if failure else "token not accepted", error="invalid_token")
+        raise failure or InvalidToken("token not accepted")
 
 
 async def provide_principal(request: Request) -> Principal | None:

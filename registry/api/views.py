@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 
 from registry.api.schemas import (
+    AdapterIn,
     ApiOut,
     AuditOut,
     Contact,
@@ -39,6 +40,7 @@ def api_out(api: Api) -> ApiOut:
         compatibility=api.compatibility,
         validity=api.validity,
         sla=msgspec.convert(api.sla, Sla) if api.sla else None,
+        adapter=msgspec.convert(api.adapter, AdapterIn) if api.adapter else None,
         kind=api.kind,
         latest_version=api.latest_version,
         created_at=api.created_at,

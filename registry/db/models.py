@@ -116,6 +116,8 @@ class Api(Base):
     compatibility: Mapped[str] = mapped_column(String(30), default=Compatibility.BACKWARD.value)
     validity: Mapped[str] = mapped_column(String(20), default=Validity.FULL.value)
     sla: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The gateway adapter the API's operations are bound to (registry.api.schemas.AdapterIn).
+    adapter: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Denormalized so that search never has to sort versions by semver.
     latest_version: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -33,6 +33,7 @@ class DemoApi(msgspec.Struct, frozen=True):
     tags: tuple[str, ...]
     sla: dict[str, Any]
     versions: tuple[DemoVersion, ...]
+    adapter: dict[str, Any] | None = None  # the gateway adapter the demo binds the API to
 
 
 class _Manifest(msgspec.Struct):

@@ -1,0 +1,40 @@
+"""What an adapter receives and answers: the validated request, and a response to send back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+import msgspec
+
+from gateway.routing import Operation
+from policies.auth import Principal
+
+
+class GatewayRequest(msgspec.Struct, kw_only=True):
+    api: str
+    version: str
+    operation_id: str | None
+    method: str
+    path: str  # the path below the API and version, as sent (still percent-encoded)
+    path_params: dict[str, str]
+    query: dict[str, list[str]]
+    query_string: bytes
+    headers: list[tuple[bytes, bytes]]  # as received, names lower-case
+    body: bytes
+    json: Any = None  # the body decoded, when it is JSON
+    principal: Principal | None = None
+    traceparent: str = ""
+
+
+class GatewayResponse(msgspec.Struct, kw_only=True):
+    status: int = 200
+    body: Any = None  # encoded as JSON unless `content` or `stream` is given
+    content: bytes | None = None
+    stream: AsyncIterator[bytes] | None = None
+    media_type: str | None = "application/json"
+    headers: list[tuple[str, str]] = []
+
+
+class Adapter(Protocol):
+    async def handle(self, request: GatewayRequest, operation: Operation) -> GatewayResponse: ...

@@ -1,0 +1,93 @@
+"""The HTTP upstream adapter: forwards to a base URL through one shared httpx connection pool."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from gateway.adapters.base import GatewayRequest, GatewayResponse
+from gateway.routing import Operation
+
+log = logging.getLogger("charter.gateway")
+# RFC 9110 section 7.6.1: connection-specific headers never cross a proxy. Host and length are ours
+# to set; the consumer's token was checked here and is not the upstream's business.
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "host",
+        "content-length",
+        "authorization",
+        "traceparent",
+    }
+)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRIES = 2
+
+
+class UpstreamUnavailable(Exception):
+    """The upstream refused the connection or broke it: 502."""
+
+
+class UpstreamTimeout(Exception):
+    """The upstream did not connect or answer in time: 504."""
+
+
+class HttpAdapter:
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, *, connect_timeout: float, read_timeout: float
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+
+    async def handle(self, request: GatewayRequest, operation: Operation) -> GatewayResponse:
+        headers = [(k, v) for k, v in request.headers if k.decode("latin-1") not in _HOP_BY_HOP]
+        headers.append((b"traceparent", request.traceparent.encode()))
+        if request.principal is not None:
+            headers.append(
+                (b"x-charter-consumer", (request.principal.client_id or request.principal.subject).encode())
+            )
+        url = (
+            self.base_url
+            + request.path
+            + (f"?{request.query_string.decode('latin-1')}" if request.query_string else "")
+        )
+        upstream = self.client.build_request(
+            request.method, url, headers=headers, content=request.body, timeout=self.timeout
+        )
+        # httpx's own transport retries would repeat any method; only idempotent ones may be repeated.
+        attempts = 1 + (RETRIES if request.method in _IDEMPOTENT else 0)
+        for attempt in range(attempts):
+            try:
+                response = await self.client.send(upstream, stream=True)
+                break
+            except httpx.TimeoutException as exc:
+                if attempt + 1 == attempts:
+                    raise UpstreamTimeout(f"{self.base_url} did not answer in time") from exc
+            except httpx.TransportError as exc:
+                if attempt + 1 == attempts:
+                    raise UpstreamUnavailable(f"{self.base_url} is unreachable: {exc}") from exc
+            await asyncio.sleep(0.05 * 2**attempt)
+        kept = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in _HOP_BY_HOP]
+        return GatewayResponse(
+            status=response.status_code, stream=_body(response), media_type=None, headers=kept
+        )
+
+
+async def _body(response: httpx.Response):  # type: ignore[no-untyped-def]
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.TimeoutException:
+        log.warning("upstream body timed out after the headers were sent")
+    finally:
+        await response.aclose()

@@ -1,0 +1,415 @@
+"""The gateway: an ASGI app that runs the policy chain in front of the adapters it hosts.
+
+`/gw/{api}/v{major}/{path}` (or `/gw/{api}/{path}` with an `API-Version` header, or the latest
+published version): resolve the version (410 when retired, Deprecation/Sunset/Link when
+deprecated), match the operation, authenticate and check its scopes, throttle by SLA tier and
+consumer, validate the request, then call the adapter bound to the API.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import httpx
+import msgspec
+
+from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse
+from gateway.adapters.http import HttpAdapter, UpstreamTimeout, UpstreamUnavailable
+from gateway.adapters.mock import MockAdapter
+from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
+from gateway.observability import AccessRecord, GatewayMetrics, log_access, traceparent
+from gateway.routing import ApiRoutes, Operation, compile_routes
+from gateway.source import AdapterBinding, ContractSource
+from gateway.validation import UnsupportedMediaType
+from policies.auth import InvalidToken, Principal, challenge
+from policies.throttle import RateLimitDecision, Throttle, ThrottleUnavailable
+from policies.versioning import (
+    UnknownVersion,
+    VersionInfo,
+    VersionState,
+    deprecation_headers,
+    resolve_version,
+)
+
+Authenticate = Callable[[str], Awaitable[Principal]]
+PROBLEM = "application/problem+json"
+_MAJOR = re.compile(r"^v(\d+)$")
+_encoder = msgspec.json.Encoder()
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
+    prefix: str = "/gw"
+    public_url: str = ""  # for Link headers to successor versions
+    throttle_shadow: bool = False  # report what would be throttled, throttle nothing
+    throttle_per_operation: bool = False  # one budget per consumer and operation, not per API
+    validate_requests: bool = True
+
+
+class _Refusal(Exception):
+    """A request stopped by a policy: answered as problem+json."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        *,
+        headers: list[tuple[str, str]] | None = None,
+        errors: list[dict[str, str]] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.slug, self.title, self.detail = status, slug, title, detail
+        self.headers = headers or []
+        self.errors = errors
+        self.reason = reason or slug
+
+
+class Gateway:
+    def __init__(
+        self,
+        source: ContractSource,
+        *,
+        authenticate: Authenticate,
+        throttle: Throttle,
+        config: GatewayConfig | None = None,
+        handlers: Mapping[str, Mapping[str, Handler]] | None = None,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        self.source = source
+        self.authenticate = authenticate
+        self.throttle = throttle
+        self.config = config or GatewayConfig()
+        self.metrics = metrics or GatewayMetrics()
+        self._handlers = dict(handlers or {})
+        self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        self._table: dict[str, ApiRoutes] = {}
+        self._adapters: dict[str, Adapter | None] = {}
+
+    async def reload(self) -> None:
+        """Recompile the routing table from the source (called when a version changes state)."""
+        apis = await self.source.load()
+        table = compile_routes(apis)
+        self._adapters = {name: self._adapter(routes.adapter, name) for name, routes in table.items()}
+        self._table = table
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _adapter(self, binding: AdapterBinding | None, api: str) -> Adapter | None:
+        if binding is None:
+            return None
+        if binding.kind == "mock":
+            return MockAdapter()
+        if binding.kind == "http" and binding.url:
+            return HttpAdapter(
+                self._http,
+                binding.url,
+                connect_timeout=binding.connect_timeout,
+                read_timeout=binding.read_timeout,
+            )
+        if binding.kind == "python" and binding.entry_point:
+            if binding.entry_point in self._handlers:
+                return PythonAdapter(self._handlers[binding.entry_point])
+            try:
+                return PythonAdapter.from_entry_point(binding.entry_point)
+            except UnknownAdapter:
+                return None
+        return None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        started = time.perf_counter()
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        trace = traceparent(headers.get("traceparent"))
+        state = _RequestState(method=scope["method"], trace=trace)
+        try:
+            response, extra = await self._handle(scope, receive, headers, state)
+        except _Refusal as refusal:
+            if refusal.status >= 400 and state.api:
+                self.metrics.rejected.labels(state.api, refusal.reason).inc()
+            response, extra = _problem(refusal, scope), refusal.headers
+        extra = [*extra, *state.headers, ("traceparent", trace)]
+        await _send(send, response, extra)
+        elapsed = time.perf_counter() - started
+        if state.api is not None:
+            labels = (state.api, state.version or "", state.operation or "")
+            self.metrics.requests.labels(*labels, str(response.status)).inc()
+            self.metrics.latency.labels(*labels).observe(elapsed)
+        log_access(
+            AccessRecord(
+                api=state.api,
+                version=state.version,
+                operation=state.operation,
+                consumer=state.consumer,
+                method=state.method,
+                path=(scope.get("raw_path") or b"").decode("latin-1") or scope.get("path", ""),
+                status=response.status,
+                latency_ms=round(elapsed * 1000, 3),
+                throttled=state.throttled,
+                trace=trace,
+            )
+        )
+
+    async def _handle(
+        self, scope: dict[str, Any], receive: Any, headers: dict[str, str], state: _RequestState
+    ) -> tuple[GatewayResponse, list[tuple[str, str]]]:
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
+        relative = raw_path.removeprefix(scope.get("root_path", "")).removeprefix(self.config.prefix)
+        segments = relative.lstrip("/").split("/", 2)
+        api_name = segments[0]
+        routes = self._table.get(api_name)
+        if routes is None:
+            raise _Refusal(404, "unknown-api", "Not found", f"no API {api_name!r} is published here")
+        state.api = api_name
+        major_match = _MAJOR.match(segments[1]) if len(segments) > 1 else None
+        rest = "/".join(segments[2:] if major_match else segments[1:])
+        path = "/" + rest
+        try:
+            info = resolve_version(
+                routes.versions,
+                major=int(major_match.group(1)) if major_match else None,
+                requested=None if major_match else headers.get("api-version"),
+            )
+        except UnknownVersion as exc:
+            raise _Refusal(404, "unknown-version", "Not found", f"{api_name}: {exc}") from None
+        state.version = info.version
+        if info.state is VersionState.RETIRED:
+            replacement = f"; use {info.replacement}" if info.replacement else ""
+            raise _Refusal(
+                410, "version-retired", "Gone", f"{api_name} {info.version} is retired{replacement}"
+            )
+        state.headers += self._deprecation(api_name, info, routes)
+
+        found = routes.routes[info.version].trie.match(path)
+        if found is None:
+            raise _Refusal(404, "unknown-path", "Not found", f"{api_name} {info.version} has no path {path}")
+        operations, values = found
+        method = "GET" if state.method == "HEAD" and "HEAD" not in operations else state.method
+        operation = operations.get(method)
+        if operation is None:
+            allow = ", ".join(sorted(operations))
+            raise _Refusal(
+                405,
+                "method-not-allowed",
+                "Method not allowed",
+                f"{path} allows {allow}",
+                headers=[("allow", allow)],
+            )
+        state.operation = operation.label
+
+        principal = await self._authorize(operation, headers, state)
+        state.consumer = (principal.client_id or principal.subject) if principal else None
+        if routes.rate_limit is not None:
+            await self._throttle(routes, operation, scope, state)
+
+        body = await _read_body(receive)
+        path_params = dict(zip(operation.path_params, values, strict=True))
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        decoded = None
+        if self.config.validate_requests:
+            try:
+                violations, decoded = operation.validator.validate(
+                    path_params, query, headers, body, headers.get("content-type", "")
+                )
+            except UnsupportedMediaType as exc:
+                raise _Refusal(415, "unsupported-media-type", "Unsupported media type", str(exc)) from None
+            if violations:
+                raise _Refusal(
+                    400,
+                    "invalid-request",
+                    "Invalid request",
+                    f"{len(violations)} violation(s) of {api_name} {info.version} {operation.label}",
+                    errors=[{"pointer": v.pointer, "message": v.message} for v in violations],
+                )
+
+        adapter = self._adapters.get(api_name)
+        if adapter is None:
+            raise _Refusal(503, "no-adapter", "Service unavailable", f"no adapter is bound to {api_name}")
+        request = GatewayRequest(
+            api=api_name,
+            version=info.version,
+            operation_id=operation.operation_id,
+            method=state.method,
+            path=path,
+            path_params=path_params,
+            query=query,
+            query_string=scope.get("query_string", b""),
+            headers=list(scope["headers"]),
+            body=body,
+            json=decoded,
+            principal=principal,
+            traceparent=state.trace,
+        )
+        try:
+            return await adapter.handle(request, operation), []
+        except UpstreamTimeout as exc:
+            raise _Refusal(504, "upstream-timeout", "Gateway timeout", str(exc)) from None
+        except UpstreamUnavailable as exc:
+            raise _Refusal(502, "upstream-unavailable", "Bad gateway", str(exc)) from None
+
+    def _deprecation(self, api: str, info: VersionInfo, routes: ApiRoutes) -> list[tuple[str, str]]:
+        if info.state is not VersionState.DEPRECATED:
+            return []
+        successor = None
+        if info.replacement and info.replacement in routes.routes:
+            major = routes.routes[info.replacement].info.semver.major
+            successor = f"{self.config.public_url}{self.config.prefix}/{quote(api)}/v{major}"
+        return list(deprecation_headers(info, successor).items())
+
+    async def _authorize(
+        self, operation: Operation, headers: dict[str, str], state: _RequestState
+    ) -> Principal | None:
+        security = operation.security
+        required = not (security is None or not security or any(not alternative for alternative in security))
+        token = _bearer(headers.get("authorization"))
+        first_scopes = sorted({s for _, scopes in security[0] for s in scopes}) if security else []
+        if token is None:
+            if not required:
+                return None
+            raise _Refusal(
+                401,
+                "unauthenticated",
+                "Authentication required",
+                "a bearer token is required",
+                headers=[("www-authenticate", challenge(scope=first_scopes or None))],
+                reason="unauthenticated",
+            )
+        try:
+            principal = await self.authenticate(token)
+        except InvalidToken as exc:
+            raise _Refusal(
+                401,
+                "invalid-token",
+                "Authentication required",
+                str(exc),
+                headers=[("www-authenticate", challenge(error="invalid_token", description=str(exc)))],
+            ) from None
+        if not required:
+            return principal
+        assert security is not None
+        missing_by_alternative = [
+            {s for _, scopes in alternative for s in scopes} - principal.scopes for alternative in security
+        ]
+        if any(not missing for missing in missing_by_alternative):
+            return principal
+        best = min(range(len(security)), key=lambda i: len(missing_by_alternative[i]))
+        wanted = sorted({s for _, scopes in security[best] for s in scopes})
+        raise _Refusal(
+            403,
+            "insufficient-scope",
+            "Forbidden",
+            f"{operation.label} needs scope {' '.join(wanted)}",
+            headers=[("www-authenticate", challenge(error="insufficient_scope", scope=wanted))],
+        )
+
+    async def _throttle(
+        self, routes: ApiRoutes, operation: Operation, scope: dict[str, Any], state: _RequestState
+    ) -> None:
+        assert routes.rate_limit is not None
+        consumer = state.consumer or "ip:" + str((scope.get("client") or ("unknown",))[0])
+        key = f"{routes.name}:{consumer}"
+        if self.config.throttle_per_operation:
+            key += f":{operation.label}"
+        try:
+            decision: RateLimitDecision = await self.throttle.check(key, routes.rate_limit)
+        except ThrottleUnavailable:
+            raise _Refusal(
+                503, "throttle-unavailable", "Service unavailable", "the rate-limit store cannot be reached"
+            ) from None
+        if decision.degraded:
+            self.metrics.degraded.labels(routes.name).inc()
+        if decision.allowed and not decision.degraded:  # a degraded decision's numbers are a guess
+            state.headers += list(decision.headers().items())
+        if decision.allowed:
+            return
+        state.throttled = True
+        self.metrics.throttled.labels(routes.name, str(self.config.throttle_shadow).lower()).inc()
+        if self.config.throttle_shadow:
+            return
+        raise _Refusal(
+            429,
+            "quota-exceeded",
+            "Too many requests",
+            f"{consumer} is over the {routes.rate_limit.name} quota of {routes.name}",
+            headers=list(decision.headers().items()),
+        )
+
+
+class _RequestState:
+    __slots__ = ("api", "consumer", "headers", "method", "operation", "throttled", "trace", "version")
+
+    def __init__(self, *, method: str, trace: str) -> None:
+        self.method = method
+        self.trace = trace
+        self.api: str | None = None
+        self.version: str | None = None
+        self.operation: str | None = None
+        self.consumer: str | None = None
+        self.throttled = False
+        self.headers: list[tuple[str, str]] = []
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _Refusal(413, "body-too-large", "Request body too large", f"at most {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            break
+    return b"".join(chunks)
+
+
+def _problem(refusal: _Refusal, scope: dict[str, Any]) -> GatewayResponse:
+    body: dict[str, Any] = {
+        "type": f"/problems/{refusal.slug}",
+        "title": refusal.title,
+        "status": refusal.status,
+        "detail": refusal.detail,
+        "instance": scope.get("path", ""),
+    }
+    if refusal.errors:
+        body["errors"] = refusal.errors
+    return GatewayResponse(status=refusal.status, body=body, media_type=PROBLEM)
+
+
+async def _send(send: Any, response: GatewayResponse, extra: list[tuple[str, str]]) -> None:
+    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in [*response.headers, *extra]]
+    if response.stream is not None:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        async for chunk in response.stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    if response.content is not None:
+        content = response.content
+    elif response.body is None or response.status in (204, 304):
+        content = b""
+    else:
+        content = _encoder.encode(response.body)
+    if response.media_type and content:
+        headers.append((b"content-type", response.media_type.encode("latin-1")))
+    headers.append((b"content-length", str(len(content)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})

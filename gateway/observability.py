@@ -1,0 +1,81 @@
+"""Trace context (W3C traceparent), one JSON access-log line per request, Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+
+import msgspec
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+access_log = logging.getLogger("charter.gateway.access")
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+_encoder = msgspec.json.Encoder()
+
+
+def traceparent(incoming: str | None) -> str:
+    """This hop's traceparent: the caller's trace id kept (a new one if absent or malformed), a new span."""
+    match = _TRACEPARENT.match(incoming or "")
+    if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
+        trace_id, flags = match.group(1), match.group(3)
+    else:
+        trace_id, flags = secrets.token_hex(16), "01"
+    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+
+
+class AccessRecord(msgspec.Struct):
+    api: str | None
+    version: str | None
+    operation: str | None
+    consumer: str | None
+    method: str
+    path: str
+    status: int
+    latency_ms: float
+    throttled: bool
+    trace: str
+
+
+def log_access(record: AccessRecord) -> None:
+    if access_log.isEnabledFor(logging.INFO):
+        access_log.info(_encoder.encode(record).decode())
+
+
+class GatewayMetrics:
+    """The gateway's Prometheus metrics, in a registry of their own (the app exposes it at /metrics)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ("api", "version", "operation")
+        self.requests = Counter(
+            "charter_gateway_requests",
+            "Requests through the gateway",
+            (*labels, "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "charter_gateway_request_duration_seconds",
+            "Time from request to response start",
+            labels,
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.throttled = Counter(
+            "charter_gateway_throttled",
+            "Requests over their SLA quota",
+            ("api", "shadow"),
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "charter_gateway_rejected",
+            "Requests refused before the adapter",
+            ("api", "reason"),
+            registry=self.registry,
+        )
+        self.degraded = Counter(
+            "charter_gateway_throttle_degraded",
+            "Decisions let through because the throttle store was unreachable (fail open)",
+            ("api",),
+            registry=self.registry,
+        )

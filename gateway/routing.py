@@ -1,0 +1,149 @@
+"""The routing table: compiled from published contracts, matched without scanning every path.
+
+Each version's path templates go into a trie of segments (static children first, then one
+parameter child), so a match costs one step per path segment whatever the number of paths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.index import HTTP_METHODS, Security, security_requirements
+from gateway.source import AdapterBinding, ContractApi
+from gateway.validation import OperationValidator
+from policies.throttle import RateLimitPolicy
+from policies.versioning import VersionInfo
+
+
+@dataclass
+class Operation:
+    method: str
+    template: str
+    operation_id: str | None
+    security: Security | None
+    node: dict[str, Any]
+    path_item: dict[str, Any]
+    document: dict[str, Any]
+    path_params: tuple[str, ...]  # names in the order of the template's `{...}` segments
+    _validator: OperationValidator | None = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        return self.operation_id or f"{self.method} {self.template}"
+
+    @property
+    def validator(self) -> OperationValidator:
+        if self._validator is None:
+            self._validator = OperationValidator(self.document, self.node, self.path_item)
+        return self._validator
+
+
+@dataclass
+class _Node:
+    static: dict[str, _Node] = field(default_factory=dict)
+    param: _Node | None = None
+    operations: dict[str, Operation] | None = None
+
+
+class PathTrie:
+    def __init__(self) -> None:
+        self._root = _Node()
+
+    def add(self, template: str, operations: dict[str, Operation]) -> None:
+        node = self._root
+        for segment in _segments(template):
+            if segment.startswith("{") and segment.endswith("}"):
+                node.param = node.param or _Node()
+                node = node.param
+            else:
+                node = node.static.setdefault(segment, _Node())
+        node.operations = {**(node.operations or {}), **operations}
+
+    def match(self, path: str) -> tuple[dict[str, Operation], list[str]] | None:
+        """The operations of the template `path` matches, and the values of its parameters."""
+        values: list[str] = []
+        found = self._match(self._root, _segments(path), 0, values)
+        return (found, values) if found is not None else None
+
+    def _match(self, node: _Node, segments: list[str], index: int, values: list[str]) -> dict | None:
+        if index == len(segments):
+            return node.operations
+        segment = segments[index]
+        child = node.static.get(segment)
+        if child is not None:
+            found = self._match(child, segments, index + 1, values)
+            if found is not None:
+                return found
+        if node.param is not None and segment:
+            values.append(segment)
+            found = self._match(node.param, segments, index + 1, values)
+            if found is not None:
+                return found
+            values.pop()
+        return None
+
+
+def _segments(path: str) -> list[str]:
+    stripped = path.strip("/")
+    return stripped.split("/") if stripped else []
+
+
+@dataclass
+class VersionRoutes:
+    info: VersionInfo
+    trie: PathTrie
+
+
+@dataclass
+class ApiRoutes:
+    name: str
+    versions: list[VersionInfo]
+    routes: dict[str, VersionRoutes]
+    rate_limit: RateLimitPolicy | None
+    adapter: AdapterBinding | None
+
+
+def compile_routes(apis: Iterable[ContractApi]) -> dict[str, ApiRoutes]:
+    table = {}
+    for api in apis:
+        routes = {}
+        for version in api.versions:
+            if "openapi" in version.document or "swagger" in version.document:
+                routes[version.info.version] = VersionRoutes(
+                    version.info, _compile_document(version.document)
+                )
+        if routes:
+            infos = [routes[v].info for v in routes]
+            table[api.name] = ApiRoutes(api.name, infos, routes, api.rate_limit, api.adapter)
+    return table
+
+
+def _compile_document(document: dict[str, Any]) -> PathTrie:
+    trie = PathTrie()
+    root_security = security_requirements(document.get("security"))
+    paths = document.get("paths") if isinstance(document.get("paths"), dict) else {}
+    for template, item in paths.items():
+        if not isinstance(item, dict):
+            continue
+        names = tuple(s[1:-1] for s in _segments(template) if s.startswith("{") and s.endswith("}"))
+        operations = {}
+        for method in HTTP_METHODS:
+            node = item.get(method)
+            if not isinstance(node, dict):
+                continue
+            security = security_requirements(node["security"]) if "security" in node else root_security
+            operations[method.upper()] = Operation(
+                method=method.upper(),
+                template=template,
+                operation_id=node.get("operationId") if isinstance(node.get("operationId"), str) else None,
+                security=security,
+                node=node,
+                path_item=item,
+                document=document,
+                path_params=names,
+            )
+        if operations:
+            trie.add(template, operations)
+    return trie

@@ -1,0 +1,42 @@
+"""What the gateway needs to know about contracts, and the protocol that supplies it.
+
+The gateway never imports the registry: the registry (or a remote registry client) implements
+`ContractSource`, so the same gateway runs embedded or standalone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol
+
+import msgspec
+
+from policies.throttle import RateLimitPolicy
+from policies.versioning import VersionInfo
+
+
+class AdapterBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where an API's operations go: its contract's examples, an HTTP upstream, or Python handlers."""
+
+    kind: Literal["mock", "http", "python"]
+    url: str | None = None  # http: the upstream base URL
+    entry_point: str | None = None  # python: a name in the `charter.adapters` entry-point group
+    connect_timeout: float = 2.0
+    read_timeout: float = 10.0
+
+
+class ContractVersion(msgspec.Struct, frozen=True):
+    info: VersionInfo
+    document: dict[str, Any]
+
+
+class ContractApi(msgspec.Struct, frozen=True):
+    name: str
+    versions: tuple[ContractVersion, ...]
+    rate_limit: RateLimitPolicy | None = None
+    adapter: AdapterBinding | None = None
+
+
+class ContractSource(Protocol):
+    async def load(self) -> list[ContractApi]:
+        """Every API with its released (published, deprecated) and retired versions."""
+        ...

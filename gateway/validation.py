@@ -1,0 +1,256 @@
+"""Request validation against an operation's parameters and body, with schemas compiled once.
+
+Validators are built on an operation's first request and kept with the routing table, so the
+contract is never re-parsed per request. OpenAPI 3.0's `nullable` is rewritten to a type union
+first: the JSON Schema validator does not know that keyword.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jsonschema_rs
+import msgspec
+
+from contracts.references import deref
+from contracts.references import pointer as json_pointer
+
+JSON_MEDIA_TYPES = ("application/json",)
+_decoder = msgspec.json.Decoder()
+
+
+class Violation(msgspec.Struct, frozen=True):
+    pointer: str  # /query/limit, /path/projectId, /header/x-tenant, /body/name ...
+    message: str
+
+
+class UnsupportedMediaType(Exception):
+    def __init__(self, media_type: str, accepted: list[str]) -> None:
+        super().__init__(f"{media_type or 'no Content-Type'} is not accepted; send {', '.join(accepted)}")
+
+
+class _Parameter(msgspec.Struct, frozen=True):
+    name: str
+    location: str
+    required: bool
+    schema: dict[str, Any]
+    validator: Any
+
+
+class OperationValidator:
+    def __init__(
+        self, document: dict[str, Any], operation: dict[str, Any], path_item: dict[str, Any]
+    ) -> None:
+        self._schemas = _SchemaFactory(document)
+        self._parameters = self._compile_parameters(document, operation, path_item)
+        self._body_required, self._body = self._compile_body(document, operation)
+
+    def validate(
+        self,
+        path_params: Mapping[str, str],
+        query: Mapping[str, list[str]],
+        headers: Mapping[str, str],
+        body: bytes,
+        content_type: str,
+    ) -> tuple[list[Violation], Any]:
+        """Every violation, and the body decoded from JSON (None when there is none or it is not JSON)."""
+        violations: list[Violation] = []
+        for parameter in self._parameters:
+            raw = _raw_value(parameter, path_params, query, headers)
+            where = f"/{parameter.location}/{parameter.name}"
+            if raw is None:
+                if parameter.required:
+                    violations.append(Violation(where, f"required {parameter.location} parameter is missing"))
+                continue
+            value, problem = _coerce(raw, parameter.schema)
+            if problem is not None:
+                violations.append(Violation(where, problem))
+                continue
+            violations.extend(_errors(parameter.validator, value, where))
+        decoded, body_violations = self._validate_body(body, content_type)
+        return violations + body_violations, decoded
+
+    def _validate_body(self, body: bytes, content_type: str) -> tuple[Any, list[Violation]]:
+        media_type = content_type.split(";")[0].strip().lower()
+        if not body:
+            missing = [Violation("/body", "a request body is required")] if self._body_required else []
+            return None, missing
+        if self._body is None:
+            return None, []
+        if media_type not in self._body:
+            if "*/*" in self._body:
+                media_type = "*/*"
+            else:
+                raise UnsupportedMediaType(media_type, sorted(self._body))
+        validator = self._body[media_type]
+        if not (media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")):
+            return None, []
+        try:
+            decoded = _decoder.decode(body)
+        except msgspec.DecodeError as exc:
+            return None, [Violation("/body", f"not valid JSON: {exc}")]
+        if validator is None:
+            return decoded, []
+        return decoded, _errors(validator, decoded, "/body")
+
+    def _compile_parameters(
+        self, document: dict[str, Any], operation: dict[str, Any], path_item: dict[str, Any]
+    ) -> list[_Parameter]:
+        merged: dict[tuple[str, str], dict[str, Any]] = {}
+        for owner in (path_item, operation):
+            for raw in owner.get("parameters") or ():
+                node = deref(document, raw)
+                if isinstance(node, dict) and isinstance(node.get("name"), str):
+                    merged[(str(node.get("in")), node["name"])] = node
+        out = []
+        for (location, name), node in merged.items():
+            if location not in ("path", "query", "header", "cookie") or location == "cookie":
+                continue
+            schema = node.get("schema")
+            if not isinstance(schema, dict):
+                schema = {k: v for k, v in node.items() if k in _SWAGGER_PARAMETER_KEYWORDS}
+            resolved = deref(document, schema)
+            out.append(
+                _Parameter(
+                    name=name.lower() if location == "header" else name,
+                    location=location,
+                    required=node.get("required") is True or location == "path",
+                    schema=resolved if isinstance(resolved, dict) else {},
+                    validator=self._schemas.validator(schema),
+                )
+            )
+        return out
+
+    def _compile_body(
+        self, document: dict[str, Any], operation: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any] | None]:
+        body = deref(document, operation.get("requestBody"))
+        if isinstance(body, dict):
+            content = body.get("content") if isinstance(body.get("content"), dict) else {}
+            compiled = {
+                media.split(";")[0].strip().lower(): (
+                    self._schemas.validator(spec["schema"])
+                    if isinstance(spec, dict) and "schema" in spec
+                    else None
+                )
+                for media, spec in content.items()
+            }
+            return body.get("required") is True, compiled
+        for raw in operation.get("parameters") or ():  # OpenAPI 2.0: a body parameter
+            node = deref(document, raw)
+            if isinstance(node, dict) and node.get("in") == "body":
+                consumes = operation.get("consumes") or document.get("consumes") or ["application/json"]
+                validator = self._schemas.validator(node.get("schema") or {})
+                return node.get("required") is True, {str(m).lower(): validator for m in consumes}
+        return False, None
+
+
+_SWAGGER_PARAMETER_KEYWORDS = frozenset(
+    {"type", "format", "items", "enum", "minimum", "maximum", "minLength", "maxLength", "pattern"}
+)
+
+
+class _SchemaFactory:
+    """Validators for schemas of one document, `$ref`s resolved against its components."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._openapi_30 = str(document.get("openapi", "")).startswith("3.0") or "swagger" in document
+        root: dict[str, Any] = {}
+        if isinstance(document.get("components"), dict):
+            root["components"] = document["components"]
+        if isinstance(document.get("definitions"), dict):
+            root["definitions"] = document["definitions"]
+        self._root = _nullable_to_union(root) if self._openapi_30 else root
+
+    def validator(self, schema: Any) -> Any:
+        if not isinstance(schema, dict) or not schema:
+            return None
+        prepared = _nullable_to_union(schema) if self._openapi_30 else schema
+        # The operation's schema sits under allOf so that `#/components/...` resolves in the wrapper.
+        wrapper = {"allOf": [prepared], **self._root}
+        if self._openapi_30:
+            return jsonschema_rs.Draft4Validator(wrapper)
+        return jsonschema_rs.Draft202012Validator(wrapper)
+
+
+def _nullable_to_union(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_nullable_to_union(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _nullable_to_union(v) for k, v in node.items() if k not in ("nullable", "x-nullable")}
+    if node.get("nullable") is True or node.get("x-nullable") is True:
+        kind = out.get("type")
+        if isinstance(kind, str):
+            out["type"] = [kind, "null"]
+        if isinstance(out.get("enum"), list) and None not in out["enum"]:
+            out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _raw_value(
+    parameter: _Parameter,
+    path_params: Mapping[str, str],
+    query: Mapping[str, list[str]],
+    headers: Mapping[str, str],
+) -> str | list[str] | None:
+    if parameter.location == "path":
+        return path_params.get(parameter.name)
+    if parameter.location == "header":
+        return headers.get(parameter.name)
+    values = query.get(parameter.name)
+    if not values:
+        return None
+    return values if _type_of(parameter.schema) == "array" else values[-1]
+
+
+def _type_of(schema: dict[str, Any]) -> str | None:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        return kinds[0] if kinds else None
+    return kind if isinstance(kind, str) else None
+
+
+def _coerce(raw: str | list[str], schema: dict[str, Any]) -> tuple[Any, str | None]:
+    """Query, path and header values are text: read them as the schema's type says."""
+    kind = _type_of(schema)
+    if kind == "array":
+        items = raw if isinstance(raw, list) else raw.split(",")
+        if len(items) == 1 and "," in items[0]:
+            items = items[0].split(",")
+        item_schema = schema.get("items") if isinstance(schema.get("items"), dict) else {}
+        out = []
+        for item in items:
+            value, problem = _coerce(item, item_schema)
+            if problem is not None:
+                return None, problem
+            out.append(value)
+        return out, None
+    text = raw[-1] if isinstance(raw, list) else raw
+    return _scalar(text, kind)
+
+
+def _scalar(text: str, kind: str | None) -> tuple[Any, str | None]:
+    try:
+        if kind == "integer":
+            return int(text), None
+        if kind == "number":
+            return float(text), None
+    except ValueError:
+        return None, f"{text!r} is not {'an integer' if kind == 'integer' else 'a number'}"
+    if kind == "boolean":
+        if text in ("true", "false"):
+            return text == "true", None
+        return None, f"{text!r} is not true or false"
+    return text, None
+
+
+def _errors(validator: Any, value: Any, where: str) -> list[Violation]:
+    if validator is None:
+        return []
+    return [
+        Violation(where + json_pointer(list(error.instance_path)), error.message)
+        for error in validator.iter_errors(value)
+    ]

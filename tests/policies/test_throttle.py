@@ -1,0 +1,307 @@
+"""The throttle policy alone: GCRA in memory on a fake clock, and in the real Redis that replicas share."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from policies.throttle import (
+    MemoryThrottle,
+    RateLimitDecision,
+    RateLimitPolicy,
+    RedisThrottle,
+    Throttle,
+    ThrottleUnavailable,
+)
+
+REDIS_URL = os.environ.get("CHARTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+NOTHING_LISTENS = "redis://127.0.0.1:1/0"
+BRONZE = RateLimitPolicy("bronze", requests=100, per_seconds=60)
+# Windows of an hour: nothing refills while a test against real time runs.
+FIVE_AN_HOUR = RateLimitPolicy("five", requests=5, per_seconds=3600)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+async def redis_prefix() -> AsyncIterator[str]:
+    """Keys of our own in the shared server, deleted afterwards."""
+    prefix = f"charter-test:throttle:{uuid.uuid4().hex}:"
+    yield prefix
+    client = Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def throttle(
+    request: pytest.FixtureRequest, clock: FakeClock, redis_prefix: str
+) -> AsyncIterator[Throttle]:
+    if request.param == "memory":
+        yield MemoryThrottle(clock=clock)
+        return
+    shared = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False)
+    yield shared
+    await shared.aclose()
+
+
+async def attempts(
+    throttle: Throttle, key: str, policy: RateLimitPolicy, count: int
+) -> list[RateLimitDecision]:
+    return [await throttle.check(key, policy) for _ in range(count)]
+
+
+# Headers
+
+
+def test_headers_of_an_admission_follow_the_draft():
+    decision = RateLimitDecision(
+        allowed=True, policy=BRONZE, remaining=42, reset_seconds=18, retry_after=None
+    )
+    assert decision.headers() == {
+        "RateLimit-Policy": '"bronze";q=100;w=60',
+        "RateLimit": '"bronze";r=42;t=18',
+    }
+
+
+def test_headers_of_a_denial_add_retry_after_and_never_point_before_it():
+    decision = RateLimitDecision(allowed=False, policy=BRONZE, remaining=0, reset_seconds=60, retry_after=1)
+    assert decision.headers() == {
+        "RateLimit-Policy": '"bronze";q=100;w=60',
+        "RateLimit": '"bronze";r=0;t=1',
+        "Retry-After": "1",
+    }
+
+
+def test_policy_names_are_quoted_as_structured_field_strings():
+    policy = RateLimitPolicy('say "hi" \\o/', requests=1, per_seconds=1)
+    decision = RateLimitDecision(allowed=True, policy=policy, remaining=0, reset_seconds=1, retry_after=None)
+    assert decision.headers()["RateLimit-Policy"] == '"say \\"hi\\" \\\\o/";q=1;w=1'
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": "bronze", "requests": 0, "per_seconds": 60},
+        {"name": "bronze", "requests": 10, "per_seconds": 0},
+        {"name": "bronze", "requests": 10, "per_seconds": 60, "burst": -1},
+        {"name": "", "requests": 10, "per_seconds": 60},
+        {"name": "bronze\n", "requests": 10, "per_seconds": 60},
+    ],
+)
+def test_policies_that_cannot_be_enforced_or_advertised_are_refused(fields):
+    with pytest.raises(ValueError):
+        RateLimitPolicy(**fields)
+
+
+# Behaviour shared by both stores
+
+
+async def test_whole_quota_may_be_spent_at_once_then_requests_are_denied(throttle):
+    admitted = await attempts(throttle, "client-1", FIVE_AN_HOUR, 5)
+    assert [d.allowed for d in admitted] == [True] * 5
+    assert [d.remaining for d in admitted] == [4, 3, 2, 1, 0]
+    assert admitted[-1].reset_seconds == 3600
+
+    denied = await throttle.check("client-1", FIVE_AN_HOUR)
+    assert not denied.allowed
+    assert denied.remaining == 0
+    assert denied.retry_after == 720  # one request's worth of the steady rate: 3600 s / 5
+    assert denied.reset_seconds == 3600
+
+
+async def test_burst_limits_what_may_be_sent_at_once(throttle):
+    policy = RateLimitPolicy("silver", requests=100, per_seconds=3600, burst=3)
+    decisions = await attempts(throttle, "client-1", policy, 4)
+    assert [d.allowed for d in decisions] == [True, True, True, False]
+    assert [d.remaining for d in decisions] == [2, 1, 0, 0]
+    assert decisions[-1].retry_after == 36
+
+
+async def test_denied_requests_spend_nothing(throttle):
+    await attempts(throttle, "client-1", FIVE_AN_HOUR, 5)
+    denials = await attempts(throttle, "client-1", FIVE_AN_HOUR, 20)
+    assert not any(d.allowed for d in denials)
+    # Had they been counted, each would push the consumer's schedule, and its reset, further out.
+    assert {(d.retry_after, d.reset_seconds) for d in denials} == {(720, 3600)}
+
+
+async def test_each_consumer_and_each_policy_has_its_own_budget(throttle):
+    await attempts(throttle, "client-1", FIVE_AN_HOUR, 5)
+    assert not (await throttle.check("client-1", FIVE_AN_HOUR)).allowed
+
+    other_client = await throttle.check("client-2", FIVE_AN_HOUR)
+    other_policy = await throttle.check("client-1", RateLimitPolicy("daily", requests=5, per_seconds=86400))
+    assert (other_client.allowed, other_client.remaining) == (True, 4)
+    assert (other_policy.allowed, other_policy.remaining) == (True, 4)
+
+
+async def test_a_costly_request_spends_its_cost(throttle):
+    first = await throttle.check("client-1", FIVE_AN_HOUR, cost=3)
+    second = await throttle.check("client-1", FIVE_AN_HOUR, cost=3)
+    assert (first.allowed, first.remaining, first.reset_seconds) == (True, 2, 2160)
+    assert (second.allowed, second.remaining) == (False, 2)
+    with pytest.raises(ValueError):
+        await throttle.check("client-1", FIVE_AN_HOUR, cost=6)
+
+
+# In memory, on a fake clock
+
+
+async def test_quota_returns_at_the_steady_rate(clock):
+    throttle = MemoryThrottle(clock=clock)
+    per_second = RateLimitPolicy("steady", requests=60, per_seconds=60)
+    await attempts(throttle, "client-1", per_second, 60)
+    assert not (await throttle.check("client-1", per_second)).allowed
+
+    clock.advance(1)
+    assert [d.allowed for d in await attempts(throttle, "client-1", per_second, 2)] == [True, False]
+
+    clock.advance(30)
+    decisions = await attempts(throttle, "client-1", per_second, 31)
+    assert sum(d.allowed for d in decisions) == 30
+    assert decisions[-1].retry_after == 1
+
+    clock.advance(60)
+    after_idle = await throttle.check("client-1", per_second)
+    assert (after_idle.remaining, after_idle.reset_seconds) == (59, 1)
+
+
+async def test_memory_denials_spend_nothing_as_time_passes(clock):
+    throttle = MemoryThrottle(clock=clock)
+    await attempts(throttle, "client-1", FIVE_AN_HOUR, 5)
+    for _ in range(10):
+        clock.advance(60)
+        assert not (await throttle.check("client-1", FIVE_AN_HOUR)).allowed
+    clock.advance(120)  # 720 s since the quota was spent: exactly one request has come back
+    assert [d.allowed for d in await attempts(throttle, "client-1", FIVE_AN_HOUR, 2)] == [True, False]
+
+
+async def test_consumers_whose_quota_is_back_are_forgotten(clock):
+    throttle = MemoryThrottle(clock=clock)
+    per_second = RateLimitPolicy("tiny", requests=1, per_seconds=1)
+    for index in range(3000):
+        await throttle.check(f"old-{index}", per_second)
+    clock.advance(2)
+    for index in range(3000):
+        await throttle.check(f"new-{index}", per_second)
+    assert len(throttle) == 3000
+
+
+# In Redis
+
+
+async def test_quota_returns_on_the_servers_clock(redis_prefix):
+    throttle = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False)
+    two_per_second = RateLimitPolicy("fast", requests=2, per_seconds=1)
+    await attempts(throttle, "client-1", two_per_second, 2)
+    denied = await attempts(throttle, "client-1", two_per_second, 10)
+    assert not any(d.allowed for d in denied)
+    assert denied[-1].retry_after == 1
+
+    await asyncio.sleep(0.6)  # one request comes back every 0.5 s, denied ones notwithstanding
+    assert [d.allowed for d in await attempts(throttle, "client-1", two_per_second, 2)] == [True, False]
+    await throttle.aclose()
+
+
+async def test_idle_consumers_expire_from_redis(redis_prefix):
+    throttle = RedisThrottle(REDIS_URL, prefix=redis_prefix)
+    await throttle.check("client-1", FIVE_AN_HOUR)
+    client = Redis.from_url(REDIS_URL)
+    assert 719_000 < await client.pttl(f"{redis_prefix}five:client-1") <= 720_000
+    await client.aclose()
+    await throttle.aclose()
+
+
+async def test_replicas_share_one_budget(redis_prefix):
+    policy = RateLimitPolicy("shared", requests=50, per_seconds=3600, burst=50)
+    replicas = [RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False) for _ in range(2)]
+    decisions = await asyncio.gather(*(replicas[n % 2].check("tenant-7", policy) for n in range(300)))
+    admitted = [d for d in decisions if d.allowed]
+    assert len(admitted) == 50
+    assert sorted(d.remaining for d in admitted) == list(range(50))
+    for replica in replicas:
+        await replica.aclose()
+
+
+async def test_a_decision_is_one_evalsha(redis_prefix):
+    client = Redis.from_url(REDIS_URL, single_connection_client=True)
+    throttle = RedisThrottle(client, prefix=redis_prefix)
+    await throttle.check("warm-up", BRONZE)  # a server new to the script answers NOSCRIPT once
+    address = (await client.client_info())["addr"]
+    marker = uuid.uuid4().hex
+    watcher = Redis.from_url(REDIS_URL)
+    async with watcher.monitor() as monitor:
+        decision = await throttle.check("client-1", BRONZE)
+        await client.echo(marker)
+        ours = []
+        while True:
+            command = await asyncio.wait_for(monitor.next_command(), timeout=5)
+            if f"{command['client_address']}:{command['client_port']}" != address:
+                continue  # other clients of the shared server, and the script's own calls ("lua")
+            if command["command"] == f"ECHO {marker}":
+                break
+            ours.append(command["command"].split()[0].upper())
+    assert ours == ["EVALSHA"]
+    assert (decision.allowed, decision.remaining, decision.reset_seconds) == (True, 99, 1)
+    await watcher.aclose()
+    await client.aclose()
+
+
+async def test_unreachable_store_fails_open_as_degraded_and_warns_once(caplog):
+    throttle = RedisThrottle(NOTHING_LISTENS, fail_open=True)
+    with caplog.at_level(logging.WARNING, logger="policies.throttle.redis_throttle"):
+        decisions = await attempts(throttle, "client-1", BRONZE, 3)
+    assert all(d.allowed and d.degraded for d in decisions)
+    assert decisions[0].headers()["RateLimit"] == '"bronze";r=99;t=1'
+    assert throttle.degraded_count == 3
+    assert len(caplog.records) == 1
+    await throttle.aclose()
+
+
+async def test_unreachable_store_fails_closed():
+    throttle = RedisThrottle(NOTHING_LISTENS, fail_open=False)
+    with pytest.raises(ThrottleUnavailable):
+        await throttle.check("client-1", BRONZE)
+    assert throttle.degraded_count == 0
+    await throttle.aclose()
+
+
+async def test_a_store_that_hangs_is_given_up_on_quickly():
+    async def accept_and_say_nothing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(accept_and_say_nothing, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    throttle = RedisThrottle(f"redis://127.0.0.1:{port}/0", fail_open=False)
+    started = time.monotonic()
+    with pytest.raises(ThrottleUnavailable):
+        await throttle.check("client-1", BRONZE)
+    assert time.monotonic() - started < 2  # 0.25 s socket timeout, one retry
+    await throttle.aclose()
+    server.close()
+    await server.wait_closed()
