@@ -1,0 +1,276 @@
+"""Gateway throughput: a bare litestar app against the full policy chain, each on a real uvicorn server.
+
+Run: .venv/bin/python bench/gateway.py [--duration 20] [--connections 64] [--threads 1] [--warmup 2]
+Needs `wrk` (`apt-get install -y wrk`) and, for (b), Redis at 127.0.0.1:6379. Three configurations,
+one after the other, each a fresh server process (uvicorn, one worker) on loopback, loaded by wrk with
+keep-alive connections:
+  (a) bare:    a litestar app returning the same JSON body as the demo handler for project p-1;
+  (b) redis:   `charter serve` with the demo contracts, `GET /gw/projects/v1/projects/p-1` through
+               JWT auth (scope projects:read), the Redis throttle, request validation and the Python
+               handler adapter;
+  (c) memory:  the same with the in-process throttle (no CHARTER_REDIS_URL).
+The API's SLA is raised first so that the throttle is checked on every request but never refuses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from litestar import Litestar, get
+
+from bench._server import ADMIN, free_port, token
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT = ("bench", "bench-secret")
+GATEWAY_PATH = "/gw/projects/v1/projects/p-1"
+BARE_PATH = "/projects/p-1"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+BENCH_SLA = {
+    "tier": "bench",
+    "rate_limit": {"requests": 1_000_000_000, "per_seconds": 1, "burst": 1_000_000_000},
+}
+
+# (a): the same body as registry/demo/handlers.py serves for p-1, looked up the same way.
+_PROJECTS: dict[str, dict[str, Any]] = {
+    "p-1": {"id": "p-1", "name": "ERP rollout", "client": "acme", "status": "active", "budgetHours": 800},
+}
+
+
+@get("/projects/{project_id:str}", sync_to_thread=False)
+def _bare_project(project_id: str) -> dict[str, Any]:
+    return _PROJECTS[project_id]
+
+
+bare_app = Litestar(route_handlers=[_bare_project], openapi_config=None)
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    non_2xx: int
+    socket_errors: str | None
+    raw: str
+
+
+@dataclass(frozen=True)
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    stderr: Path
+
+    def stderr_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.stderr.read_text(errors="replace").splitlines()[-lines:])
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * _UNITS[unit]
+
+
+def parse_wrk(output: str) -> WrkResult:
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.MULTILINE)
+        if match is None:
+            raise RuntimeError(f"no {percent}% line in wrk's output:\n{output}")
+        return _ms(match.group(1), match.group(2))
+
+    rps = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.MULTILINE)
+    total = re.search(r"^\s*(\d+) requests in ", output, re.MULTILINE)
+    if rps is None or total is None:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    socket_errors = re.search(r"Socket errors:.*", output)
+    return WrkResult(
+        requests_per_second=float(rps.group(1)),
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        requests=int(total.group(1)),
+        non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+        socket_errors=socket_errors.group(0).strip() if socket_errors else None,
+        raw=output,
+    )
+
+
+def run_wrk(url: str, *, duration: int, connections: int, threads: int, headers: dict[str, str]) -> WrkResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
+    completed = subprocess.run([*command, url], capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"wrk failed ({completed.returncode}): {completed.stderr or completed.stdout}")
+    return parse_wrk(completed.stdout)
+
+
+@contextlib.contextmanager
+def serve(command: list[str], env: dict[str, str], ready_path: str) -> Iterator[Server]:
+    """A server process on a free loopback port, its stderr kept in a file; `{port}` in the command and
+    `{workdir}` (a temporary directory, removed afterwards) in the environment are filled in."""
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="charter-bench-gw-"))
+    stderr_path = workdir / "stderr.log"
+    url = f"http://127.0.0.1:{port}"
+    with stderr_path.open("wb") as stderr:
+        process = subprocess.Popen(
+            [part.replace("{port}", str(port)) for part in command],
+            cwd=ROOT,
+            env={**os.environ, **{k: v.replace("{workdir}", str(workdir)) for k, v in env.items()}},
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    server = Server(url, process, stderr_path)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(url + ready_path, timeout=1).status_code < 500:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {command}\n{server.stderr_tail()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def bare_server() -> contextlib.AbstractContextManager[Server]:
+    command = [sys.executable, "-m", "uvicorn", "bench.gateway:bare_app", "--host", "127.0.0.1"]
+    command += ["--port", "{port}", "--no-access-log", "--workers", "1"]
+    return serve(command, {}, BARE_PATH)
+
+
+def gateway_server(redis_url: str | None) -> contextlib.AbstractContextManager[Server]:
+    env = {
+        "CHARTER_DATABASE_URL": "sqlite+aiosqlite:///{workdir}/b.db",
+        "CHARTER_DEMO": "1",
+        "CHARTER_ADMIN_CLIENT_ID": ADMIN[0],
+        "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
+        "CHARTER_CLIENTS": json.dumps(
+            [{"client_id": CLIENT[0], "client_secret": CLIENT[1], "scopes": ["projects:read"]}]
+        ),
+        "CHARTER_REDIS_URL": redis_url or "",
+    }
+    charter = str(Path(sys.executable).parent / "charter")
+    return serve([charter, "serve", "--port", "{port}"], env, "/health")
+
+
+def prepare_gateway(server: Server) -> dict[str, str]:
+    """Raise the projects SLA out of the way, wait for the gateway to reload it; the client's headers."""
+    admin = {"Authorization": f"Bearer {token(server.url)}"}
+    response = httpx.put(f"{server.url}/api/v1/apis/projects/sla", json=BENCH_SLA, headers=admin, timeout=30)
+    if response.status_code != 200:
+        raise RuntimeError(f"PUT sla: {response.status_code} {response.text}")
+    issued = httpx.post(
+        f"{server.url}/oauth/token", data={"grant_type": "client_credentials"}, auth=CLIENT, timeout=30
+    )
+    issued.raise_for_status()
+    headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    deadline = time.monotonic() + 15
+    while True:
+        probe = httpx.get(server.url + GATEWAY_PATH, headers=headers, timeout=10)
+        policy = probe.headers.get("ratelimit-policy", "")
+        if probe.status_code == 200 and "bench" in policy:
+            return headers
+        if time.monotonic() > deadline:
+            raise RuntimeError(
+                f"gateway not ready: {probe.status_code} ratelimit-policy={policy!r} {probe.text[:500]}\n"
+                + server.stderr_tail()
+            )
+        time.sleep(0.25)
+
+
+def measure(
+    name: str, server: Server, path: str, headers: dict[str, str], args: argparse.Namespace
+) -> WrkResult:
+    probe = httpx.get(server.url + path, headers=headers, timeout=10)
+    if probe.status_code != 200:
+        raise RuntimeError(f"{name}: {probe.status_code} {probe.text[:500]}\n{server.stderr_tail()}")
+    print(f"{name}: {probe.text}", file=sys.stderr)
+    load = {"connections": args.connections, "threads": args.threads, "headers": headers}
+    if args.warmup:
+        run_wrk(server.url + path, duration=args.warmup, **load)
+    result = run_wrk(server.url + path, duration=args.duration, **load)
+    if result.non_2xx:
+        after = httpx.get(server.url + path, headers=headers, timeout=10)
+        raise RuntimeError(
+            f"{name}: wrk saw {result.non_2xx} non-2xx responses of {result.requests}\n{result.raw}\n"
+            f"a request now: {after.status_code} {after.text[:500]}\nserver stderr:\n{server.stderr_tail()}"
+        )
+    if result.socket_errors:
+        print(f"{name}: {result.socket_errors}", file=sys.stderr)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per configuration")
+    parser.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (0: none)")
+    parser.add_argument("--redis-url", default=REDIS_URL)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+
+    results: list[tuple[str, WrkResult]] = []
+    with bare_server() as server:
+        results.append(("(a) bare litestar", measure("bare", server, BARE_PATH, {}, args)))
+    for name, redis_url in (
+        ("(b) gateway, Redis throttle", args.redis_url),
+        ("(c) gateway, in-process", None),
+    ):
+        with gateway_server(redis_url) as server:
+            headers = prepare_gateway(server)
+            results.append((name, measure(name, server, GATEWAY_PATH, headers, args)))
+
+    today = datetime.date.today().isoformat()
+    print(
+        f"{today}: uvicorn, one worker, on loopback; wrk -t{args.threads} -c{args.connections} "
+        f"-d{args.duration}s --latency (after {args.warmup} s of warm-up)"
+    )
+    print("| config | req/s | p50 ms | p99 ms | throughput vs (a) | p50 added ms |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    base = results[0][1]
+    for name, result in results:
+        print(
+            f"| {name} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | {result.p99_ms:.2f} | "
+            f"{result.requests_per_second / base.requests_per_second:.2f} | "
+            f"{result.p50_ms - base.p50_ms:+.2f} |"
+        )
+    met = all(
+        r.requests_per_second >= 0.8 * base.requests_per_second and r.p50_ms - base.p50_ms <= 0.5
+        for _, r in results[1:]
+    )
+    verdict = "met" if met else "NOT met"
+    print(f"target (>= 0.80 of (a)'s req/s and <= +0.5 ms at p50 for (b) and (c)): {verdict}")
+
+
+if __name__ == "__main__":
+    main()
