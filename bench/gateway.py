@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime
 import json
+import logging
 import os
 import re
 import shutil
@@ -236,6 +237,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load first (0: none)")
     parser.add_argument("--redis-url", default=REDIS_URL)
     args = parser.parse_args()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # building bare_app set the root logger to INFO
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
 

@@ -14,8 +14,9 @@ from litestar.di import Provide
 from gateway.app import Gateway, GatewayConfig
 from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
-from registry import bootstrap
+from registry import bootstrap, clients
 from registry.api.catalog import ApiController, TeamController
+from registry.api.clients import register_client
 from registry.api.compatibility import CompatibilityController
 from registry.api.dependencies import provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
@@ -27,7 +28,7 @@ from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.docs_ui import openapi_config, static_files_router
-from registry.events import InProcessBus, OutboxRelay
+from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
 from registry.settings import Settings
 
@@ -72,11 +73,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
     reloader = GatewayReloader(gateway)
     bus.subscribe("", reloader.on_event)
 
+    async def learn_client(event: Event) -> None:
+        # A replica that did not take the registration learns the client from the shared database.
+        async with sessionmaker() as session:
+            client = await clients.find_client(session, str(event.payload.get("client_id")))
+        if client is not None:
+            issuer.register(client)
+
+    bus.subscribe("client.registered", learn_client)
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await migrate(engine)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
+        async with sessionmaker() as session:
+            for client in await clients.registered_clients(session):
+                issuer.register(client)
         await gateway.reload()
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         try:
@@ -98,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DiscoveryController,
             token,
             jwks,
+            register_client,
             health,
             metrics,
             gateway_mount(gateway),

@@ -1,7 +1,13 @@
 """Authentication and scope decisions, free of any web framework; the registry and gateway wire them."""
 
 from policies.auth.challenge import challenge
-from policies.auth.issuer import ClientConfig, ClientCredentialsIssuer, TokenResponse, load_clients
+from policies.auth.issuer import (
+    ClientConfig,
+    ClientCredentialsIssuer,
+    TokenResponse,
+    hash_secret,
+    load_clients,
+)
 from policies.auth.keys import JwksSource, RemoteJwks, StaticJwks, load_or_create_signing_key
 from policies.auth.principal import InsufficientScope, InvalidToken, Principal, require_scopes
 from policies.auth.verifier import TokenVerifier
@@ -18,6 +24,7 @@ __all__ = [
     "TokenResponse",
     "TokenVerifier",
     "challenge",
+    "hash_secret",
     "load_clients",
     "load_or_create_signing_key",
     "require_scopes",

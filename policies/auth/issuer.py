@@ -6,8 +6,11 @@ AuthorizationServer to plain method/uri/headers/form inputs and a TokenResponse 
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import json
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,9 +29,29 @@ from policies.auth.verifier import TokenVerifier
 
 class ClientConfig(msgspec.Struct, frozen=True):
     client_id: str
-    client_secret: str
-    scopes: tuple[str, ...]
+    client_secret: str | None = None  # clients from configuration
+    scopes: tuple[str, ...] = ()
     name: str | None = None
+    secret_hash: str | None = None  # registered clients: only a hash is ever stored
+
+
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+
+
+def hash_secret(secret: str) -> str:
+    """scrypt (RFC 7914, in the standard library) with a random salt: `scrypt$<salt>$<hash>`."""
+    salt = os.urandom(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, dklen=32, **_SCRYPT)
+    return f"scrypt${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def secret_matches(secret: str, stored_hash: str) -> bool:
+    scheme, _, rest = stored_hash.partition("$")
+    salt_text, _, digest_text = rest.partition("$")
+    if scheme != "scrypt" or not digest_text:
+        return False
+    digest = hashlib.scrypt(secret.encode(), salt=base64.b64decode(salt_text), dklen=32, **_SCRYPT)
+    return hmac.compare_digest(digest, base64.b64decode(digest_text))
 
 
 class TokenResponse(msgspec.Struct):
@@ -40,9 +63,13 @@ class TokenResponse(msgspec.Struct):
 def load_clients(raw: str) -> list[ClientConfig]:
     """Clients from JSON text: a list of {"client_id", "client_secret", "scopes": [...]}."""
     try:
-        return msgspec.json.decode(raw, type=list[ClientConfig])
+        clients = msgspec.json.decode(raw, type=list[ClientConfig])
     except msgspec.DecodeError as exc:
         raise ValueError(f"invalid client configuration: {exc}") from None
+    for client in clients:
+        if not client.client_secret or client.secret_hash is not None:
+            raise ValueError(f"invalid client configuration: {client.client_id} needs a client_secret")
+    return clients
 
 
 class _Client(ClientMixin):
@@ -68,6 +95,10 @@ class _Client(ClientMixin):
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
+        if self.config.secret_hash is not None:
+            return secret_matches(client_secret, self.config.secret_hash)
+        if self.config.client_secret is None:
+            return False
         return hmac.compare_digest(client_secret.encode(), self.config.client_secret.encode())
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
@@ -118,7 +149,7 @@ class _ClientCredentials(ClientCredentialsGrant):
 
 
 class _Server(AuthorizationServer):
-    def __init__(self, clients: Mapping[str, ClientConfig]) -> None:
+    def __init__(self, clients: dict[str, ClientConfig]) -> None:
         super().__init__()
         self._clients = clients
 
@@ -172,6 +203,13 @@ class ClientCredentialsIssuer:
         response = self._server.create_token_response(request)
         response.headers.setdefault("Cache-Control", "no-store")
         return response
+
+    def knows(self, client_id: str) -> bool:
+        return client_id in self._server._clients
+
+    def register(self, client: ClientConfig) -> None:
+        """Add or replace a client at run time (registered consumer applications)."""
+        self._server._clients[client.client_id] = client
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False)]}

@@ -240,3 +240,20 @@ class AuditPage(msgspec.Struct):
 class Health(msgspec.Struct):
     status: str
     database: str
+
+
+class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
+    client_id: Name
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    team: Name
+    scopes: list[Annotated[str, msgspec.Meta(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]{1,100}$")]] = []
+
+
+class ClientCreated(msgspec.Struct):
+    """The secret is shown this once; only its hash is stored."""
+
+    client_id: str
+    name: str
+    team: str
+    scopes: list[str]
+    client_secret: str

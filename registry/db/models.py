@@ -100,6 +100,21 @@ class TeamMember(Base):
     team: Mapped[Team] = relationship(back_populates="members")
 
 
+class Client(Base):
+    """A consumer application registered with the built-in issuer; its tokens name it as the consumer."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    secret_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+
+
 class Api(Base):
     __tablename__ = "apis"
 
