@@ -12,7 +12,14 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from gateway.app import Gateway, GatewayConfig
-from policies.auth import ClientCredentialsIssuer, RemoteJwks, TokenVerifier, load_or_create_signing_key
+from policies.auth import (
+    ClientCredentialsIssuer,
+    IntrospectionVerifier,
+    RemoteJwks,
+    TokenVerifier,
+    load_or_create_signing_key,
+)
+from policies.auth.principal import TokenSource
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients
 from registry.api.catalog import ApiController, TeamController
@@ -48,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     bus = InProcessBus()
     relay = OutboxRelay(sessionmaker, bus)
-    verifiers = [issuer.verifier()]
+    verifiers: list[TokenSource] = [issuer.verifier()]
     if settings.external_issuer and settings.external_jwks_url:
         verifiers.append(
             TokenVerifier(
@@ -58,6 +65,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
 
+    if settings.introspection_url:
+        verifiers.append(
+            IntrospectionVerifier(
+                settings.introspection_url,
+                client_id=settings.introspection_client_id or "",
+                client_secret=settings.introspection_client_secret or "",
+            )
+        )
     bearer_auth = BearerAuth(verifiers)
     gateway = Gateway(
         RegistryContracts(sessionmaker),

@@ -24,6 +24,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     external_issuer: str | None = None
     external_audience: str | None = None
     external_jwks_url: str | None = None
+    # Opaque tokens: RFC 7662 introspection at the provider, with this resource server's credentials.
+    introspection_url: str | None = None
+    introspection_client_id: str | None = None
+    introspection_client_secret: str | None = None
     anonymous_reads: bool = False
     demo: bool = True
     max_body_bytes: int = 25 * 1024 * 1024
@@ -71,6 +75,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             external_audience=text("EXTERNAL_AUDIENCE"),
             external_jwks_url=text("EXTERNAL_JWKS_URL"),
             anonymous_reads=flag("ANONYMOUS_READS", False),
+            introspection_url=text("INTROSPECTION_URL"),
+            introspection_client_id=text("INTROSPECTION_CLIENT_ID"),
+            introspection_client_secret=text("INTROSPECTION_CLIENT_SECRET"),
             demo=flag("DEMO", True),
             max_body_bytes=number("MAX_BODY_BYTES", 25 * 1024 * 1024),
             max_depth=number("MAX_DEPTH", 64),

@@ -1,6 +1,7 @@
 """Authentication and scope decisions, free of any web framework; the registry and gateway wire them."""
 
 from policies.auth.challenge import challenge
+from policies.auth.introspection import IntrospectionVerifier
 from policies.auth.issuer import (
     ClientConfig,
     ClientCredentialsIssuer,
@@ -16,6 +17,7 @@ __all__ = [
     "ClientConfig",
     "ClientCredentialsIssuer",
     "InsufficientScope",
+    "IntrospectionVerifier",
     "InvalidToken",
     "JwksSource",
     "Principal",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -14,6 +14,12 @@ class Principal(msgspec.Struct, frozen=True):
     scopes: frozenset[str]
     expires_at: int | None
     claims: dict[str, Any]
+
+
+class TokenSource(Protocol):
+    """Anything that turns a bearer token into a principal: a JWT verifier, token introspection."""
+
+    async def verify(self, token: str) -> Principal: ...
 
 
 class InvalidToken(Exception):

@@ -43,6 +43,8 @@ class TokenVerifier:
                 return cached
             del self._cache[token]
 
+        if token.count(".") != 2:
+            raise InvalidToken("not a JWT")  # an opaque token: for an introspecting verifier, if any
         claims = await self._decode(token)
         registry = JWTClaimsRegistry(
             leeway=self._leeway,

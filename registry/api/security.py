@@ -6,14 +6,15 @@ from collections.abc import Sequence
 
 from litestar import Request
 
-from policies.auth import InvalidToken, Principal, TokenVerifier
+from policies.auth import InvalidToken, Principal
+from policies.auth.principal import TokenSource
 from registry.errors import Unauthenticated
 
 
 class BearerAuth:
     """Tries the built-in issuer's verifier first, then an external provider's, if one is configured."""
 
-    def __init__(self, verifiers: Sequence[TokenVerifier]) -> None:
+    def __init__(self, verifiers: Sequence[TokenSource]) -> None:
         self._verifiers = tuple(verifiers)
 
     async def principal(self, authorization: str | None) -> Principal | None:
