@@ -9,6 +9,7 @@ consumer, validate the request, then call the adapter bound to the API.
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -21,7 +22,7 @@ from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse
 from gateway.adapters.http import HttpAdapter, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
-from gateway.observability import AccessRecord, GatewayMetrics, log_access, traceparent
+from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, traceparent
 from gateway.routing import ApiRoutes, Operation, compile_routes
 from gateway.source import AdapterBinding, ContractSource
 from gateway.validation import UnsupportedMediaType
@@ -81,12 +82,14 @@ class Gateway:
         config: GatewayConfig | None = None,
         handlers: Mapping[str, Mapping[str, Handler]] | None = None,
         metrics: GatewayMetrics | None = None,
+        access_log: AccessLog | None = None,
     ) -> None:
         self.source = source
         self.authenticate = authenticate
         self.throttle = throttle
         self.config = config or GatewayConfig()
         self.metrics = metrics or GatewayMetrics()
+        self.access_log = access_log or AccessLog(sys.stderr.buffer)
         self._handlers = dict(handlers or {})
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         self._table: dict[str, ApiRoutes] = {}
@@ -100,6 +103,7 @@ class Gateway:
         self._table = table
 
     async def aclose(self) -> None:
+        self.access_log.flush()
         await self._http.aclose()
 
     def _adapter(self, binding: AdapterBinding | None, api: str) -> Adapter | None:
@@ -143,7 +147,7 @@ class Gateway:
             labels = (state.api, state.version or "", state.operation or "")
             self.metrics.requests.labels(*labels, str(response.status)).inc()
             self.metrics.latency.labels(*labels).observe(elapsed)
-        log_access(
+        self.access_log.write(
             AccessRecord(
                 api=state.api,
                 version=state.version,
@@ -172,14 +176,17 @@ class Gateway:
         major_match = _MAJOR.match(segments[1]) if len(segments) > 1 else None
         rest = "/".join(segments[2:] if major_match else segments[1:])
         path = "/" + rest
-        try:
-            info = resolve_version(
-                routes.versions,
-                major=int(major_match.group(1)) if major_match else None,
-                requested=None if major_match else headers.get("api-version"),
-            )
-        except UnknownVersion as exc:
-            raise _Refusal(404, "unknown-version", "Not found", f"{api_name}: {exc}") from None
+        major = int(major_match.group(1)) if major_match else None
+        requested = None if major_match else headers.get("api-version")
+        info = routes.resolved.get((major, requested))
+        if info is None:
+            try:
+                info = resolve_version(routes.versions, major=major, requested=requested)
+            except UnknownVersion as exc:
+                raise _Refusal(404, "unknown-version", "Not found", f"{api_name}: {exc}") from None
+            # Bounded: the table is rebuilt on every version change, and odd headers are not kept.
+            if len(routes.resolved) < 64:
+                routes.resolved[(major, requested)] = info
         state.version = info.version
         if info.state is VersionState.RETIRED:
             replacement = f"; use {info.replacement}" if info.replacement else ""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
+from typing import BinaryIO
 
 import msgspec
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
-access_log = logging.getLogger("charter.gateway.access")
+log = logging.getLogger("charter.gateway")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 _encoder = msgspec.json.Encoder()
 
@@ -37,9 +39,41 @@ class AccessRecord(msgspec.Struct):
     trace: str
 
 
-def log_access(record: AccessRecord) -> None:
-    if access_log.isEnabledFor(logging.INFO):
-        access_log.info(_encoder.encode(record).decode())
+class AccessLog:
+    """One JSON line per request, written in batches.
+
+    Going through `logging` cost about 60 us a request under load (a LogRecord, a queue, a formatter
+    thread fighting for the GIL): a third of the gateway's budget. Lines are buffered here and
+    written together every `flush_seconds` or every `batch` lines, by whoever runs `run()`.
+    """
+
+    def __init__(self, stream: BinaryIO | None, *, flush_seconds: float = 0.2, batch: int = 512) -> None:
+        self.stream = stream
+        self._lines: list[bytes] = []
+        self._flush_seconds = flush_seconds
+        self._batch = batch
+
+    def write(self, record: AccessRecord) -> None:
+        if self.stream is None:
+            return
+        self._lines.append(_encoder.encode(record) + b"\n")
+        if len(self._lines) >= self._batch:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._lines or self.stream is None:
+            return
+        lines, self._lines = self._lines, []
+        try:
+            self.stream.write(b"".join(lines))
+            self.stream.flush()
+        except (OSError, ValueError):
+            log.warning("could not write %d access-log lines", len(lines))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            self.flush()
 
 
 class GatewayMetrics:

@@ -103,6 +103,8 @@ class ApiRoutes:
     routes: dict[str, VersionRoutes]
     rate_limit: RateLimitPolicy | None
     adapter: AdapterBinding | None
+    # (major, API-Version header) -> version: resolving parses semver, too slow to repeat per request.
+    resolved: dict[tuple[int | None, str | None], VersionInfo] = field(default_factory=dict)
 
 
 def compile_routes(apis: Iterable[ContractApi]) -> dict[str, ApiRoutes]:

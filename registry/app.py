@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,6 +13,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from gateway.app import Gateway, GatewayConfig
+from gateway.observability import AccessLog
 from policies.auth import (
     ClientCredentialsIssuer,
     IntrospectionVerifier,
@@ -78,6 +80,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         RegistryContracts(sessionmaker),
         authenticate=bearer_auth.verify,
         throttle=_throttle(settings),
+        access_log=AccessLog(sys.stderr.buffer if settings.access_log else None),
         config=GatewayConfig(
             prefix=GATEWAY_PREFIX,
             public_url=settings.public_url,
@@ -107,12 +110,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 issuer.register(client)
         await gateway.reload()
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
+        logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         try:
             yield
         finally:
-            relaying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relaying
+            for task in (relaying, logging_access):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await reloader.wait()
             await gateway.aclose()
             await engine.dispose()

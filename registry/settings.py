@@ -38,6 +38,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     throttle_fail_open: bool = True  # Redis unreachable: let requests through (logged, counted)
     throttle_shadow: bool = False  # report what would be throttled, throttle nothing
     throttle_per_operation: bool = False
+    access_log: bool = True  # the gateway's JSON access lines, on stderr
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,4 +86,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
             throttle_shadow=flag("THROTTLE_SHADOW", False),
             throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
+            access_log=flag("ACCESS_LOG", True),
         )

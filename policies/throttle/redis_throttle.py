@@ -62,7 +62,7 @@ class RedisThrottle:
     """GCRA in Redis, one EVALSHA per decision (redis-py loads the script again after a NOSCRIPT).
 
     A URL gets a client of our own with short timeouts, a single immediate retry (which rides over a
-    connection that a Redis restart left stale) and at most 50 connections; a client passed in keeps its
+    connection that a Redis restart left stale) and at most 128 connections; a client passed in keeps its
     own settings and stays the caller's to close. When Redis is unreachable, `fail_open` admits the
     request as `degraded` and counts it in `degraded_count`; otherwise `check` raises ThrottleUnavailable.
     """
@@ -80,7 +80,7 @@ class RedisThrottle:
             # makes the 51st wait for a free connection, as long as `timeout`.
             pool = BlockingConnectionPool.from_url(
                 redis,
-                max_connections=50,
+                max_connections=128,
                 timeout=timeout,
                 socket_timeout=timeout,
                 socket_connect_timeout=timeout,

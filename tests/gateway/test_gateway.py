@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
-import logging
 from email.utils import parsedate_to_datetime
 
 import yaml
@@ -172,11 +172,14 @@ async def test_api_without_adapter_is_503_until_one_is_bound(app, client, admin,
     assert (await client.get("/gw/bare/v1/projects")).status_code == 200
 
 
-async def test_metrics_and_access_log(client, billing, caplog):
-    with caplog.at_level(logging.INFO, logger="charter.gateway.access"):
-        await client.get("/gw/projects/v1/projects", headers=billing)
-    (record,) = [r for r in caplog.records if r.name == "charter.gateway.access"]
-    line = json.loads(record.getMessage())
+async def test_metrics_and_access_log(app, client, billing):
+    access_log = app.state.gateway.access_log
+    access_log.flush()
+    access_log.stream = io.BytesIO()
+    await client.get("/gw/projects/v1/projects", headers=billing)
+    access_log.flush()
+    (text,) = access_log.stream.getvalue().decode().splitlines()
+    line = json.loads(text)
     assert line | {"latency_ms": 0, "trace": ""} == {
         "api": "projects",
         "version": "1.1.0",
