@@ -68,6 +68,45 @@ def main() -> None:
             f"{publish_s / validate_s:>6.2f} {peak:>16.0f}"
         )
 
+    successor(rounds)
+
+
+def successor(rounds: int) -> None:
+    """A real next version: v120 published after v110, so the compatibility diff runs on publish."""
+    base, revision = (CORPUS / "spec3-v110.json").read_bytes(), (CORPUS / "spec3-v120.json").read_bytes()
+    validator_times = []
+    document = load_document(revision)
+    for _ in range(rounds):
+        started = time.perf_counter()
+        validate(document)
+        validator_times.append(time.perf_counter() - started)
+    with running_server() as (url, process):
+        headers = {"Authorization": f"Bearer {token(url)}", "Content-Type": "application/json"}
+        with httpx.Client(base_url=url, timeout=300) as http:
+            http.post("/api/v1/teams", json={"name": "payments"}, headers=headers).raise_for_status()
+            publish_times = []
+            for round_ in range(rounds):
+                older = {"version": f"{2 * round_ + 1}.0.0", "owner": "payments"}
+                http.post("/api/v1/apis/stripe/versions", content=base, headers=headers, params=older)
+                started = time.perf_counter()
+                response = http.post(
+                    "/api/v1/apis/stripe/versions",
+                    content=revision,
+                    headers=headers,
+                    params={"version": f"{2 * round_ + 2}.0.0"},
+                )
+                publish_times.append(time.perf_counter() - started)
+                if response.status_code != 201:
+                    raise SystemExit(f"publish failed: {response.status_code} {response.text[:300]}")
+                changes = response.json()["change_count"]
+        peak = peak_rss_mb(process.pid)
+    publish_s, validate_s = statistics.median(publish_times), statistics.median(validator_times)
+    label = "v120 after v110"
+    print(
+        f"{label:<18} {len(revision) / 1e6:>5.1f} {publish_s:>10.2f} {validate_s:>13.2f} "
+        f"{publish_s / validate_s:>6.2f} {peak:>16.0f}  ({changes} changes diffed on publish)"
+    )
+
 
 if __name__ == "__main__":
     main()

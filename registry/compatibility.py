@@ -109,7 +109,7 @@ def change_columns(verdict: Verdict | None) -> dict[str, Any]:
         "required_bump": report.required_bump.value,
         "breaking": report.breaking,
         "change_count": len(report.changes),
-        "changes": zlib.compress(msgspec.json.encode(report.changes)),
+        "changes": zlib.compress(msgspec.json.encode(report.changes), 1),  # level 1: 12 MB in 22 ms
     }
 
 
