@@ -8,6 +8,7 @@ consumer, validate the request, then call the adapter bound to the API.
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 import time
@@ -36,6 +37,7 @@ from policies.versioning import (
     resolve_version,
 )
 
+log = logging.getLogger("charter.gateway")
 Authenticate = Callable[[str], Awaitable[Principal]]
 PROBLEM = "application/problem+json"
 _MAJOR = re.compile(r"^v(\d+)$")
@@ -49,6 +51,8 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
     throttle_shadow: bool = False  # report what would be throttled, throttle nothing
     throttle_per_operation: bool = False  # one budget per consumer and operation, not per API
     validate_requests: bool = True
+    # Shadow mode only: a response that breaks the contract is logged and counted, never altered.
+    validate_responses: bool = False
 
 
 class _Refusal(Exception):
@@ -256,11 +260,28 @@ class Gateway:
             traceparent=state.trace,
         )
         try:
-            return await adapter.handle(request, operation), []
+            response = await adapter.handle(request, operation)
         except UpstreamTimeout as exc:
             raise _Refusal(504, "upstream-timeout", "Gateway timeout", str(exc)) from None
         except UpstreamUnavailable as exc:
             raise _Refusal(502, "upstream-unavailable", "Bad gateway", str(exc)) from None
+        if self.config.validate_responses and response.stream is None and response.content is None:
+            self._check_response(operation, response, state)
+        return response, []
+
+    def _check_response(self, operation: Operation, response: GatewayResponse, state: _RequestState) -> None:
+        violations = operation.validator.validate_response(
+            response.status, response.media_type or "", response.body
+        )
+        if violations:
+            self.metrics.response_violations.labels(state.api or "", operation.label).inc()
+            log.warning(
+                "%s %s %s answered outside its contract: %s",
+                state.api,
+                state.version,
+                operation.label,
+                "; ".join(f"{v.pointer}: {v.message}" for v in violations[:5]),
+            )
 
     def _deprecation(self, api: str, info: VersionInfo, routes: ApiRoutes) -> list[tuple[str, str]]:
         if info.state is not VersionState.DEPRECATED:

@@ -107,6 +107,12 @@ class GatewayMetrics:
             ("api", "reason"),
             registry=self.registry,
         )
+        self.response_violations = Counter(
+            "charter_gateway_response_violations",
+            "Responses outside their contract (response validation in shadow mode)",
+            ("api", "operation"),
+            registry=self.registry,
+        )
         self.degraded = Counter(
             "charter_gateway_throttle_degraded",
             "Decisions let through because the throttle store was unreachable (fail open)",

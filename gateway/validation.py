@@ -42,6 +42,9 @@ class OperationValidator:
     def __init__(
         self, document: dict[str, Any], operation: dict[str, Any], path_item: dict[str, Any]
     ) -> None:
+        self._document = document
+        self._operation = operation
+        self._responses: dict[tuple[str, str], Any] = {}
         self._schemas = _SchemaFactory(document)
         self._parameters = self._compile_parameters(document, operation, path_item)
         self._body_required, self._body = self._compile_body(document, operation)
@@ -70,6 +73,26 @@ class OperationValidator:
             violations.extend(_errors(parameter.validator, value, where))
         decoded, body_violations = self._validate_body(body, content_type)
         return violations + body_violations, decoded
+
+    def validate_response(self, status: int, media_type: str, body: Any) -> list[Violation]:
+        """Violations of the declared response (by status, then `2XX`-style ranges, then `default`)."""
+        responses = deref(self._document, self._operation.get("responses"))
+        if not isinstance(responses, dict):
+            return []
+        for code in (str(status), f"{str(status)[0]}XX", "default"):
+            if code in responses:
+                break
+        else:
+            return [Violation("/status", f"status {status} is not declared")]
+        media = media_type.split(";")[0].strip().lower()
+        key = (code, media)
+        if key not in self._responses:
+            response = deref(self._document, responses[code])
+            content = response.get("content") if isinstance(response, dict) else None
+            spec = content.get(media) if isinstance(content, dict) else None
+            schema = spec.get("schema") if isinstance(spec, dict) else None
+            self._responses[key] = self._schemas.validator(schema) if schema is not None else None
+        return _errors(self._responses[key], body, "/response")
 
     def _validate_body(self, body: bytes, content_type: str) -> tuple[Any, list[Violation]]:
         media_type = content_type.split(";")[0].strip().lower()

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             public_url=settings.public_url,
             throttle_shadow=settings.throttle_shadow,
             throttle_per_operation=settings.throttle_per_operation,
+            validate_responses=settings.validate_responses,
         ),
     )
     reloader = GatewayReloader(gateway)

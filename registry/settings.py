@@ -39,6 +39,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     throttle_shadow: bool = False  # report what would be throttled, throttle nothing
     throttle_per_operation: bool = False
     access_log: bool = True  # the gateway's JSON access lines, on stderr
+    validate_responses: bool = False  # shadow mode: log and count responses outside their contract
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -87,4 +88,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             throttle_shadow=flag("THROTTLE_SHADOW", False),
             throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
             access_log=flag("ACCESS_LOG", True),
+            validate_responses=flag("VALIDATE_RESPONSES", False),
         )
