@@ -63,7 +63,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TokenVerifier(
                 issuer=settings.external_issuer,
                 audience=settings.external_audience or settings.audience,
-                jwks=RemoteJwks(settings.external_jwks_url),
+                jwks=RemoteJwks(
+                    settings.external_jwks_url, min_refresh_interval=settings.external_jwks_refresh_seconds
+                ),
             )
         )
 

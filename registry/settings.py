@@ -24,6 +24,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     external_issuer: str | None = None
     external_audience: str | None = None
     external_jwks_url: str | None = None
+    # An unknown `kid` refetches the provider's JWKS, at most this often (forged kids cost nothing).
+    external_jwks_refresh_seconds: int = 30
     # Opaque tokens: RFC 7662 introspection at the provider, with this resource server's credentials.
     introspection_url: str | None = None
     introspection_client_id: str | None = None
@@ -76,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             external_issuer=text("EXTERNAL_ISSUER"),
             external_audience=text("EXTERNAL_AUDIENCE"),
             external_jwks_url=text("EXTERNAL_JWKS_URL"),
+            external_jwks_refresh_seconds=number("EXTERNAL_JWKS_REFRESH_SECONDS", 30),
             anonymous_reads=flag("ANONYMOUS_READS", False),
             introspection_url=text("INTROSPECTION_URL"),
             introspection_client_id=text("INTROSPECTION_CLIENT_ID"),

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from joserfc import jwt
@@ -26,6 +24,7 @@ from policies.auth import (
     load_or_create_signing_key,
     require_scopes,
 )
+from tests.jwks import JwksServer
 
 ISSUER = "https://charter.example"
 CLIENTS = [ClientConfig("ci", "ci-secret", ("registry:read", "registry:write"))]
@@ -166,39 +165,6 @@ class CountingJwks(StaticJwks):
     async def get_key_set(self, *, refresh: bool = False) -> KeySet:
         self.calls += 1
         return await super().get_key_set(refresh=refresh)
-
-
-class JwksServer:
-    """A real JWKS endpoint on loopback whose keys the test rotates."""
-
-    def __init__(self) -> None:
-        self.keys: list[RSAKey] = []
-        self.requests = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                outer.requests += 1
-                body = json.dumps({"keys": [k.as_dict(private=False) for k in outer.keys]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/jwks.json"
-
-    def __enter__(self) -> JwksServer:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
