@@ -16,7 +16,7 @@ from contracts.diff.catalog import (
 from contracts.diff.changes import Change, change
 from contracts.diff.schema import SchemaComparer, schema_changes
 from contracts.diff.side import Side, child
-from contracts.index import HTTP_METHODS
+from contracts.index import HTTP_METHODS, security_requirements
 from contracts.loading import Document
 
 _TEMPLATE = re.compile(r"\{[^}/]*\}")
@@ -506,20 +506,10 @@ def _headers(side: Side, response: dict[str, Any], pointer: str) -> dict[str, tu
 def _security(side: Side, op: _Operation) -> list[dict[str, frozenset[str]]] | None:
     """Alternatives (OR) of requirements (AND): scheme name to scopes. None when nothing is declared."""
     raw = op.node["security"] if "security" in op.node else side.doc.get("security")
-    if not isinstance(raw, list):
+    alternatives = security_requirements(raw)
+    if alternatives is None:
         return None
-    out = []
-    for requirement in raw:
-        if isinstance(requirement, dict):
-            out.append(
-                {
-                    str(scheme): frozenset(str(s) for s in scopes)
-                    if isinstance(scopes, list)
-                    else frozenset()
-                    for scheme, scopes in requirement.items()
-                }
-            )
-    return out
+    return [{scheme: frozenset(scopes) for scheme, scopes in alternative} for alternative in alternatives]
 
 
 def _is_open(alternatives: list[dict[str, frozenset[str]]] | None) -> bool:

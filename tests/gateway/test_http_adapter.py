@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from tests.gateway.conftest import settled
-from tests.registry.support import free_port
+from tests.loopback import free_port, serving
 
 
 async def upstream_app(scope, receive, send) -> None:
@@ -64,16 +62,8 @@ async def upstream_app(scope, receive, send) -> None:
 
 @pytest.fixture(scope="module")
 def upstream() -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(upstream_app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(upstream_app) as base:
+        yield base
 
 
 async def bind(client, app, admin, url: str, read_timeout: float = 0.5) -> None:

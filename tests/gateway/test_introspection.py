@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import pytest
-import uvicorn
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
 from tests.gateway.conftest import gateway_settings
-from tests.registry.support import bearer, free_port
+from tests.loopback import serving
+from tests.registry.support import bearer
 
 calls: list[str] = []
 
@@ -51,16 +50,8 @@ async def provider(scope, receive, send) -> None:
 
 @pytest.fixture(scope="module")
 def introspection_url() -> Iterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(provider, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/introspect"
-    server.should_exit = True
-    thread.join(timeout=5)
+    with serving(provider) as base:
+        yield f"{base}/introspect"
 
 
 async def test_opaque_token_is_introspected_once_then_cached(tmp_path, introspection_url):

@@ -14,7 +14,8 @@ from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
 from registry.settings import Settings
-from tests.registry.support import ADMIN, bearer, fetch_token, free_port, make_settings
+from tests.loopback import free_port
+from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
 

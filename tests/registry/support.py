@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -55,12 +54,6 @@ async def fetch_token(client: AsyncTestClient, client_id: str, secret: str, scop
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> subprocess.CompletedProcess:

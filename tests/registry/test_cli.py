@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests.registry.support import charter, free_port
+from tests.loopback import free_port
+from tests.registry.support import charter
 from tests.samples import as_json, as_yaml, invoice_events, projects
 
 
