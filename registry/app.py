@@ -27,6 +27,7 @@ from registry import bootstrap, clients
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import register_client
 from registry.api.compatibility import CompatibilityController
+from registry.api.consumers import ConsumerController
 from registry.api.dependencies import provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ApiController,
             VersionController,
             CompatibilityController,
+            ConsumerController,
             DiscoveryController,
             token,
             jwks,

@@ -329,6 +329,58 @@ def diff(
         raise SystemExit(1)
 
 
+@cli.command()
+@click.argument("file")
+@click.option(
+    "--ruleset",
+    "ruleset_ref",
+    default=None,
+    help="Ruleset file (YAML or JSON), or a built-in one.  [default: charter:recommended]",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json", "sarif"]), default="text", show_default=True
+)
+@click.pass_obj
+def lint(registry: Registry, file: str, ruleset_ref: str | None, fmt: str) -> None:
+    """Check a contract against governance rules: a file (JSON or YAML) or NAME@VERSION.
+
+    Exit code 1 when a finding has severity `error`.
+    """
+    from contracts.lint import Severity
+    from contracts.lint import lint as lint_document
+    from contracts.lint.render import as_json, as_sarif, as_text
+
+    ruleset = _ruleset(ruleset_ref)
+    document = _contract(registry, file, validate=False)
+    try:
+        findings = lint_document(document, ruleset)
+    except ContractError as exc:
+        raise CliError(f"{file}: {exc.detail}") from None
+    if fmt == "json":
+        sys.stdout.buffer.write(as_json(findings))
+    elif fmt == "sarif":
+        sys.stdout.buffer.write(as_sarif(findings, uri=file, ruleset=ruleset))
+    else:
+        sys.stdout.write(as_text(findings))
+    if any(finding.severity is Severity.ERROR for finding in findings):
+        raise SystemExit(1)
+
+
+def _ruleset(ref: str | None) -> Any:
+    """A built-in ruleset by name (`charter:minimal`), or one read from a file."""
+    from contracts.lint import BUILTIN_RULESETS, load_ruleset
+
+    if ref is None or ref in BUILTIN_RULESETS:
+        return BUILTIN_RULESETS[ref or "charter:recommended"]
+    path = Path(ref)
+    try:
+        return load_ruleset(path.read_bytes())
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read the ruleset: {exc.strerror or exc}") from None
+    except ContractError as exc:
+        raise CliError(f"{path}: {exc.detail}") from None
+
+
 def _contract(registry: Registry, ref: str, *, validate: bool) -> Any:
     """A document from a file, or NAME@VERSION from the registry (already validated there)."""
     from contracts.kinds import detect_kind

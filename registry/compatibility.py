@@ -59,7 +59,7 @@ def stored_changes(row: ApiVersion) -> list[Change]:
 async def diff_versions(session: AsyncSession, base: ApiVersion, revision: ApiVersion) -> DiffReport:
     base_doc = await stored_document(session, base)
     revision_doc = await stored_document(session, revision)
-    return await _diff(base_doc, revision_doc)
+    return await diff_document(base_doc, revision_doc)
 
 
 async def assess(
@@ -80,7 +80,7 @@ async def assess(
     if fingerprint is not None and fingerprint == base.fingerprint:
         report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
     else:
-        report = await _diff(await stored_document(session, base), document)
+        report = await diff_document(await stored_document(session, base), document)
     offending: list[Change] = []
     if api.compatibility != Compatibility.NONE and not bump_suffices(
         report.required_bump, base.version, candidate
@@ -90,7 +90,7 @@ async def assess(
         for older in released[:-1]:
             if semver.Version.parse(older.version).major != number.major:
                 continue
-            against = await _diff(await stored_document(session, older), document)
+            against = await diff_document(await stored_document(session, older), document)
             offending += [
                 msgspec.structs.replace(c, message=f"against {older.version}: {c.message}")
                 for c in against.changes
@@ -144,6 +144,6 @@ async def _released(session: AsyncSession, api: Api) -> list[ApiVersion]:
     return list(rows.all())
 
 
-async def _diff(base: Document, revision: Document) -> DiffReport:
+async def diff_document(base: Document, revision: Document) -> DiffReport:
     # A large contract takes a few hundred milliseconds of CPU to diff: keep it off the event loop.
     return await anyio.to_thread.run_sync(functools.partial(diff_documents, base, revision))

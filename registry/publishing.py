@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Issue
-from contracts.loading import LoadLimits
+from contracts.loading import Document, LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
 from policies.auth import Principal
 from registry import audit, catalog, compatibility
@@ -148,6 +148,7 @@ class CandidateCheck(msgspec.Struct, frozen=True):
     api: Api
     version: str
     verdict: compatibility.Verdict
+    document: Document
 
 
 async def check_candidate(
@@ -176,7 +177,7 @@ async def check_candidate(
     if api.kind not in (None, analyzed.kind.family.value):
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
     verdict = await compatibility.assess(session, api, number, analyzed.document)
-    return CandidateCheck(api, number, verdict)
+    return CandidateCheck(api, number, verdict, analyzed.document)
 
 
 async def _assess(

@@ -257,3 +257,41 @@ class ClientCreated(msgspec.Struct):
     team: str
     scopes: list[str]
     client_secret: str
+
+
+class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):
+    consumer: Name
+    team: Name
+    versions: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    operations: list[Annotated[str, msgspec.Meta(min_length=1, max_length=500)]] = []
+
+
+class ConsumerOut(msgspec.Struct):
+    api: str
+    consumer: str
+    team: str
+    versions: str
+    operations: list[str]
+    registered_at: dt.datetime
+    registered_by: str
+
+
+class ConsumerList(msgspec.Struct):
+    items: list[ConsumerOut]
+
+
+class AffectedConsumerOut(msgspec.Struct):
+    consumer: str
+    team: str
+    versions: str
+    base_version: str
+    change_ids: list[str]
+
+
+class ImpactOut(msgspec.Struct):
+    """Which registered consumers a candidate document would break, and by which changes."""
+
+    api: str
+    version: str
+    changes: list[Change]
+    affected: list[AffectedConsumerOut]

@@ -115,6 +115,24 @@ class Client(Base):
     created_by: Mapped[str] = mapped_column(String(200))
 
 
+class Consumer(Base):
+    """An application that uses an API: the version range it accepts and the operations it calls."""
+
+    __tablename__ = "consumers"
+    __table_args__ = (UniqueConstraint("api_id", "consumer", name="uq_consumers_api_consumer"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    api_id: Mapped[int] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), index=True)
+    consumer: Mapped[str] = mapped_column(String(100))
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    versions: Mapped[str] = mapped_column(String(200))  # an npm-style semver range, e.g. ^1.4
+    # "GET /projects/{id}", an operationId, or a channel address; empty: the whole API.
+    operations: Mapped[list[str]] = mapped_column(JSON)
+    registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    registered_by: Mapped[str] = mapped_column(String(200))
+    team: Mapped[Team] = relationship(lazy="joined")
+
+
 class Api(Base):
     __tablename__ = "apis"
 

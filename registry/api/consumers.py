@@ -1,0 +1,105 @@
+"""HTTP routes for consumers of an API and the impact of a candidate contract on them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import Body, QueryParameter
+
+from contracts.loading import LoadLimits
+from registry import catalog, consumers, publishing
+from registry.access import require_read
+from registry.api.catalog import ApiName
+from registry.api.dependencies import Caller, Config, Session
+from registry.api.problems import errors
+from registry.api.schemas import ConsumerIn, ConsumerList, ConsumerOut, ImpactOut
+from registry.api.versions import PublishOperation, read_submission
+from registry.db.models import Consumer
+
+
+def consumer_out(api_name: str, row: Consumer) -> ConsumerOut:
+    return ConsumerOut(
+        api=api_name,
+        consumer=row.consumer,
+        team=row.team.name,
+        versions=row.versions,
+        operations=list(row.operations),
+        registered_at=row.registered_at,
+        registered_by=row.registered_by,
+    )
+
+
+class ConsumerController(Controller):
+    path = "/api/v1/apis/{name:str}"
+    tags = ["consumers"]
+
+    @post(
+        "/consumers",
+        responses={
+            200: ResponseSpec(ConsumerOut, description="The consumer was registered before and is updated"),
+            **errors(400, 401, 403, 404, 422),
+        },
+        summary="Register a consumer of the API",
+    )
+    async def register(
+        self, session: Session, principal: Caller, name: ApiName, data: Annotated[ConsumerIn, Body()]
+    ) -> Response[ConsumerOut]:
+        """A team records that one of its apps uses the API: the versions it accepts and what it calls."""
+        row, created = await consumers.register_consumer(
+            session,
+            principal,
+            name,
+            consumer=data.consumer,
+            team=data.team,
+            versions=data.versions,
+            operations=data.operations,
+        )
+        await session.commit()
+        return Response(consumer_out(name, row), status_code=201 if created else 200)
+
+    @get("/consumers", responses=errors(400, 401, 403, 404), summary="The consumers of the API")
+    async def list_consumers(
+        self, session: Session, principal: Caller, settings: Config, name: ApiName
+    ) -> ConsumerList:
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        api = await catalog.get_api(session, name)
+        return ConsumerList(
+            items=[consumer_out(name, row) for row in await consumers.list_consumers(session, api)]
+        )
+
+    @post(
+        "/impact",
+        operation_class=PublishOperation,
+        status_code=200,
+        responses=errors(400, 401, 403, 404, 413, 415, 422),
+        summary="Which consumers a candidate document would break",
+    )
+    async def impact(
+        self,
+        request: Request,
+        session: Session,
+        principal: Caller,
+        settings: Config,
+        name: ApiName,
+        version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
+        root: Annotated[str | None, QueryParameter(name="root", max_length=500)] = None,
+    ) -> ImpactOut:
+        submission = await read_submission(request, root)
+        checked = await publishing.check_candidate(
+            session,
+            principal,
+            api_name=name,
+            submission=submission,
+            version=version,
+            limits=LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth),
+            anonymous_reads=settings.anonymous_reads,
+        )
+        found = await consumers.impact(session, checked.api, checked.document)
+        return ImpactOut(
+            api=name,
+            version=checked.version,
+            changes=found.changes,
+            affected=found.affected,
+        )

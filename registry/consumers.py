@@ -1,0 +1,170 @@
+"""Who uses an API: registered consumers, and which of them a candidate contract would break."""
+
+from __future__ import annotations
+
+import msgspec
+import nodesemver
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.diff import Change, Level
+from contracts.diff.openapi import normalize_path
+from contracts.errors import Issue
+from contracts.index import build_index
+from contracts.kinds import detect_kind
+from contracts.loading import Document
+from policies.auth import Principal
+from registry import audit, catalog, compatibility
+from registry.access import require_owner
+from registry.api.schemas import AffectedConsumerOut
+from registry.db.engine import begin_write
+from registry.db.models import Api, ApiVersion, Consumer
+from registry.errors import InvalidRequest
+from registry.versions import RELEASED
+
+_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE", "SEND", "RECEIVE"})
+
+
+class Impact(msgspec.Struct, frozen=True):
+    changes: list[Change]  # the candidate against each affected consumer's version, merged
+    affected: list[AffectedConsumerOut]
+
+
+async def register_consumer(
+    session: AsyncSession,
+    principal: Principal | None,
+    api_name: str,
+    *,
+    consumer: str,
+    team: str,
+    versions: str,
+    operations: list[str],
+) -> tuple[Consumer, bool]:
+    """Record (or update) that `consumer`, an app of `team`, uses this API; teams register their own apps."""
+    if not _valid_range(versions):
+        raise InvalidRequest(
+            f"{versions!r} is not a semantic version range",
+            [Issue(pointer="/versions", message="use a range such as ^1.4, ~2.0.1 or >=1.2.0 <3")],
+        )
+    await begin_write(session)
+    api = await catalog.get_api(session, api_name)
+    owner = await catalog.get_team(session, team)
+    actor = require_owner(principal, owner)
+    row = await session.scalar(
+        select(Consumer).where(Consumer.api_id == api.id, Consumer.consumer == consumer)
+    )
+    created = row is None
+    before = _record(api, row) if row is not None else None
+    if row is None:
+        row = Consumer(api_id=api.id, consumer=consumer, registered_by=actor.subject)
+        session.add(row)
+    row.team_id, row.team = owner.id, owner
+    row.versions = versions
+    row.operations = list(dict.fromkeys(operations))
+    await session.flush()
+    after = _record(api, row)
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="consumer.registered" if created else "consumer.updated",
+        subject=f"apis/{api.name}/consumers/{consumer}",
+        before=before,
+        after=after,
+    )
+    audit.emit(session, "consumer.registered", after)
+    return row, created
+
+
+async def list_consumers(session: AsyncSession, api: Api) -> list[Consumer]:
+    rows = await session.scalars(
+        select(Consumer).where(Consumer.api_id == api.id).order_by(Consumer.consumer)
+    )
+    return list(rows.all())
+
+
+async def impact(session: AsyncSession, api: Api, candidate: Document) -> Impact:
+    """Each consumer is judged against the released version its range resolves to today: a change
+    touches it when it is breaking and concerns an operation or channel it calls (all, if it listed none)."""
+    released = list(
+        (
+            await session.scalars(
+                select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state.in_(RELEASED))
+            )
+        ).all()
+    )
+    by_version = {row.version: row for row in released}
+    reports: dict[str, list[Change]] = {}
+    aliases: dict[str, dict[str, str]] = {}
+    affected = []
+    for consumer in await list_consumers(session, api):
+        base = nodesemver.max_satisfying(list(by_version), consumer.versions, False)
+        if base is None:
+            continue
+        if base not in reports:
+            base_document = await compatibility.stored_document(session, by_version[base])
+            reports[base] = (await compatibility.diff_document(base_document, candidate)).changes
+            aliases[base] = _operation_ids(base_document)
+        wanted = {_operation_key(op, aliases[base]) for op in consumer.operations}
+        touching = [
+            c
+            for c in reports[base]
+            if c.level is Level.ERROR and (not wanted or _operation_key(c.operation or "", {}) in wanted)
+        ]
+        if touching:
+            affected.append(
+                AffectedConsumerOut(
+                    consumer=consumer.consumer,
+                    team=consumer.team.name,
+                    versions=consumer.versions,
+                    base_version=base,
+                    change_ids=sorted({c.id for c in touching}),
+                )
+            )
+    changes = list(
+        {
+            (c.id, c.operation, c.base_pointer, c.revision_pointer): c for r in reports.values() for c in r
+        }.values()
+    )
+    return Impact(changes=changes, affected=affected)
+
+
+def _valid_range(text: str) -> bool:
+    try:
+        return nodesemver.valid_range(text, False) is not None
+    except ValueError:  # node-semver raises on some malformed comparators instead of answering None
+        return False
+
+
+def _operation_ids(document: Document) -> dict[str, str]:
+    """operationId -> the diff's label of that operation, so consumers may name either."""
+    try:
+        index = build_index(document, detect_kind(document))
+    except Exception:  # a document below full validity: naming operations by id is then unavailable
+        return {}
+    out = {}
+    for op in index.operations:
+        if op.operation_id:
+            label = f"{op.method} {op.path}" if op.method not in ("SEND", "RECEIVE") else f"channel {op.path}"
+            out[op.operation_id] = label
+    return out
+
+
+def _operation_key(name: str, operation_ids: dict[str, str]) -> str:
+    """One spelling for `GET /projects/{id}`, `get /projects/{projectId}`, an operationId, a channel."""
+    name = operation_ids.get(name, name).strip()
+    method, _, rest = name.partition(" ")
+    if method.upper() in _METHODS and rest.startswith("/"):
+        return f"{method.upper()} {normalize_path(rest)}"
+    if method == "channel":
+        return f"channel {rest}"
+    return f"channel {name}"  # a bare channel address
+
+
+def _record(api: Api, row: Consumer) -> dict:
+    return {
+        "api": api.name,
+        "consumer": row.consumer,
+        "team": row.team.name if row.team else None,
+        "versions": row.versions,
+        "operations": list(row.operations or []),
+    }
