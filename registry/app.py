@@ -34,6 +34,7 @@ from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
 from registry.api.health import health
 from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
+from registry.api.rulesets import RulesetController
 from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
 from registry.db.engine import create_engine, migrate, session_factory
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             VersionController,
             CompatibilityController,
             ConsumerController,
+            RulesetController,
             DiscoveryController,
             token,
             jwks,

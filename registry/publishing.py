@@ -13,7 +13,7 @@ from contracts.errors import Issue
 from contracts.loading import Document, LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
 from policies.auth import Principal
-from registry import audit, catalog, compatibility
+from registry import audit, catalog, compatibility, rulesets
 from registry.access import ADMIN, WRITE, require_owner, require_read, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
@@ -73,6 +73,7 @@ async def publish_version(
             [Issue(pointer="/info/version", message="required when no version is given")],
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
+    await _lint(session, api_name, owner, analyzed)
     verdict = await _assess(session, api_name, number, analyzed)
     await session.rollback()
     if verdict is not None and not verdict.compatible and not draft:
@@ -178,6 +179,19 @@ async def check_candidate(
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
     verdict = await compatibility.assess(session, api, number, analyzed.document)
     return CandidateCheck(api, number, verdict, analyzed.document)
+
+
+async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyzed: AnalyzedContract) -> None:
+    """The owning team's governance ruleset (or the global one) on the document; errors refuse it."""
+    if analyzed.kind is None:
+        return
+    api = await _find_api(session, api_name)
+    if api is not None:
+        ruleset = await rulesets.applicable(session, api)
+    else:
+        ruleset = await rulesets.for_team(session, owner or "")
+    if ruleset is not None:
+        await anyio.to_thread.run_sync(rulesets.enforce, analyzed.document, ruleset)
 
 
 async def _assess(

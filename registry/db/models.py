@@ -133,6 +133,18 @@ class Consumer(Base):
     team: Mapped[Team] = relationship(lazy="joined")
 
 
+class LintRuleset(Base):
+    """A governance ruleset as its YAML text: the global one, or a team's (which replaces it)."""
+
+    __tablename__ = "lint_rulesets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(120), unique=True)  # "global" or "team:<name>"
+    content: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
 class Api(Base):
     __tablename__ = "apis"
 

@@ -1,0 +1,84 @@
+"""Governance rulesets stored in the registry: a global one and one per team, applied on publish."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.errors import ContractInvalid, Issue
+from contracts.lint import Finding, Ruleset, Severity, lint, load_ruleset
+from contracts.loading import Document
+from policies.auth import Principal
+from registry import audit, catalog
+from registry.access import ADMIN, require_owner, require_scope
+from registry.db.engine import begin_write
+from registry.db.models import Api, LintRuleset
+from registry.errors import NotFound
+
+GLOBAL = "global"
+
+
+def team_scope(team: str) -> str:
+    return f"team:{team}"
+
+
+async def put_ruleset(
+    session: AsyncSession, principal: Principal | None, scope: str, content: str
+) -> LintRuleset:
+    """Store a ruleset after checking it parses; the global one is an admin's, a team's its members'."""
+    load_ruleset(content)  # InvalidRuleset (a ContractError): 422 with the reason, nothing stored
+    await begin_write(session)
+    if scope == GLOBAL:
+        actor = require_scope(principal, ADMIN)
+    else:
+        actor = require_owner(principal, await catalog.get_team(session, scope.removeprefix("team:")))
+    row = await session.scalar(select(LintRuleset).where(LintRuleset.scope == scope))
+    before = {"content": row.content} if row is not None else None
+    if row is None:
+        row = LintRuleset(scope=scope, content=content, updated_by=actor.subject)
+        session.add(row)
+    else:
+        row.content, row.updated_by = content, actor.subject
+    await session.flush()
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="ruleset.updated",
+        subject=f"rulesets/{scope}",
+        before=before,
+        after={"content": content},
+    )
+    return row
+
+
+async def get_ruleset(session: AsyncSession, scope: str) -> LintRuleset:
+    row = await session.scalar(select(LintRuleset).where(LintRuleset.scope == scope))
+    if row is None:
+        raise NotFound(f"no ruleset is stored for {scope}")
+    return row
+
+
+async def applicable(session: AsyncSession, api: Api) -> Ruleset | None:
+    """The owning team's ruleset, else the global one, else none (publishing is not linted)."""
+    return await for_team(session, api.owner.name)
+
+
+async def for_team(session: AsyncSession, team: str) -> Ruleset | None:
+    for scope in (team_scope(team), GLOBAL):
+        row = await session.scalar(select(LintRuleset).where(LintRuleset.scope == scope))
+        if row is not None:
+            return load_ruleset(row.content)
+    return None
+
+
+def enforce(document: Document, ruleset: Ruleset) -> list[Finding]:
+    """Lint on publish: `error` findings refuse the document (422, each with its pointer)."""
+    findings = lint(document, ruleset)
+    errors = [f for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        noun = "finding" if len(errors) == 1 else "findings"
+        raise ContractInvalid(
+            f"the document breaks the governance ruleset: {len(errors)} error {noun}",
+            [Issue(pointer=f.pointer, message=f"{f.rule}: {f.message}") for f in errors],
+        )
+    return findings

@@ -1,0 +1,66 @@
+"""Governance rulesets stored in the registry and applied when a contract is published."""
+
+from __future__ import annotations
+
+from tests.samples import JSON_HEADERS, as_json, projects
+
+YAML = {"Content-Type": "application/yaml"}
+STRICT = b"""
+extends: charter:recommended
+rules:
+  operation-description: off
+  project-names:
+    description: operationIds start with a verb we know
+    severity: error
+    given: $.paths.*.*.operationId
+    then:
+      function: pattern
+      functionOptions: {match: "^(list|get|create|update|delete)"}
+"""
+
+
+async def publish(client, headers, doc, **params):
+    return await client.post(
+        "/api/v1/apis/projects/versions",
+        content=as_json(doc),
+        headers={**headers, **JSON_HEADERS},
+        params=params,
+    )
+
+
+async def test_team_ruleset_refuses_error_findings_with_pointers(client, publisher_headers, reader_headers):
+    stored = await client.put(
+        "/api/v1/teams/delivery/ruleset", content=STRICT, headers={**publisher_headers, **YAML}
+    )
+    assert stored.status_code == 200, stored.text
+    assert (
+        await client.get("/api/v1/teams/delivery/ruleset", headers=reader_headers)
+    ).text == STRICT.decode()
+
+    doc = projects("1.0.0")
+    doc["paths"]["/projects"]["get"]["operationId"] = "fetchProjects"
+    refused = await publish(client, publisher_headers, doc, owner="delivery")
+    assert refused.status_code == 422, refused.text
+    messages = {e["pointer"]: e["message"] for e in refused.json()["errors"]}
+    assert messages["/paths/~1projects/get/operationId"].startswith("project-names:")
+    # Nothing was stored.
+    assert (await client.get("/api/v1/apis/projects", headers=reader_headers)).status_code == 404
+
+
+async def test_invalid_ruleset_is_refused_and_nothing_changes(client, publisher_headers, admin_headers):
+    bad = await client.put(
+        "/api/v1/rulesets/global", content=b"rules: {no-such-rule: error}", headers={**admin_headers, **YAML}
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get("/api/v1/rulesets/global", headers=admin_headers)).status_code == 404
+    not_admin = await client.put(
+        "/api/v1/rulesets/global", content=b"extends: charter:minimal", headers={**publisher_headers, **YAML}
+    )
+    assert not_admin.status_code == 403
+
+
+async def test_without_a_ruleset_nothing_is_linted(client, publisher_headers):
+    doc = projects("1.0.0")
+    doc["paths"]["/projects"]["get"]["operationId"] = "Fetch_Projects"
+    assert (await publish(client, publisher_headers, doc, owner="delivery")).status_code == 201
