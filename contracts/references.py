@@ -84,3 +84,27 @@ def deref(doc: Any, node: Any, max_hops: int = 8) -> Any:
         except KeyError:
             return node
     return node
+
+
+# A chain of references longer than this is a cycle of `$ref` to `$ref` in practice.
+_MAX_HOPS = 32
+
+
+def follow(doc: Any, node: Any, at: str) -> tuple[Any, str]:
+    """Like `deref`, keeping track of where the node is written: (the target, its pointer)."""
+    for _ in range(_MAX_HOPS):
+        ref = node.get("$ref") if isinstance(node, dict) else None
+        if not isinstance(ref, str) or not ref.startswith("#"):
+            return node, at
+        target = unquote(ref[1:])
+        try:
+            node = resolve_pointer(doc, target)
+        except KeyError:
+            return node, at
+        at = target
+    return node, at
+
+
+def child(at: str, *tokens: str | int) -> str:
+    """The pointer of a member below `at`."""
+    return at + "".join(f"/{escape(str(t))}" for t in tokens)

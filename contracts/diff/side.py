@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from contracts.loading import Document
-from contracts.references import escape, resolve_pointer
+from contracts.references import child, follow
 
-# A chain of references longer than this is a cycle of `$ref` to `$ref` in practice.
-_MAX_HOPS = 32
+__all__ = ["Side", "child"]
 
 
 class Side:
@@ -18,23 +16,7 @@ class Side:
 
     def deref(self, node: Any, pointer: str) -> tuple[Any, str]:
         """The node a `$ref` chain ends at and its pointer; an external or dangling reference stays as is."""
-        for _ in range(_MAX_HOPS):
-            if not isinstance(node, dict):
-                return node, pointer
-            ref = node.get("$ref")
-            if not isinstance(ref, str) or not ref.startswith("#"):
-                return node, pointer
-            target = unquote(ref[1:])
-            try:
-                node = resolve_pointer(self.doc, target)
-            except KeyError:
-                return node, pointer
-            pointer = target
-        return node, pointer
+        return follow(self.doc, node, pointer)
 
     def member(self, node: dict[str, Any], pointer: str, key: str) -> tuple[Any, str]:
-        return self.deref(node.get(key), f"{pointer}/{escape(key)}")
-
-
-def child(pointer: str, *tokens: str | int) -> str:
-    return pointer + "".join(f"/{escape(str(t))}" for t in tokens)
+        return self.deref(node.get(key), child(pointer, key))
