@@ -46,14 +46,26 @@ class Registry:
         return self._http
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = self._authorized(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise CliError(describe_problem(response))
+        return response
+
+    def request_optional(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
+        """The JSON answer (or its bytes with `raw`), or None when the registry answers 404."""
+        response = self._authorized(method, path, **kwargs)
+        if response.status_code == 404:
+            return None
+        if response.status_code >= 400:
+            raise CliError(describe_problem(response))
+        return response.content if raw else response.json()
+
+    def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         token = self._bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        response = self._send(method, path, headers=headers, **kwargs)
-        if response.status_code >= 400:
-            raise CliError(describe_problem(response))
-        return response
+        return self._send(method, path, headers=headers, **kwargs)
 
     def _bearer(self) -> str | None:
         if self.token is None and self.client_id and self.client_secret:
@@ -364,6 +376,108 @@ def lint(registry: Registry, file: str, ruleset_ref: str | None, fmt: str) -> No
         sys.stdout.write(as_text(findings))
     if any(finding.severity is Severity.ERROR for finding in findings):
         raise SystemExit(1)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--api", "api_name", required=True, help="API name in the registry.")
+@click.option(
+    "--base", type=click.Path(dir_okay=False, path_type=Path), help="Compare with this file, offline."
+)
+@click.option("--ruleset", "ruleset_ref", default=None, help="Ruleset file or built-in name.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json", "junit"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--fail-on-impact", is_flag=True, help="Fail when a registered consumer is affected.")
+@click.pass_obj
+def check(
+    registry: Registry,
+    file: Path,
+    api_name: str,
+    base: Path | None,
+    ruleset_ref: str | None,
+    fmt: str,
+    fail_on_impact: bool,
+) -> None:
+    """Validate, lint, diff against the latest published version (or --base), check the semver bump
+    and list affected consumers. Exit 1 on a policy failure, 2 on bad input."""
+    from contracts.diff import diff_documents
+    from registry import check as checking
+
+    if not file.is_file():
+        raise CliError(f"{file}: no such file")
+    document = _contract(registry, str(file), validate=True)
+    online = base is None
+    if online:
+        base_document = registry.request_optional(
+            "GET", f"/api/v1/apis/{api_name}/versions/latest", headers={"Accept": "application/json"}
+        )
+    else:
+        base_document = _contract(registry, str(base), validate=True)
+    ruleset = _ruleset(ruleset_ref) if ruleset_ref or not online else _registry_ruleset(registry, api_name)
+    from contracts.lint import lint as lint_document
+
+    try:
+        findings = lint_document(document, ruleset)
+        diff = diff_documents(base_document, document) if base_document is not None else None
+    except ContractError as exc:
+        raise CliError(f"{file}: {exc.detail}") from None
+    affected = None
+    if online:
+        impact = registry.request_optional(
+            "POST",
+            f"/api/v1/apis/{api_name}/impact",
+            content=file.read_bytes(),
+            headers={"Content-Type": media_type_of(file)},
+        )
+        affected = msgspec.convert((impact or {}).get("affected", []), list[checking.AffectedConsumer])
+    report = checking.verdict(
+        api=api_name,
+        file=str(file),
+        version=_version_of(document),
+        base_version=_version_of(base_document) if base_document is not None else None,
+        findings=findings,
+        diff=diff,
+        affected=affected,
+        fail_on_impact=fail_on_impact,
+    )
+    if fmt == "json":
+        sys.stdout.buffer.write(checking.as_json(report))
+    elif fmt == "junit":
+        sys.stdout.buffer.write(checking.as_junit(report))
+    elif fmt == "markdown":
+        sys.stdout.write(checking.as_markdown(report))
+    else:
+        sys.stdout.write(checking.as_text(report, colour=sys.stdout.isatty()))
+    if not report.passed:
+        raise SystemExit(1)
+
+
+def _version_of(document: Any) -> str | None:
+    info = document.get("info") if isinstance(document, dict) else None
+    version = info.get("version") if isinstance(info, dict) else None
+    return str(version) if version is not None else None
+
+
+def _registry_ruleset(registry: Registry, api_name: str) -> Any:
+    """The ruleset the registry would apply on publish: the owning team's, the global one, or the
+    recommended built-in when neither is stored."""
+    from contracts.lint import BUILTIN_RULESETS, load_ruleset
+
+    api = registry.request_optional("GET", f"/api/v1/apis/{api_name}")
+    paths = ([f"/api/v1/teams/{api['owner']}/ruleset"] if api else []) + ["/api/v1/rulesets/global"]
+    for path in paths:
+        response = registry.request_optional("GET", path, raw=True)
+        if response is not None:
+            try:
+                return load_ruleset(response)
+            except ContractError as exc:
+                raise CliError(f"the registry's ruleset at {path} is unusable: {exc.detail}") from None
+    return BUILTIN_RULESETS["charter:recommended"]
 
 
 def _ruleset(ref: str | None) -> Any:
