@@ -51,14 +51,14 @@ class Registry:
             raise CliError(describe_problem(response))
         return response
 
-    def request_optional(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
-        """The JSON answer (or its bytes with `raw`), or None when the registry answers 404."""
+    def request_optional(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The JSON answer, or None when the registry answers 404."""
         response = self._authorized(method, path, **kwargs)
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
             raise CliError(describe_problem(response))
-        return response.content if raw else response.json()
+        return response.json()
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
@@ -471,10 +471,10 @@ def _registry_ruleset(registry: Registry, api_name: str) -> Any:
     api = registry.request_optional("GET", f"/api/v1/apis/{api_name}")
     paths = ([f"/api/v1/teams/{api['owner']}/ruleset"] if api else []) + ["/api/v1/rulesets/global"]
     for path in paths:
-        response = registry.request_optional("GET", path, raw=True)
+        response = registry.request_optional("GET", path)
         if response is not None:
             try:
-                return load_ruleset(response)
+                return load_ruleset(response["content"])
             except ContractError as exc:
                 raise CliError(f"the registry's ruleset at {path} is unusable: {exc.detail}") from None
     return BUILTIN_RULESETS["charter:recommended"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.auth import Principal
 from registry import audit, catalog, compatibility
 from registry.access import ADMIN, require_owner, require_scope
-from registry.api.schemas import DeprecateIn
+from registry.api.schemas import ConformanceResult, DeprecateIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionState, utcnow
 from registry.errors import IllegalTransition, InvalidRequest
@@ -122,3 +123,23 @@ async def _check_deprecation(
         replacement = await find_version(session, api, data.replacement)
         if replacement is None or replacement.state == VersionState.RETIRED.value:
             raise InvalidRequest(f"replacement {data.replacement!r} is not a live version of {api.name}")
+
+
+async def record_conformance(
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str, result: ConformanceResult
+) -> ApiVersion:
+    """Keep a conformance run on the version, for consumers to see; the owning team reports it."""
+    await begin_write(session)
+    api = await catalog.get_api(session, api_name)
+    actor = require_owner(principal, api.owner)
+    row = await get_version(session, api, version)
+    recorded = msgspec.structs.replace(result, checked_at=utcnow(), checked_by=actor.subject)
+    row.conformance = msgspec.to_builtins(recorded)
+    audit.record(
+        session,
+        actor=actor.subject,
+        action="version.conformance-recorded",
+        subject=f"apis/{api.name}/versions/{row.version}",
+        after=row.conformance,
+    )
+    return row

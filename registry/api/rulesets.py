@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar import Controller, Request, Response, get, put
+from litestar import Controller, Request, get, put
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 
 from registry import rulesets
@@ -12,6 +12,8 @@ from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
+from registry.api.schemas import RulesetOut
+from registry.db.models import LintRuleset
 
 YAML = "application/yaml"
 
@@ -38,21 +40,14 @@ class RulesetController(Controller):
         responses=errors(400, 401, 403, 422),
         summary="Set the global ruleset (admins)",
         operation_class=RulesetOperation,
-        media_type=YAML,
     )
-    async def put_global(self, request: Request, session: Session, principal: Caller) -> Response[str]:
+    async def put_global(self, request: Request, session: Session, principal: Caller) -> RulesetOut:
         return await self._put(request, session, principal, rulesets.GLOBAL)
 
-    @get(
-        "/rulesets/global",
-        responses=errors(400, 401, 403, 404),
-        media_type=YAML,
-        summary="The global ruleset",
-    )
-    async def get_global(self, session: Session, principal: Caller, settings: Config) -> Response[str]:
+    @get("/rulesets/global", responses=errors(400, 401, 403, 404), summary="The global ruleset")
+    async def get_global(self, session: Session, principal: Caller, settings: Config) -> RulesetOut:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
-        row = await rulesets.get_ruleset(session, rulesets.GLOBAL)
-        return Response(row.content, media_type=YAML)
+        return _out(await rulesets.get_ruleset(session, rulesets.GLOBAL))
 
     @put(
         "/teams/{team:str}/ruleset",
@@ -60,28 +55,27 @@ class RulesetController(Controller):
         responses=errors(400, 401, 403, 404, 422),
         summary="Set a team's ruleset (replaces the global one for the team's APIs)",
         operation_class=RulesetOperation,
-        media_type=YAML,
     )
     async def put_team(
         self, request: Request, session: Session, principal: Caller, team: ApiName
-    ) -> Response[str]:
+    ) -> RulesetOut:
         return await self._put(request, session, principal, rulesets.team_scope(team))
 
-    @get(
-        "/teams/{team:str}/ruleset",
-        responses=errors(400, 401, 403, 404),
-        media_type=YAML,
-        summary="A team's ruleset",
-    )
+    @get("/teams/{team:str}/ruleset", responses=errors(400, 401, 403, 404), summary="A team's ruleset")
     async def get_team(
         self, session: Session, principal: Caller, settings: Config, team: ApiName
-    ) -> Response[str]:
+    ) -> RulesetOut:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
-        row = await rulesets.get_ruleset(session, rulesets.team_scope(team))
-        return Response(row.content, media_type=YAML)
+        return _out(await rulesets.get_ruleset(session, rulesets.team_scope(team)))
 
-    async def _put(self, request: Request, session: Session, principal: Caller, scope: str) -> Response[str]:
+    async def _put(self, request: Request, session: Session, principal: Caller, scope: str) -> RulesetOut:
         text = (await request.body()).decode("utf-8", errors="replace")
         row = await rulesets.put_ruleset(session, principal, scope, text)
         await session.commit()
-        return Response(row.content, media_type=YAML)
+        return _out(row)
+
+
+def _out(row: LintRuleset) -> RulesetOut:
+    return RulesetOut(
+        scope=row.scope, content=row.content, updated_at=row.updated_at, updated_by=row.updated_by
+    )

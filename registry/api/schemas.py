@@ -147,6 +147,20 @@ class Deprecation(msgspec.Struct):
     reason: str | None
 
 
+class ConformanceResult(msgspec.Struct, forbid_unknown_fields=True):
+    """A conformance run (schemathesis) of a version against a live deployment."""
+
+    passed: bool
+    target: Annotated[str, msgspec.Meta(max_length=2000)]
+    operations: Annotated[int, msgspec.Meta(ge=0)]
+    test_cases: Annotated[int, msgspec.Meta(ge=0)]
+    failures: Annotated[int, msgspec.Meta(ge=0)]
+    seconds: Annotated[float, msgspec.Meta(ge=0)]
+    failed_operations: list[Annotated[str, msgspec.Meta(max_length=500)]] = []
+    checked_at: dt.datetime | None = None
+    checked_by: str | None = None
+
+
 class VersionOut(msgspec.Struct):
     api: str
     version: str
@@ -166,6 +180,7 @@ class VersionOut(msgspec.Struct):
     required_bump: BumpName | None = None
     breaking: bool | None = None
     change_count: int | None = None
+    conformance: ConformanceResult | None = None
 
 
 class ChangesOut(msgspec.Struct):
@@ -295,3 +310,10 @@ class ImpactOut(msgspec.Struct):
     version: str
     changes: list[Change]
     affected: list[AffectedConsumerOut]
+
+
+class RulesetOut(msgspec.Struct):
+    scope: str  # "global" or "team:<name>"
+    content: str  # the ruleset's YAML (or JSON) text as stored
+    updated_at: dt.datetime
+    updated_by: str

@@ -20,7 +20,7 @@ from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
-from registry.api.schemas import DeprecateIn, VersionList, VersionOut
+from registry.api.schemas import ConformanceResult, DeprecateIn, VersionList, VersionOut
 from registry.api.views import version_out
 from registry.db.models import Api, ApiVersion
 from registry.errors import RegistryError
@@ -231,6 +231,23 @@ class VersionController(Controller):
         ] = False,
     ) -> VersionOut:
         row = await lifecycle.release(session, principal, name, version, force=force)
+        return await self._done(session, name, row)
+
+    @post(
+        "/{version:str}/conformance",
+        status_code=200,
+        responses=errors(400, 401, 403, 404),
+        summary="Record a conformance run of the version against a live deployment",
+    )
+    async def conformance(
+        self,
+        session: Session,
+        principal: Caller,
+        name: ApiName,
+        version: VersionName,
+        data: Annotated[ConformanceResult, Body()],
+    ) -> VersionOut:
+        row = await lifecycle.record_conformance(session, principal, name, version, data)
         return await self._done(session, name, row)
 
     async def _version(

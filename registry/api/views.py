@@ -8,6 +8,7 @@ from registry.api.schemas import (
     AdapterIn,
     ApiOut,
     AuditOut,
+    ConformanceResult,
     Contact,
     Deprecation,
     SearchHit,
@@ -89,6 +90,7 @@ def version_out(api: Api, row: ApiVersion, files: list[str]) -> VersionOut:
         required_bump=row.required_bump,  # type: ignore[arg-type]
         breaking=row.breaking,
         change_count=row.change_count,
+        conformance=msgspec.convert(row.conformance, ConformanceResult) if row.conformance else None,
     )
 
 

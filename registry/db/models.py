@@ -213,6 +213,8 @@ class ApiVersion(Base):
     breaking: Mapped[bool | None]
     change_count: Mapped[int | None]
     changes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The last conformance run against a live deployment (registry.api.schemas.ConformanceResult).
+    conformance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     files: Mapped[list[VersionFile]] = relationship(cascade="all, delete-orphan", lazy="raise")
 

@@ -33,9 +33,9 @@ async def test_team_ruleset_refuses_error_findings_with_pointers(client, publish
         "/api/v1/teams/delivery/ruleset", content=STRICT, headers={**publisher_headers, **YAML}
     )
     assert stored.status_code == 200, stored.text
-    assert (
-        await client.get("/api/v1/teams/delivery/ruleset", headers=reader_headers)
-    ).text == STRICT.decode()
+    read = await client.get("/api/v1/teams/delivery/ruleset", headers=reader_headers)
+    assert read.json()["content"] == STRICT.decode()
+    assert read.json()["scope"] == "team:delivery"
 
     doc = projects("1.0.0")
     doc["paths"]["/projects"]["get"]["operationId"] = "fetchProjects"
