@@ -42,6 +42,7 @@ from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
 from registry.settings import Settings
+from registry.webhooks import WebhookNotifier
 
 VERSION = "0.1.0"
 
@@ -104,6 +105,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             issuer.register(client)
 
     bus.subscribe("client.registered", learn_client)
+    notifier = WebhookNotifier(sessionmaker, first_wait=settings.webhook_first_retry_seconds)
+    bus.subscribe("contract.deprecated", notifier.on_deprecated)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -124,6 +127,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await reloader.wait()
+            await notifier.aclose()
             await gateway.aclose()
             await engine.dispose()
 
@@ -160,6 +164,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "bus": bus,
                 "gateway": gateway,
                 "reloader": reloader,
+                "notifier": notifier,
             }
         ),
         lifespan=[lifespan],

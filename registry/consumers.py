@@ -39,6 +39,8 @@ async def register_consumer(
     team: str,
     versions: str,
     operations: list[str],
+    webhook_url: str | None = None,
+    webhook_secret: str | None = None,
 ) -> tuple[Consumer, bool]:
     """Record (or update) that `consumer`, an app of `team`, uses this API; teams register their own apps."""
     if not _valid_range(versions):
@@ -46,6 +48,8 @@ async def register_consumer(
             f"{versions!r} is not a semantic version range",
             [Issue(pointer="/versions", message="use a range such as ^1.4, ~2.0.1 or >=1.2.0 <3")],
         )
+    if (webhook_url is None) != (webhook_secret is None):
+        raise InvalidRequest("a webhook needs both `webhook_url` and `webhook_secret`")
     await begin_write(session)
     api = await catalog.get_api(session, api_name)
     owner = await catalog.get_team(session, team)
@@ -61,6 +65,7 @@ async def register_consumer(
     row.team_id, row.team = owner.id, owner
     row.versions = versions
     row.operations = list(dict.fromkeys(operations))
+    row.webhook_url, row.webhook_secret = webhook_url, webhook_secret
     await session.flush()
     after = _record(api, row)
     audit.record(

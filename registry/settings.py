@@ -42,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     throttle_per_operation: bool = False
     access_log: bool = True  # the gateway's JSON access lines, on stderr
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
+    webhook_first_retry_seconds: float = 1.0  # then doubling, six attempts in all
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -28,6 +28,7 @@ def consumer_out(api_name: str, row: Consumer) -> ConsumerOut:
         operations=list(row.operations),
         registered_at=row.registered_at,
         registered_by=row.registered_by,
+        webhook_url=row.webhook_url,
     )
 
 
@@ -55,6 +56,8 @@ class ConsumerController(Controller):
             team=data.team,
             versions=data.versions,
             operations=data.operations,
+            webhook_url=data.webhook_url,
+            webhook_secret=data.webhook_secret,
         )
         await session.commit()
         return Response(consumer_out(name, row), status_code=201 if created else 200)

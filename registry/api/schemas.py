@@ -279,6 +279,9 @@ class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):
     team: Name
     versions: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     operations: list[Annotated[str, msgspec.Meta(min_length=1, max_length=500)]] = []
+    # Lifecycle events (contract.deprecated) are POSTed here, signed: Charter-Signature: sha256=<hmac>.
+    webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2000)] | None = None
+    webhook_secret: Annotated[str, msgspec.Meta(min_length=16, max_length=200)] | None = None
 
 
 class ConsumerOut(msgspec.Struct):
@@ -289,6 +292,7 @@ class ConsumerOut(msgspec.Struct):
     operations: list[str]
     registered_at: dt.datetime
     registered_by: str
+    webhook_url: str | None = None
 
 
 class ConsumerList(msgspec.Struct):

@@ -128,6 +128,9 @@ class Consumer(Base):
     versions: Mapped[str] = mapped_column(String(200))  # an npm-style semver range, e.g. ^1.4
     # "GET /projects/{id}", an operationId, or a channel address; empty: the whole API.
     operations: Mapped[list[str]] = mapped_column(JSON)
+    # Where contract.deprecated events are delivered, signed with HMAC-SHA256 under the secret.
+    webhook_url: Mapped[str | None] = mapped_column(String(2000))
+    webhook_secret: Mapped[str | None] = mapped_column(String(200))
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     registered_by: Mapped[str] = mapped_column(String(200))
     team: Mapped[Team] = relationship(lazy="joined")
