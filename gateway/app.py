@@ -23,7 +23,7 @@ from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse
 from gateway.adapters.http import HttpAdapter, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
-from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, traceparent
+from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
 from gateway.routing import ApiRoutes, Operation, compile_routes
 from gateway.source import AdapterBinding, ContractSource
 from gateway.validation import UnsupportedMediaType
@@ -94,6 +94,7 @@ class Gateway:
         self.config = config or GatewayConfig()
         self.metrics = metrics or GatewayMetrics()
         self.access_log = access_log or AccessLog(sys.stderr.buffer)
+        self.usage = UsageCounter()
         self._handlers = dict(handlers or {})
         self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
         self._table: dict[str, ApiRoutes] = {}
@@ -147,6 +148,10 @@ class Gateway:
         extra = [*extra, *state.headers, ("traceparent", trace)]
         await _send(send, response, extra)
         elapsed = time.perf_counter() - started
+        if state.consumer and state.operation and state.api and state.version and response.status < 400:
+            self.usage.record(
+                state.api, state.version, state.operation_key or state.operation, state.consumer
+            )
         if state.api is not None:
             labels = (state.api, state.version or "", state.operation or "")
             self.metrics.requests.labels(*labels, str(response.status)).inc()
@@ -215,6 +220,7 @@ class Gateway:
                 headers=[("allow", allow)],
             )
         state.operation = operation.label
+        state.operation_key = f"{operation.method} {operation.template}"
 
         principal = await self._authorize(operation, headers, state)
         state.consumer = (principal.client_id or principal.subject) if principal else None
@@ -372,7 +378,17 @@ class Gateway:
 
 
 class _RequestState:
-    __slots__ = ("api", "consumer", "headers", "method", "operation", "throttled", "trace", "version")
+    __slots__ = (
+        "api",
+        "consumer",
+        "headers",
+        "method",
+        "operation",
+        "operation_key",
+        "throttled",
+        "trace",
+        "version",
+    )
 
     def __init__(self, *, method: str, trace: str) -> None:
         self.method = method
@@ -380,6 +396,7 @@ class _RequestState:
         self.api: str | None = None
         self.version: str | None = None
         self.operation: str | None = None
+        self.operation_key: str | None = None  # "GET /projects/{projectId}", as the diff names it
         self.consumer: str | None = None
         self.throttled = False
         self.headers: list[tuple[str, str]] = []

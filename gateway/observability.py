@@ -119,3 +119,19 @@ class GatewayMetrics:
             ("api",),
             registry=self.registry,
         )
+
+
+class UsageCounter:
+    """Which consumer called which operation of which version, and how often: the registry drains
+    it now and then, so usage is known even for consumers that never registered."""
+
+    def __init__(self) -> None:
+        self._calls: dict[tuple[str, str, str, str], int] = {}
+
+    def record(self, api: str, version: str, operation: str, consumer: str) -> None:
+        key = (api, version, operation, consumer)
+        self._calls[key] = self._calls.get(key, 0) + 1
+
+    def drain(self) -> dict[tuple[str, str, str, str], int]:
+        calls, self._calls = self._calls, {}
+        return calls

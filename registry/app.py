@@ -23,7 +23,7 @@ from policies.auth import (
 )
 from policies.auth.principal import TokenSource
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
-from registry import bootstrap, clients
+from registry import bootstrap, clients, usage
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import register_client
 from registry.api.compatibility import CompatibilityController
@@ -119,14 +119,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await gateway.reload()
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
+        counting = asyncio.create_task(usage.run(sessionmaker, gateway.usage), name="charter-usage")
         try:
             yield
         finally:
-            for task in (relaying, logging_access):
+            for task in (relaying, logging_access, counting):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await reloader.wait()
+            await usage.flush(sessionmaker, gateway.usage)
             await notifier.aclose()
             await gateway.aclose()
             await engine.dispose()

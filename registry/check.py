@@ -17,10 +17,11 @@ from contracts.lint import Finding, Severity
 
 class AffectedConsumer(msgspec.Struct, frozen=True):
     consumer: str
-    team: str
+    team: str | None  # None: seen at the gateway, never registered
     versions: str
     base_version: str
     change_ids: list[str]
+    observed: bool = False
 
 
 class CheckReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,7 +121,8 @@ def as_text(report: CheckReport, *, colour: bool = False) -> str:
     if not report.impact_checked:
         lines.append("  impact: not checked (offline)")
     for consumer in report.affected:
-        who = f"{consumer.consumer} ({consumer.team}, {consumer.versions})"
+        team = consumer.team or "unregistered, seen at the gateway"
+        who = f"{consumer.consumer} ({team}, {consumer.versions})"
         lines.append(f"  affects {who}: {', '.join(consumer.change_ids)}")
     outcome = (
         paint("PASS", "32") if report.passed else paint("FAIL", "31") + ": " + "; ".join(report.failures)

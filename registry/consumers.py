@@ -14,7 +14,7 @@ from contracts.index import build_index
 from contracts.kinds import detect_kind
 from contracts.loading import Document
 from policies.auth import Principal
-from registry import audit, catalog, compatibility
+from registry import audit, catalog, compatibility, usage
 from registry.access import require_owner
 from registry.api.schemas import AffectedConsumerOut
 from registry.db.engine import begin_write
@@ -100,29 +100,53 @@ async def impact(session: AsyncSession, api: Api, candidate: Document) -> Impact
     by_version = {row.version: row for row in released}
     reports: dict[str, list[Change]] = {}
     aliases: dict[str, dict[str, str]] = {}
-    affected = []
-    for consumer in await list_consumers(session, api):
-        base = nodesemver.max_satisfying(list(by_version), consumer.versions, False)
-        if base is None:
-            continue
+
+    async def touching(base: str, operations: list[str]) -> list[Change]:
         if base not in reports:
             base_document = await compatibility.stored_document(session, by_version[base])
             reports[base] = (await compatibility.diff_document(base_document, candidate)).changes
             aliases[base] = _operation_ids(base_document)
-        wanted = {_operation_key(op, aliases[base]) for op in consumer.operations}
-        touching = [
+        wanted = {_operation_key(op, aliases[base]) for op in operations}
+        return [
             c
             for c in reports[base]
             if c.level is Level.ERROR and (not wanted or _operation_key(c.operation or "", {}) in wanted)
         ]
-        if touching:
+
+    affected = []
+    registered = await list_consumers(session, api)
+    for consumer in registered:
+        base = nodesemver.max_satisfying(list(by_version), consumer.versions, False)
+        if base is None:
+            continue
+        hits = await touching(base, consumer.operations)
+        if hits:
             affected.append(
                 AffectedConsumerOut(
                     consumer=consumer.consumer,
                     team=consumer.team.name,
                     versions=consumer.versions,
                     base_version=base,
-                    change_ids=sorted({c.id for c in touching}),
+                    change_ids=sorted({c.id for c in hits}),
+                )
+            )
+    # Consumers nobody registered but the gateway has served: judged on the versions they called.
+    known = {c.consumer for c in registered}
+    seen: dict[tuple[str, str], list[str]] = {}
+    for row in await usage.usage_of(session, api.name):
+        if row.consumer not in known and row.version in by_version:
+            seen.setdefault((row.consumer, row.version), []).append(row.operation)
+    for (consumer_name, version), operations in sorted(seen.items()):
+        hits = await touching(version, operations)
+        if hits:
+            affected.append(
+                AffectedConsumerOut(
+                    consumer=consumer_name,
+                    team=None,
+                    versions=version,
+                    base_version=version,
+                    change_ids=sorted({c.id for c in hits}),
+                    observed=True,
                 )
             )
     changes = list(

@@ -9,12 +9,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, QueryParameter
 
 from contracts.loading import LoadLimits
-from registry import catalog, consumers, publishing
+from registry import catalog, consumers, publishing, usage
 from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
-from registry.api.schemas import ConsumerIn, ConsumerList, ConsumerOut, ImpactOut
+from registry.api.schemas import ConsumerIn, ConsumerList, ConsumerOut, ImpactOut, UsageList, UsageOut
 from registry.api.versions import PublishOperation, read_submission
 from registry.db.models import Consumer
 
@@ -70,6 +70,25 @@ class ConsumerController(Controller):
         api = await catalog.get_api(session, name)
         return ConsumerList(
             items=[consumer_out(name, row) for row in await consumers.list_consumers(session, api)]
+        )
+
+    @get("/usage", responses=errors(400, 401, 403, 404), summary="Calls seen at the gateway, by consumer")
+    async def usage(self, session: Session, principal: Caller, settings: Config, name: ApiName) -> UsageList:
+        """Every consumer the gateway has served, registered or not, per version and operation."""
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        api = await catalog.get_api(session, name)
+        rows = await usage.usage_of(session, api.name)
+        return UsageList(
+            items=[
+                UsageOut(
+                    consumer=r.consumer,
+                    version=r.version,
+                    operation=r.operation,
+                    calls=r.calls,
+                    last_seen=r.last_seen,
+                )
+                for r in rows
+            ]
         )
 
     @post(

@@ -301,10 +301,11 @@ class ConsumerList(msgspec.Struct):
 
 class AffectedConsumerOut(msgspec.Struct):
     consumer: str
-    team: str
-    versions: str
+    team: str | None  # None for a consumer only seen at the gateway
+    versions: str  # the registered range, or the version it was seen calling
     base_version: str
     change_ids: list[str]
+    observed: bool = False  # found in gateway usage, never registered
 
 
 class ImpactOut(msgspec.Struct):
@@ -321,3 +322,15 @@ class RulesetOut(msgspec.Struct):
     content: str  # the ruleset's YAML (or JSON) text as stored
     updated_at: dt.datetime
     updated_by: str
+
+
+class UsageOut(msgspec.Struct):
+    consumer: str
+    version: str
+    operation: str
+    calls: int
+    last_seen: dt.datetime
+
+
+class UsageList(msgspec.Struct):
+    items: list[UsageOut]

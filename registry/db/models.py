@@ -148,6 +148,21 @@ class LintRuleset(Base):
     updated_by: Mapped[str] = mapped_column(String(200))
 
 
+class ApiUsage(Base):
+    """Calls through the gateway per API version, operation and consumer (registered or not)."""
+
+    __tablename__ = "api_usage"
+    __table_args__ = (UniqueConstraint("api", "version", "operation", "consumer", name="uq_api_usage"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    api: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[str] = mapped_column(String(100))
+    operation: Mapped[str] = mapped_column(String(600))  # "GET /projects/{projectId}"
+    consumer: Mapped[str] = mapped_column(String(200))
+    calls: Mapped[int] = mapped_column(BigInteger)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Api(Base):
     __tablename__ = "apis"
 

@@ -1,0 +1,63 @@
+"""What the gateway saw: calls per API version, operation and consumer, kept in the database."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.observability import UsageCounter
+from registry.db.engine import begin_write
+from registry.db.models import ApiUsage, utcnow
+
+log = logging.getLogger("charter.usage")
+
+
+async def flush(sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCounter) -> int:
+    """Add the counted calls to the stored ones (one upsert per key); returns how many keys."""
+    calls = counter.drain()
+    if not calls:
+        return 0
+    now = utcnow()
+    rows = [
+        {
+            "api": api,
+            "version": version,
+            "operation": operation,
+            "consumer": consumer,
+            "calls": n,
+            "last_seen": now,
+        }
+        for (api, version, operation, consumer), n in calls.items()
+    ]
+    async with sessionmaker() as session:
+        await begin_write(session)
+        insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(ApiUsage).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["api", "version", "operation", "consumer"],
+            set_={"calls": ApiUsage.calls + stmt.excluded.calls, "last_seen": stmt.excluded.last_seen},
+        )
+        await session.execute(stmt)
+        await session.commit()
+    return len(rows)
+
+
+async def run(
+    sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCounter, every: float = 5.0
+) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await flush(sessionmaker, counter)
+        except Exception:
+            log.exception("could not store gateway usage; it is counted again from now on")
+
+
+async def usage_of(session: AsyncSession, api: str) -> Sequence[ApiUsage]:
+    stmt = select(ApiUsage).where(ApiUsage.api == api).order_by(ApiUsage.consumer, ApiUsage.operation)
+    return (await session.scalars(stmt)).all()
