@@ -119,10 +119,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await gateway.reload()
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
-        counting = asyncio.create_task(usage.run(sessionmaker, gateway.usage), name="charter-usage")
+        stop_counting = asyncio.Event()
+        counting = asyncio.create_task(
+            usage.run(sessionmaker, gateway.usage, stop_counting), name="charter-usage"
+        )
         try:
             yield
         finally:
+            relay.stop()
+            stop_counting.set()
+            await asyncio.wait([relaying, counting], timeout=10)
             for task in (relaying, logging_access, counting):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

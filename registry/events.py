@@ -65,6 +65,7 @@ class OutboxRelay:
         self._poll_seconds = poll_seconds
         self._batch = batch
         self._wake = asyncio.Event()
+        self._stopping = False
         # Any commit may have written outbox rows: wake up instead of waiting for the next poll.
         event.listen(sessionmaker.kw["sync_session_class"], "after_commit", lambda _session: self._wake.set())
 
@@ -89,8 +90,14 @@ class OutboxRelay:
             await session.commit()
             return len(rows)
 
+    def stop(self) -> None:
+        """Finish the batch under way, then return from `run`. Cancelling it instead could leave a
+        connection checked out in the middle of a write, holding SQLite's lock past shutdown."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()
             try:
                 while await self.relay_once() == self._batch:

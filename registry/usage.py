@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -48,10 +49,15 @@ async def flush(sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCo
 
 
 async def run(
-    sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCounter, every: float = 5.0
+    sessionmaker: async_sessionmaker[AsyncSession],
+    counter: UsageCounter,
+    stop: asyncio.Event,
+    every: float = 5.0,
 ) -> None:
-    while True:
-        await asyncio.sleep(every)
+    """Store the counts every `every` seconds until `stop` is set (never cancelled mid-write)."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
         try:
             await flush(sessionmaker, counter)
         except Exception:

@@ -8,7 +8,7 @@ from tests.gateway.conftest import settled
 from tests.registry.support import bearer, fetch_token
 
 
-async def test_registered_app_calls_the_gateway_as_itself(app, client, admin, caplog):
+async def test_registered_app_calls_the_gateway_as_itself(app, client, admin):
     created = await client.post(
         "/api/v1/clients",
         json={
