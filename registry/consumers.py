@@ -197,3 +197,43 @@ def _record(api: Api, row: Consumer) -> dict:
         "versions": row.versions,
         "operations": list(row.operations or []),
     }
+
+
+async def users_of_version(session: AsyncSession, api: Api, version: str) -> list[AffectedConsumerOut]:
+    """Who a deprecation of `version` concerns: registered consumers whose range resolves to it today,
+    and consumers the gateway has seen calling it."""
+    released = (
+        await session.scalars(
+            select(ApiVersion.version).where(ApiVersion.api_id == api.id, ApiVersion.state.in_(RELEASED))
+        )
+    ).all()
+    out = []
+    registered = await list_consumers(session, api)
+    for consumer in registered:
+        if nodesemver.max_satisfying(list(released), consumer.versions, False) == version:
+            out.append(
+                AffectedConsumerOut(
+                    consumer=consumer.consumer,
+                    team=consumer.team.name,
+                    versions=consumer.versions,
+                    base_version=version,
+                    change_ids=["version-deprecated"],
+                )
+            )
+    known = {c.consumer for c in registered}
+    observed = sorted(
+        {row.consumer for row in await usage.usage_of(session, api.name) if row.version == version}
+    )
+    out += [
+        AffectedConsumerOut(
+            consumer=name,
+            team=None,
+            versions=version,
+            base_version=version,
+            change_ids=["version-deprecated"],
+            observed=True,
+        )
+        for name in observed
+        if name not in known
+    ]
+    return out

@@ -15,8 +15,9 @@ from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import ConsumerIn, ConsumerList, ConsumerOut, ImpactOut, UsageList, UsageOut
-from registry.api.versions import PublishOperation, read_submission
+from registry.api.versions import PublishOperation, VersionName, read_submission
 from registry.db.models import Consumer
+from registry.versions import get_version
 
 
 def consumer_out(api_name: str, row: Consumer) -> ConsumerOut:
@@ -90,6 +91,20 @@ class ConsumerController(Controller):
                 for r in rows
             ]
         )
+
+    @get(
+        "/versions/{version:str}/impact",
+        responses=errors(400, 401, 403, 404),
+        summary="Which consumers a deprecation of this version concerns",
+    )
+    async def deprecation_impact(
+        self, session: Session, principal: Caller, settings: Config, name: ApiName, version: VersionName
+    ) -> ImpactOut:
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        api = await catalog.get_api(session, name)
+        row = await get_version(session, api, version)
+        affected = await consumers.users_of_version(session, api, row.version)
+        return ImpactOut(api=name, version=row.version, changes=[], affected=affected)
 
     @post(
         "/impact",

@@ -101,3 +101,15 @@ async def test_impact_with_no_consumers_is_empty(client, reader_headers, publish
     )
     assert response.status_code == 200
     assert response.json()["affected"] == []
+
+
+async def test_deprecation_impact_names_the_consumers_running_on_the_version(
+    client, publisher_headers, reader_headers, published
+):
+    await register(client, publisher_headers, "legacy", "~1.1.0", [])
+    await register(client, publisher_headers, "portal", "^2", [])
+    response = await client.get(f"{API}/versions/1.1.0/impact", headers=reader_headers)
+    assert response.status_code == 200, response.text
+    assert [(a["consumer"], a["change_ids"]) for a in response.json()["affected"]] == [
+        ("legacy", ["version-deprecated"])
+    ]
