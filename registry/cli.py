@@ -457,6 +457,60 @@ def check(
         raise SystemExit(1)
 
 
+@cli.command()
+@click.argument("contract", metavar="NAME@VERSION")
+@click.option("--base-url", required=True, help="Base URL of the deployment under test.")
+@click.option("--target-token", default=None, help="Bearer token for the API under test (not the registry).")
+@click.option("--target-client-id", default=None, help="Client id, to fetch a token for the API under test.")
+@click.option("--target-client-secret", default=None, help="Client secret for --target-client-id.")
+@click.option("--token-url", default=None, help="Token endpoint.  [default: BASE-URL origin + /oauth/token]")
+@click.option("--max-examples", type=click.IntRange(1, 10_000), default=20, show_default=True)
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=Path), help="Write JUnit XML here.")
+@click.option("--no-record", is_flag=True, help="Do not record the result on the version.")
+@click.pass_obj
+def conformance(
+    registry: Registry,
+    contract: str,
+    base_url: str,
+    target_token: str | None,
+    target_client_id: str | None,
+    target_client_secret: str | None,
+    token_url: str | None,
+    max_examples: int,
+    junit: Path | None,
+    no_record: bool,
+) -> None:
+    """Test a live deployment against NAME@VERSION with schemathesis (valid requests only: every answer
+    must be declared by the contract) and record the result on the version. Registry credentials come
+    from the global options; --target-* authenticate to the API under test. Exit 1 on failures."""
+    from registry import conformance as running
+
+    try:
+        name, version, document = running.fetch_contract(registry, contract)
+        target = running.Target.connect(
+            base_url,
+            token=target_token,
+            client_id=target_client_id,
+            client_secret=target_client_secret,
+            token_url=token_url,
+            max_examples=max_examples,
+        )
+        report = running.Suite(f"{name}@{version}", document, target).run()
+    except running.ConformanceError as exc:
+        raise CliError(str(exc)) from None
+    sys.stdout.write(running.as_text(report))
+    if junit is not None:
+        junit.write_bytes(running.as_junit(report))
+    if not no_record:
+        path = f"/api/v1/apis/{name}/versions/{version}/conformance"
+        try:
+            registry.request("POST", path, json=report.as_record())
+        except CliError as exc:
+            raise CliError(f"{contract}: the run was not recorded: {exc}") from None
+    if not report.passed:
+        raise SystemExit(1)
+
+
 def _version_of(document: Any) -> str | None:
     info = document.get("info") if isinstance(document, dict) else None
     version = info.get("version") if isinstance(info, dict) else None
