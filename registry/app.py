@@ -15,7 +15,9 @@ from litestar.di import Provide
 from gateway.app import Gateway, GatewayConfig
 from gateway.observability import AccessLog
 from policies.auth import (
+    AttemptLimits,
     ClientCredentialsIssuer,
+    FailedAttempts,
     IntrospectionVerifier,
     RemoteJwks,
     TokenVerifier,
@@ -51,12 +53,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     engine = create_engine(settings.database_url)
     sessionmaker = session_factory(engine)
+    throttle = _throttle(settings)
     issuer = ClientCredentialsIssuer(
         issuer=settings.public_url,
         audience=settings.audience,
         clients=bootstrap.configured_clients(settings),
         signing_key=load_or_create_signing_key(settings.signing_key_file),
         token_lifetime=settings.token_lifetime,
+        attempts=FailedAttempts(
+            throttle,
+            AttemptLimits(
+                per_source=settings.token_failures_per_source,
+                per_client=settings.token_failures_per_client,
+                window_seconds=settings.token_failure_window_seconds,
+            ),
+        ),
+        verify_threads=settings.token_verify_threads,
     )
     bus = InProcessBus()
     relay = OutboxRelay(sessionmaker, bus)
@@ -84,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gateway = Gateway(
         RegistryContracts(sessionmaker),
         authenticate=bearer_auth.verify,
-        throttle=_throttle(settings),
+        throttle=throttle,
         access_log=AccessLog(sys.stderr.buffer if settings.access_log else None),
         config=GatewayConfig(
             prefix=GATEWAY_PREFIX,

@@ -20,6 +20,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     clients_json: str | None = None
     signing_key_file: str | None = None
     token_lifetime: int = 3600
+    # Token endpoint: failed client authentications allowed per window, from one address (any client)
+    # and against one client id (from addresses that have not authenticated it lately); scrypt threads.
+    token_failures_per_source: int = 10
+    token_failures_per_client: int = 30
+    token_failure_window_seconds: int = 60
+    token_verify_threads: int = 4
     # An external OAuth 2 / OIDC provider instead of (or beside) the built-in issuer.
     external_issuer: str | None = None
     external_audience: str | None = None
@@ -76,6 +82,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             clients_json=text("CLIENTS"),
             signing_key_file=text("SIGNING_KEY_FILE"),
             token_lifetime=number("TOKEN_LIFETIME", 3600),
+            token_failures_per_source=number("TOKEN_FAILURES_PER_SOURCE", 10),
+            token_failures_per_client=number("TOKEN_FAILURES_PER_CLIENT", 30),
+            token_failure_window_seconds=number("TOKEN_FAILURE_WINDOW_SECONDS", 60),
+            token_verify_threads=number("TOKEN_VERIFY_THREADS", 4),
             external_issuer=text("EXTERNAL_ISSUER"),
             external_audience=text("EXTERNAL_AUDIENCE"),
             external_jwks_url=text("EXTERNAL_JWKS_URL"),
