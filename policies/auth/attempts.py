@@ -15,6 +15,9 @@ The budgets are GCRA (see `policies.throttle.gcra`), so a refused address or cli
 attempt back every `window / failures` seconds rather than the whole budget at a window's end. Checks
 made at the same moment may all pass before any failure is recorded: the overshoot is bounded by how
 many verifications may run at once.
+
+While the shared store is unavailable (either fail mode), the budgets are kept in this process instead:
+refusing every login, or counting no failures at all, would both be worse than counting per replica.
 """
 
 from __future__ import annotations
@@ -25,7 +28,13 @@ import math
 
 import msgspec
 
-from policies.throttle import RateLimitDecision, RateLimitPolicy, Throttle
+from policies.throttle import (
+    MemoryThrottle,
+    RateLimitDecision,
+    RateLimitPolicy,
+    Throttle,
+    ThrottleUnavailable,
+)
 
 
 class AttemptLimits(msgspec.Struct, frozen=True):
@@ -45,6 +54,7 @@ class FailedAttempts:
     def __init__(self, throttle: Throttle, limits: AttemptLimits | None = None) -> None:
         limits = limits or AttemptLimits()
         self._throttle = throttle
+        self._local = throttle if isinstance(throttle, MemoryThrottle) else MemoryThrottle()
         self._per_source = RateLimitPolicy(
             "token-failures-source", requests=limits.per_source, per_seconds=limits.window_seconds
         )
@@ -59,10 +69,7 @@ class FailedAttempts:
         )
 
     async def retry_after(self, client_id: str | None, source: str) -> int | None:
-        """Seconds before `source` may try `client_id` again, or None if the attempt may be verified.
-
-        Raises ThrottleUnavailable when the store is down and configured to fail closed.
-        """
+        """Seconds before `source` may try `client_id` again, or None if the attempt may be verified."""
         source_key = _source_key(source)
         waits = [await self._wait(source_key, self._per_source)]
         if client_id:
@@ -74,19 +81,26 @@ class FailedAttempts:
         return max(refusals) if refusals else None
 
     async def failed(self, client_id: str | None, source: str) -> None:
-        await self._throttle.check(_source_key(source), self._per_source)
+        await self._check(_source_key(source), self._per_source)
         if client_id:
-            await self._throttle.check(_client_key(client_id), self._per_client)
+            await self._check(_client_key(client_id), self._per_client)
 
     async def succeeded(self, client_id: str, source: str) -> None:
-        await self._throttle.check(_pair_key(_client_key(client_id), _source_key(source)), self._trusted)
+        await self._check(_pair_key(_client_key(client_id), _source_key(source)), self._trusted)
+
+    async def _check(self, key: str, policy: RateLimitPolicy, cost: int = 1) -> RateLimitDecision:
+        try:
+            decision = await self._throttle.check(key, policy, cost)
+        except ThrottleUnavailable:
+            return await self._local.check(key, policy, cost)
+        return await self._local.check(key, policy, cost) if decision.degraded else decision
 
     async def _wait(self, key: str, policy: RateLimitPolicy) -> int | None:
         """Seconds until one more failure would be admitted under `policy`; None if it would be now.
 
         A check of cost 0 spends nothing and reports what is left, so this asks without counting.
         """
-        left: RateLimitDecision = await self._throttle.check(key, policy, cost=0)
+        left = await self._check(key, policy, cost=0)
         if left.remaining >= 1:
             return None
         # The next failure fits once the schedule (now + reset) is within the tolerance of all but one.
@@ -94,7 +108,7 @@ class FailedAttempts:
         return max(1, math.ceil(left.reset_seconds - (policy.capacity - 1) * interval))
 
     async def _is_trusted(self, client_key: str, source_key: str) -> bool:
-        left = await self._throttle.check(_pair_key(client_key, source_key), self._trusted, cost=0)
+        left = await self._check(_pair_key(client_key, source_key), self._trusted, cost=0)
         return left.remaining < self._trusted.capacity
 
 

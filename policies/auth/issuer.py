@@ -37,7 +37,7 @@ from joserfc.jwk import KeySet, RSAKey
 from policies.auth.attempts import FailedAttempts
 from policies.auth.keys import StaticJwks, generate_signing_key
 from policies.auth.verifier import TokenVerifier
-from policies.throttle import MemoryThrottle, ThrottleUnavailable
+from policies.throttle import MemoryThrottle
 
 
 class ClientConfig(msgspec.Struct, frozen=True):
@@ -238,10 +238,7 @@ class ClientCredentialsIssuer:
         secure_uri = "https://" + uri.split("://", 1)[-1]
         request = _FormRequest(method, secure_uri, httpx.Headers(dict(headers)), dict(form))
         client_id = extract_basic_authorization(request.headers)[0] or request.form.get("client_id")
-        try:
-            wait = await self._attempts.retry_after(client_id, source)
-        except ThrottleUnavailable:
-            return _oauth_error(503, "temporarily_unavailable", "try again shortly", retry_after=1)
+        wait = await self._attempts.retry_after(client_id, source)
         if wait is not None:
             return _oauth_error(
                 429, "slow_down", f"too many failed attempts, retry in {wait} s", retry_after=wait
@@ -256,13 +253,10 @@ class ClientCredentialsIssuer:
         finally:
             self._verifications -= 1
         response.headers.setdefault("Cache-Control", "no-store")
-        try:
-            if response.status == 401:
-                await self._attempts.failed(client_id, source)
-            elif response.status == 200 and client_id:
-                await self._attempts.succeeded(client_id, source)
-        except ThrottleUnavailable:
-            pass  # this answer stands; the next attempt's check answers 503 while the store is down
+        if response.status == 401:
+            await self._attempts.failed(client_id, source)
+        elif response.status == 200 and client_id:
+            await self._attempts.succeeded(client_id, source)
         return response
 
     def knows(self, client_id: str) -> bool:

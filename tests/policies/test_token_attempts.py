@@ -176,3 +176,14 @@ async def test_replicas_sharing_redis_share_the_failure_budget(redis_prefix):
         assert 19 <= int(refused.headers["Retry-After"]) <= 20
     for store in stores:
         await store.aclose()
+
+
+@pytest.mark.parametrize("fail_open", [True, False], ids=["fail-open", "fail-closed"])
+async def test_while_the_shared_store_is_down_failures_are_counted_in_the_process(fail_open):
+    store = RedisThrottle("redis://127.0.0.1:1/0", fail_open=fail_open)
+    issuer = make_issuer(FailedAttempts(store, LIMITS))
+    assert (await attempt(issuer, "configured", "configured-secret")).status == 200
+    for _ in range(LIMITS.per_source):
+        assert (await attempt(issuer, "configured", "a-guess")).status == 401
+    assert (await attempt(issuer, "configured", "configured-secret")).status == 429
+    await store.aclose()
