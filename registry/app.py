@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from gateway.app import Gateway, GatewayConfig
 from gateway.observability import AccessLog
@@ -43,6 +44,7 @@ from registry.db.engine import create_engine, migrate, session_factory
 from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
+from registry.http_limits import BodyDeadline
 from registry.settings import Settings
 from registry.webhooks import WebhookNotifier
 
@@ -174,6 +176,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[
+            DefineMiddleware(
+                BodyDeadline,
+                timeout=settings.body_timeout_seconds,
+                min_rate=settings.body_min_bytes_per_second,
+            )
+        ],
         state=State(
             {
                 "settings": settings,

@@ -39,6 +39,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     anonymous_reads: bool = False
     demo: bool = True
     max_body_bytes: int = 25 * 1024 * 1024
+    # How long a client may take to send a request head, and a body (plus a second per min-rate bytes).
+    header_timeout_seconds: int = 10
+    body_timeout_seconds: int = 30
+    body_min_bytes_per_second: int = 16 * 1024
     max_depth: int = 64
     search_limit_max: int = 100
     # Gateway throttling: in-process counters unless a Redis URL is given (shared by replicas).
@@ -96,6 +100,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             introspection_client_secret=text("INTROSPECTION_CLIENT_SECRET"),
             demo=flag("DEMO", True),
             max_body_bytes=number("MAX_BODY_BYTES", 25 * 1024 * 1024),
+            header_timeout_seconds=number("HEADER_TIMEOUT_SECONDS", 10),
+            body_timeout_seconds=number("BODY_TIMEOUT_SECONDS", 30),
+            body_min_bytes_per_second=number("BODY_MIN_BYTES_PER_SECOND", 16 * 1024),
             max_depth=number("MAX_DEPTH", 64),
             redis_url=text("REDIS_URL"),
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
