@@ -27,7 +27,7 @@ class BodyDeadline:
     stalls, or never sends what its Content-Length promised, is cut off after `timeout`.
 
     The application reading the body is told the client went away (`http.disconnect`); whatever it
-    sends afterwards is dropped. Should its response already have started, nothing more is sent, and
+    sends or raises afterwards is dropped. Should its response already have started, nothing more is sent, and
     uvicorn closes a connection whose response was left unfinished.
     """
 
@@ -74,7 +74,13 @@ class BodyDeadline:
             responding = responding or message["type"] == "http.response.start"
             await send(message)
 
-        await self.app(scope, receive_in_time, send_unless_timed_out)
+        try:
+            await self.app(scope, receive_in_time, send_unless_timed_out)
+        except Exception:
+            # Told its client is gone, the application fails as it should (litestar raises, and then
+            # again because a response, the 408, has started); the client has its answer already.
+            if not timed_out:
+                raise
 
 
 class HeaderDeadlineProtocol(HttpToolsProtocol):
