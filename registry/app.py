@@ -11,11 +11,14 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 
 from gateway.app import Gateway, GatewayConfig
 from gateway.observability import AccessLog
 from policies.auth import (
+    AttemptLimits,
     ClientCredentialsIssuer,
+    FailedAttempts,
     IntrospectionVerifier,
     RemoteJwks,
     TokenVerifier,
@@ -41,6 +44,7 @@ from registry.db.engine import create_engine, migrate, session_factory
 from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
+from registry.http_limits import BodyDeadline
 from registry.settings import Settings
 from registry.webhooks import WebhookNotifier
 
@@ -51,12 +55,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     engine = create_engine(settings.database_url)
     sessionmaker = session_factory(engine)
+    throttle = _throttle(settings)
     issuer = ClientCredentialsIssuer(
         issuer=settings.public_url,
         audience=settings.audience,
         clients=bootstrap.configured_clients(settings),
         signing_key=load_or_create_signing_key(settings.signing_key_file),
         token_lifetime=settings.token_lifetime,
+        attempts=FailedAttempts(
+            throttle,
+            AttemptLimits(
+                per_source=settings.token_failures_per_source,
+                per_client=settings.token_failures_per_client,
+                window_seconds=settings.token_failure_window_seconds,
+            ),
+        ),
+        verify_threads=settings.token_verify_threads,
     )
     bus = InProcessBus()
     relay = OutboxRelay(sessionmaker, bus)
@@ -84,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gateway = Gateway(
         RegistryContracts(sessionmaker),
         authenticate=bearer_auth.verify,
-        throttle=_throttle(settings),
+        throttle=throttle,
         access_log=AccessLog(sys.stderr.buffer if settings.access_log else None),
         config=GatewayConfig(
             prefix=GATEWAY_PREFIX,
@@ -162,6 +176,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        middleware=[
+            DefineMiddleware(
+                BodyDeadline,
+                timeout=settings.body_timeout_seconds,
+                min_rate=settings.body_min_bytes_per_second,
+            )
+        ],
         state=State(
             {
                 "settings": settings,

@@ -141,13 +141,21 @@ def serve(host: str, port: int) -> None:
     import uvicorn
 
     from registry.app import create_app
+    from registry.http_limits import header_deadline_protocol
     from registry.settings import Settings
 
     try:
         settings = Settings.from_env()
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+        http=header_deadline_protocol(settings.header_timeout_seconds),
+    )
 
 
 @cli.command()

@@ -20,6 +20,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     clients_json: str | None = None
     signing_key_file: str | None = None
     token_lifetime: int = 3600
+    # Token endpoint: failed client authentications allowed per window, from one address (any client)
+    # and against one client id (from addresses that have not authenticated it lately); scrypt threads.
+    token_failures_per_source: int = 10
+    token_failures_per_client: int = 30
+    token_failure_window_seconds: int = 60
+    token_verify_threads: int = 4
     # An external OAuth 2 / OIDC provider instead of (or beside) the built-in issuer.
     external_issuer: str | None = None
     external_audience: str | None = None
@@ -33,6 +39,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     anonymous_reads: bool = False
     demo: bool = True
     max_body_bytes: int = 25 * 1024 * 1024
+    # How long a client may take to send a request head, and a body (plus a second per min-rate bytes).
+    header_timeout_seconds: int = 10
+    body_timeout_seconds: int = 30
+    body_min_bytes_per_second: int = 16 * 1024
     max_depth: int = 64
     search_limit_max: int = 100
     # Gateway throttling: in-process counters unless a Redis URL is given (shared by replicas).
@@ -76,6 +86,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             clients_json=text("CLIENTS"),
             signing_key_file=text("SIGNING_KEY_FILE"),
             token_lifetime=number("TOKEN_LIFETIME", 3600),
+            token_failures_per_source=number("TOKEN_FAILURES_PER_SOURCE", 10),
+            token_failures_per_client=number("TOKEN_FAILURES_PER_CLIENT", 30),
+            token_failure_window_seconds=number("TOKEN_FAILURE_WINDOW_SECONDS", 60),
+            token_verify_threads=number("TOKEN_VERIFY_THREADS", 4),
             external_issuer=text("EXTERNAL_ISSUER"),
             external_audience=text("EXTERNAL_AUDIENCE"),
             external_jwks_url=text("EXTERNAL_JWKS_URL"),
@@ -86,6 +100,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             introspection_client_secret=text("INTROSPECTION_CLIENT_SECRET"),
             demo=flag("DEMO", True),
             max_body_bytes=number("MAX_BODY_BYTES", 25 * 1024 * 1024),
+            header_timeout_seconds=number("HEADER_TIMEOUT_SECONDS", 10),
+            body_timeout_seconds=number("BODY_TIMEOUT_SECONDS", 30),
+            body_min_bytes_per_second=number("BODY_MIN_BYTES_PER_SECOND", 16 * 1024),
             max_depth=number("MAX_DEPTH", 64),
             redis_url=text("REDIS_URL"),
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),

@@ -1,5 +1,6 @@
 """Authentication and scope decisions, free of any web framework; the registry and gateway wire them."""
 
+from policies.auth.attempts import AttemptLimits, FailedAttempts
 from policies.auth.challenge import challenge
 from policies.auth.introspection import IntrospectionVerifier
 from policies.auth.issuer import (
@@ -14,8 +15,10 @@ from policies.auth.principal import InsufficientScope, InvalidToken, Principal, 
 from policies.auth.verifier import TokenVerifier
 
 __all__ = [
+    "AttemptLimits",
     "ClientConfig",
     "ClientCredentialsIssuer",
+    "FailedAttempts",
     "InsufficientScope",
     "IntrospectionVerifier",
     "InvalidToken",

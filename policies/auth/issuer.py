@@ -2,6 +2,13 @@
 
 authlib has no integration for litestar or for framework-free use: this adapts its core
 AuthorizationServer to plain method/uri/headers/form inputs and a TokenResponse output.
+
+Client secrets are checked with scrypt, about 30 ms of CPU each, so the check runs in worker threads
+(hashlib releases the GIL) behind a limiter of its own: the event loop keeps answering, and a flood of
+attempts queues for those threads, up to a bound past which it is answered 503, instead of taking the
+threads everything else uses. Every attempt costs one scrypt whichever client id it names, known or
+not, so neither the answer nor its timing tells which client ids exist; failures are counted
+(`policies.auth.attempts`) and refused with 429 past a budget, before any scrypt is spent.
 """
 
 from __future__ import annotations
@@ -14,17 +21,23 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import httpx
 import msgspec
+from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from authlib.oauth2.rfc6749.grants import ClientCredentialsGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet, RSAKey
 
+from policies.auth.attempts import FailedAttempts
 from policies.auth.keys import StaticJwks, generate_signing_key
 from policies.auth.verifier import TokenVerifier
+from policies.throttle import MemoryThrottle
 
 
 class ClientConfig(msgspec.Struct, frozen=True):
@@ -36,6 +49,10 @@ class ClientConfig(msgspec.Struct, frozen=True):
 
 
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+# Checked against when the client has no hash of its own: same cost, and no secret can match it.
+_DECOY_HASH = f"scrypt${base64.b64encode(bytes(16)).decode()}${base64.b64encode(bytes(32)).decode()}"
+# Attempts that may wait for a verification thread, per thread, before the endpoint answers 503.
+WAITING_PER_THREAD = 16
 
 
 def hash_secret(secret: str) -> str:
@@ -95,8 +112,11 @@ class _Client(ClientMixin):
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
+        # One scrypt whatever the client: registered clients are checked by it, configured clients
+        # (plain secrets) and unknown ids pay for it anyway, so that timing does not tell them apart.
+        matches = secret_matches(client_secret, self.config.secret_hash or _DECOY_HASH)
         if self.config.secret_hash is not None:
-            return secret_matches(client_secret, self.config.secret_hash)
+            return matches
         if self.config.client_secret is None:
             return False
         return hmac.compare_digest(client_secret.encode(), self.config.client_secret.encode())
@@ -153,9 +173,11 @@ class _Server(AuthorizationServer):
         super().__init__()
         self._clients = clients
 
-    def query_client(self, client_id: str) -> _Client | None:
-        config = self._clients.get(client_id)
-        return _Client(config) if config else None
+    def query_client(self, client_id: str) -> _Client:
+        # An unknown id gets a client that no secret authenticates, rather than None: authlib would
+        # answer "does not exist" (and 400 instead of 401 for client_secret_post) without a scrypt.
+        config = self._clients.get(client_id) or ClientConfig(client_id=client_id)
+        return _Client(config)
 
     def save_token(self, token: dict, request: OAuth2Request) -> None:
         """JWT access tokens are self-contained: nothing to store."""
@@ -183,9 +205,17 @@ class ClientCredentialsIssuer:
         clients: Sequence[ClientConfig],
         signing_key: RSAKey | None = None,
         token_lifetime: int = 3600,
+        attempts: FailedAttempts | None = None,
+        verify_threads: int = 4,
     ) -> None:
+        if verify_threads < 1:
+            raise ValueError("verify_threads must be at least 1")
         self.issuer = issuer
         self.audience = audience
+        self._attempts = attempts or FailedAttempts(MemoryThrottle())
+        self._verifying = anyio.CapacityLimiter(verify_threads)
+        self._max_verifications = verify_threads * (1 + WAITING_PER_THREAD)
+        self._verifications = 0  # running or waiting for a thread
         self._key = signing_key or generate_signing_key()
         self._server = _Server({c.client_id: c for c in clients})
         self._server.register_grant(_ClientCredentials)
@@ -194,14 +224,39 @@ class ClientCredentialsIssuer:
         )
 
     async def token_endpoint(
-        self, *, method: str, uri: str, headers: Mapping[str, str], form: Mapping[str, str]
+        self,
+        *,
+        method: str,
+        uri: str,
+        headers: Mapping[str, str],
+        form: Mapping[str, str],
+        source: str,
     ) -> TokenResponse:
+        """Answer a token request from network address `source` (which failed attempts count against)."""
         # authlib refuses plain-http URIs; TLS is terminated in front of the service (or it is a
         # laptop on loopback), so the check is satisfied here rather than switched off globally.
         secure_uri = "https://" + uri.split("://", 1)[-1]
         request = _FormRequest(method, secure_uri, httpx.Headers(dict(headers)), dict(form))
-        response = self._server.create_token_response(request)
+        client_id = extract_basic_authorization(request.headers)[0] or request.form.get("client_id")
+        wait = await self._attempts.retry_after(client_id, source)
+        if wait is not None:
+            return _oauth_error(
+                429, "slow_down", f"too many failed attempts, retry in {wait} s", retry_after=wait
+            )
+        if self._verifications >= self._max_verifications:
+            return _oauth_error(503, "temporarily_unavailable", "too many token requests", retry_after=1)
+        self._verifications += 1
+        try:
+            response: TokenResponse = await anyio.to_thread.run_sync(
+                self._server.create_token_response, request, limiter=self._verifying
+            )
+        finally:
+            self._verifications -= 1
         response.headers.setdefault("Cache-Control", "no-store")
+        if response.status == 401:
+            await self._attempts.failed(client_id, source)
+        elif response.status == 200 and client_id:
+            await self._attempts.succeeded(client_id, source)
         return response
 
     def knows(self, client_id: str) -> bool:
@@ -219,3 +274,12 @@ class ClientCredentialsIssuer:
         return TokenVerifier(
             issuer=self.issuer, audience=self.audience, jwks=StaticJwks(public), leeway=leeway
         )
+
+
+def _oauth_error(status: int, error: str, description: str, *, retry_after: int) -> TokenResponse:
+    body = {"error": error, "error_description": description}
+    return TokenResponse(
+        status=status,
+        headers={**dict(default_json_headers), "Retry-After": str(retry_after)},
+        body=json.dumps(body).encode(),
+    )

@@ -15,8 +15,7 @@ import msgspec
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as StoreConnectionError
-from redis.exceptions import TimeoutError as StoreTimeout
+from redis.exceptions import RedisError
 
 from policies.throttle.decision import RateLimitDecision, RateLimitPolicy, ThrottleUnavailable
 from policies.throttle.gcra import Schedule, check_cost, conform
@@ -63,8 +62,9 @@ class RedisThrottle:
 
     A URL gets a client of our own with short timeouts, a single immediate retry (which rides over a
     connection that a Redis restart left stale) and at most 128 connections; a client passed in keeps its
-    own settings and stays the caller's to close. When Redis is unreachable, `fail_open` admits the
-    request as `degraded` and counts it in `degraded_count`; otherwise `check` raises ThrottleUnavailable.
+    own settings and stays the caller's to close. When Redis is unreachable, hangs past the timeout or
+    answers with an error, `fail_open` admits the request as `degraded` and counts it in `degraded_count`;
+    otherwise `check` raises ThrottleUnavailable.
     """
 
     def __init__(
@@ -105,7 +105,10 @@ class RedisThrottle:
             reply = await self._script(
                 keys=[f"{self.prefix}{policy.name}:{key}"], args=[interval, tolerance, cost]
             )
-        except (StoreConnectionError, StoreTimeout) as error:
+        except RedisError as error:
+            # Not only an unreachable or silent server: an error reply (BUSY while another script runs
+            # past busy-reply-threshold, OOM, READONLY after a failover, MISCONF) means the same thing
+            # to a caller, a store that cannot decide now.
             return self._unavailable(error, policy, cost)
         allowed, remaining, reset_seconds, retry_after = (int(value) for value in reply)
         return RateLimitDecision(
@@ -122,7 +125,7 @@ class RedisThrottle:
 
     def _unavailable(self, error: Exception, policy: RateLimitPolicy, cost: int) -> RateLimitDecision:
         if not self.fail_open:
-            raise ThrottleUnavailable(f"rate-limit store unreachable: {error}") from error
+            raise ThrottleUnavailable(f"rate-limit store unavailable: {error}") from error
         self.degraded_count += 1
         self._warn(error)
         # Numbers of an idle consumer: the truth is unknown, and these never invite a client to back off.
@@ -135,7 +138,7 @@ class RedisThrottle:
             self._unwarned += 1
             return
         logger.warning(
-            "rate-limit store unreachable, admitting requests unthrottled (%d more since last warning): %s",
+            "rate-limit store unavailable, admitting requests unthrottled (%d more since last warning): %s",
             self._unwarned,
             error,
         )

@@ -19,6 +19,8 @@ from policies.auth import ClientCredentialsIssuer
     responses={
         400: ResponseSpec(dict[str, Any], description="OAuth 2 error (RFC 6749 section 5.2)"),
         401: ResponseSpec(dict[str, Any], description="Client authentication failed"),
+        429: ResponseSpec(dict[str, Any], description="Too many failed attempts (`slow_down`, Retry-After)"),
+        503: ResponseSpec(dict[str, Any], description="Too many token requests at once (Retry-After)"),
     },
     # The token endpoint takes form fields whatever the type; schemathesis and clients post forms.
     request_max_body_size=64 * 1024,
@@ -28,7 +30,11 @@ async def token(request: Request, state: State) -> Response[bytes]:
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     answer = await issuer.token_endpoint(
-        method=request.method, uri=str(request.url), headers=dict(request.headers), form=fields
+        method=request.method,
+        uri=str(request.url),
+        headers=dict(request.headers),
+        form=fields,
+        source=request.client.host if request.client else "unknown",
     )
     return Response(
         answer.body, status_code=answer.status, headers=answer.headers, media_type="application/json"

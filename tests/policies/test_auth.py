@@ -41,7 +41,7 @@ async def issue(issuer: ClientCredentialsIssuer, *, basic: bool = True, **form: 
     if basic:
         headers["Authorization"] = "Basic " + base64.b64encode(b"ci:ci-secret").decode()
     return await issuer.token_endpoint(
-        method="POST", uri=f"{ISSUER}/oauth/token", headers=headers, form=fields
+        method="POST", uri=f"{ISSUER}/oauth/token", headers=headers, form=fields, source="192.0.2.1"
     )
 
 
@@ -87,6 +87,7 @@ async def test_wrong_secret_is_invalid_client(issuer):
         uri=f"{ISSUER}/oauth/token",
         headers={"Authorization": "Basic " + base64.b64encode(b"ci:wrong").decode()},
         form={"grant_type": "client_credentials"},
+        source="192.0.2.1",
     )
     assert response.status == 401
     assert json.loads(response.body)["error"] == "invalid_client"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import pytest
 from redis.asyncio import Redis
@@ -20,6 +23,7 @@ from policies.throttle import (
     Throttle,
     ThrottleUnavailable,
 )
+from tests.loopback import free_port
 
 REDIS_URL = os.environ.get("CHARTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 NOTHING_LISTENS = "redis://127.0.0.1:1/0"
@@ -305,3 +309,103 @@ async def test_a_store_that_hangs_is_given_up_on_quickly():
     await throttle.aclose()
     server.close()
     await server.wait_closed()
+
+
+# A private Redis of our own for faults that the shared one must never be put through
+
+
+@pytest.fixture(scope="module")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """redis-server on a free port; BUSY is answered once a script has run 50 ms."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(tmp_path_factory.mktemp("redis")),
+            "--busy-reply-threshold", "50",
+            "--enable-debug-command", "local",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                    probe.sendall(b"PING\r\n")
+                    if probe.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            pytest.fail("private redis-server did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@contextmanager
+def busy_script(url: str) -> Iterator[None]:
+    """A script that loops until killed, run from a connection of its own, as a buggy tenant might."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    looping = socket.create_connection(("127.0.0.1", port))
+    looping.sendall(b'EVAL "while true do end" 0\r\n')
+    try:
+        # Every command past busy-reply-threshold is answered BUSY.
+        await_ping(port, b"-BUSY")
+        yield
+    finally:
+        with socket.create_connection(("127.0.0.1", port)) as killer:
+            killer.sendall(b"SCRIPT KILL\r\n")
+            killer.recv(256)
+        looping.close()
+        await_ping(port, b"+PONG")  # the kill is acknowledged before the script has stopped
+
+
+def await_ping(port: int, answer: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as probe:
+        for _ in range(500):
+            probe.sendall(b"PING\r\n")
+            if probe.recv(256).startswith(answer):
+                return
+            time.sleep(0.01)
+    pytest.fail(f"the server never answered {answer!r}")
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+async def test_an_error_reply_from_the_store_is_an_outage_not_a_crash(private_redis, fail_open):
+    throttle = RedisThrottle(private_redis, fail_open=fail_open)
+    key = uuid.uuid4().hex
+    assert (await throttle.check(key, BRONZE)).allowed  # the script is loaded, the server well
+    with busy_script(private_redis):
+        if fail_open:
+            decision = await throttle.check(key, BRONZE)
+            assert decision.allowed and decision.degraded
+            assert throttle.degraded_count == 1
+        else:
+            with pytest.raises(ThrottleUnavailable, match="BUSY"):
+                await throttle.check(key, BRONZE)
+    decision = await throttle.check(key, BRONZE)
+    assert (decision.allowed, decision.degraded, decision.remaining) == (True, False, 98)
+    await throttle.aclose()
+
+
+async def test_a_store_that_stops_answering_is_given_up_before_it_answers_again(private_redis):
+    throttle = RedisThrottle(private_redis, fail_open=False)
+    await throttle.check("client-sleep", BRONZE)
+    sleeper = Redis.from_url(private_redis)
+    sleeping = asyncio.create_task(sleeper.execute_command("DEBUG", "SLEEP", "2"))
+    await asyncio.sleep(0.1)  # the server is now asleep and answers nobody
+    with pytest.raises(ThrottleUnavailable):
+        await throttle.check("client-sleep", BRONZE)
+    assert not sleeping.done()
+    await sleeping
+    await sleeper.aclose()
+    await throttle.aclose()

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import AsyncIterator, Iterator
 
-import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
 from registry.settings import Settings
-from tests.loopback import free_port
-from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
+from tests.registry.support import ADMIN, bearer, charter_server, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
 
@@ -69,33 +63,5 @@ async def reader_headers(client: AsyncTestClient) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real `charter serve` on loopback (SQLite, no demo), shared by the tests of one module."""
-    workdir = tmp_path_factory.mktemp("cli-server")
-    port = free_port()
-    env = {
-        **os.environ,
-        "CHARTER_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/charter.db",
-        "CHARTER_DEMO": "0",
-        "CHARTER_ADMIN_CLIENT_ID": "admin",
-        "CHARTER_ADMIN_CLIENT_SECRET": "admin-secret",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("charter serve did not start")
+    with charter_server(tmp_path_factory.mktemp("cli-server")) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

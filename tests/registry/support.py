@@ -7,10 +7,17 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
+import pytest
 from litestar.testing import AsyncTestClient
 
 from registry.settings import Settings
+from tests.loopback import free_port
 
 ADMIN = ("admin", "admin-secret")
 # Clients of the test deployment: a publisher in the `delivery` team, a reader, an outsider.
@@ -67,3 +74,38 @@ def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> s
     return subprocess.run(
         [sys.executable, "-m", "registry.cli", *args], env=environ, capture_output=True, text=True, timeout=60
     )
+
+
+@contextmanager
+def charter_server(workdir: Path, **env: str) -> Iterator[str]:
+    """A real `charter serve` on loopback (SQLite in `workdir`, no demo, CHARTER_* from `env`)."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "CHARTER_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/charter.db",
+        "CHARTER_DEMO": "0",
+        "CHARTER_ADMIN_CLIENT_ID": ADMIN[0],
+        "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
+        **{f"CHARTER_{name.upper()}": value for name, value in env.items()},
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        else:
+            pytest.fail("charter serve did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

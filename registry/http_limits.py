@@ -1,0 +1,163 @@
+"""How long a client may take to send its request: the head, then the body.
+
+uvicorn (0.54) has neither timeout: `timeout_keep_alive` covers only the idle time between requests and
+is cancelled by the first byte received, so a client that trickles its header lines, or declares a
+Content-Length it never sends, holds a connection (and, for a body, a request task) for as long as it
+likes. The head is guarded where it is parsed, in uvicorn's protocol; the body where it is read, in an
+ASGI middleware that can still answer 408 with a problem, because no response has started yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, ClassVar
+
+import msgspec
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from registry.api.problems import PROBLEM_JSON, problem_type
+from registry.api.schemas import Problem
+
+
+class BodyDeadline:
+    """Answers 408 when a request body arrives too slowly: it has `timeout` seconds, plus one more for
+    every `min_rate` bytes received, so an upload at `min_rate` or faster never times out and one that
+    stalls, or never sends what its Content-Length promised, is cut off after `timeout`.
+
+    The application reading the body is told the client went away (`http.disconnect`); whatever it
+    sends or raises afterwards is dropped. Should its response already have started, nothing more is sent, and
+    uvicorn closes a connection whose response was left unfinished.
+    """
+
+    def __init__(self, app: ASGIApp, *, timeout: float, min_rate: int) -> None:
+        self.app = app
+        self.timeout = timeout
+        self.min_rate = min_rate
+        self._detail = f"the request body did not arrive in time ({timeout:g} s, then {min_rate} bytes/s)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        received = 0
+        complete = False
+        timed_out = False
+        responding = False
+
+        async def receive_in_time() -> Any:
+            nonlocal received, complete, timed_out
+            if timed_out:
+                return {"type": "http.disconnect"}
+            if complete:
+                return await receive()  # waiting for a disconnect is not the client's to hurry
+            deadline = started + self.timeout + received / self.min_rate
+            try:
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                if not responding:
+                    await _send_timeout(send, scope, self._detail)
+                return {"type": "http.disconnect"}
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                complete = not message.get("more_body", False)
+            return message
+
+        async def send_unless_timed_out(message: Message) -> None:
+            nonlocal responding
+            if timed_out:
+                return
+            responding = responding or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_in_time, send_unless_timed_out)
+        except Exception:
+            # Told its client is gone, the application fails as it should (litestar raises, and then
+            # again because a response, the 408, has started); the client has its answer already.
+            if not timed_out:
+                raise
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, answering 408 and closing a connection whose request head is not
+    complete `header_timeout` seconds after the connection opened or its previous response ended.
+
+    Use `header_deadline_protocol` to choose the timeout; uvicorn builds the protocol itself.
+    """
+
+    header_timeout: ClassVar[float] = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._forget_head_deadline()
+        super().connection_lost(exc)
+
+    def on_headers_complete(self) -> None:
+        self._forget_head_deadline()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._await_head()  # the next request on this kept-alive connection
+
+    def _await_head(self) -> None:
+        self._forget_head_deadline()
+        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def _forget_head_deadline(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a pipelined request is being answered; its end arms the deadline again
+        detail = f"the request head did not arrive within {self.header_timeout:g} s"
+        head, body = _timeout_response(detail, instance=None)
+        lines = [b"HTTP/1.1 408 Request Timeout", *(name + b": " + value for name, value in head)]
+        self.transport.write(b"\r\n".join(lines) + b"\r\n\r\n" + body)
+        self.transport.close()
+
+
+def header_deadline_protocol(seconds: float) -> type[HeaderDeadlineProtocol]:
+    """The protocol class to hand uvicorn (`http=`), with its head timeout set."""
+    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), {"header_timeout": seconds})
+
+
+def _timeout_response(detail: str, instance: str | None) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    problem = Problem(
+        type=problem_type("request-timeout"),
+        title="Request timeout",
+        status=408,
+        detail=detail,
+        instance=instance,
+    )
+    body = msgspec.json.encode(problem)
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    return headers, body
+
+
+async def _send_timeout(send: Send, scope: Scope, detail: str) -> None:
+    headers, body = _timeout_response(detail, instance=scope.get("path"))
+    await send({"type": "http.response.start", "status": 408, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
