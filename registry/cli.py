@@ -144,10 +144,10 @@ def serve(host: str, port: int) -> None:
     from registry.settings import Settings
 
     try:
-        settings = Settings.from_env()
-    except ValueError as exc:
+        app = create_app(Settings.from_env())
+    except ValueError as exc:  # a malformed setting: the allow-list, a secrets key, a number
         raise CliError(str(exc)) from None
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
 
 
 @cli.command()
