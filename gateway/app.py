@@ -19,15 +19,17 @@ from urllib.parse import parse_qs, quote
 import httpx
 import msgspec
 
-from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse
-from gateway.adapters.http import HttpAdapter, UpstreamTimeout, UpstreamUnavailable
+from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse, is_asserted_header
+from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
+from gateway.egress import guarded_client
 from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
 from gateway.routing import ApiRoutes, Operation, compile_routes
 from gateway.source import AdapterBinding, ContractSource
 from gateway.validation import UnsupportedMediaType
 from policies.auth import InvalidToken, Principal, challenge
+from policies.egress import EgressPolicy
 from policies.throttle import RateLimitDecision, Throttle, ThrottleUnavailable
 from policies.versioning import (
     UnknownVersion,
@@ -87,6 +89,7 @@ class Gateway:
         handlers: Mapping[str, Mapping[str, Handler]] | None = None,
         metrics: GatewayMetrics | None = None,
         access_log: AccessLog | None = None,
+        egress: EgressPolicy | None = None,
     ) -> None:
         self.source = source
         self.authenticate = authenticate
@@ -96,7 +99,12 @@ class Gateway:
         self.access_log = access_log or AccessLog(sys.stderr.buffer)
         self.usage = UsageCounter()
         self._handlers = dict(handlers or {})
-        self._http = httpx.AsyncClient(limits=httpx.Limits(max_connections=200, max_keepalive_connections=50))
+        # Upstream URLs come from API owners: only public addresses, or those the operator allows.
+        self._http = guarded_client(
+            egress or EgressPolicy(),
+            timeout=httpx.Timeout(10, connect=2),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+        )
         self._table: dict[str, ApiRoutes] = {}
         self._adapters: dict[str, Adapter | None] = {}
 
@@ -259,7 +267,7 @@ class Gateway:
             path_params=path_params,
             query=query,
             query_string=scope.get("query_string", b""),
-            headers=list(scope["headers"]),
+            headers=[(k, v) for k, v in scope["headers"] if not is_asserted_header(k.decode("latin-1"))],
             body=body,
             json=decoded,
             principal=principal,
@@ -271,6 +279,8 @@ class Gateway:
             raise _Refusal(504, "upstream-timeout", "Gateway timeout", str(exc)) from None
         except UpstreamUnavailable as exc:
             raise _Refusal(502, "upstream-unavailable", "Bad gateway", str(exc)) from None
+        except UpstreamForbidden as exc:
+            raise _Refusal(502, "upstream-forbidden", "Bad gateway", str(exc)) from None
         if self.config.validate_responses and response.stream is None and response.content is None:
             self._check_response(operation, response, state)
         return response, []

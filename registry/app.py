@@ -25,13 +25,14 @@ from policies.auth import (
     load_or_create_signing_key,
 )
 from policies.auth.principal import TokenSource
+from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients, usage
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import register_client
 from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
-from registry.api.dependencies import provide_session, provide_settings
+from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
 from registry.api.health import health
@@ -45,6 +46,7 @@ from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
 from registry.http_limits import BodyDeadline
+from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
 from registry.webhooks import WebhookNotifier
 
@@ -54,6 +56,8 @@ VERSION = "0.1.0"
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     engine = create_engine(settings.database_url)
+    egress = EgressPolicy.from_allow_list(settings.egress_allow)
+    secret_box = SecretBox.from_settings(settings)
     sessionmaker = session_factory(engine)
     throttle = _throttle(settings)
     issuer = ClientCredentialsIssuer(
@@ -107,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             throttle_per_operation=settings.throttle_per_operation,
             validate_responses=settings.validate_responses,
         ),
+        egress=egress,
     )
     reloader = GatewayReloader(gateway)
     bus.subscribe("", reloader.on_event)
@@ -119,12 +124,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             issuer.register(client)
 
     bus.subscribe("client.registered", learn_client)
-    notifier = WebhookNotifier(sessionmaker, first_wait=settings.webhook_first_retry_seconds)
+    notifier = WebhookNotifier(
+        sessionmaker, egress=egress, secrets=secret_box, first_wait=settings.webhook_first_retry_seconds
+    )
     bus.subscribe("contract.deprecated", notifier.on_deprecated)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await migrate(engine)
+        await migrate(engine, secret_box)
+        await check_stored_secrets(sessionmaker, secret_box)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
         async with sessionmaker() as session:
@@ -173,6 +181,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "session": Provide(provide_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "egress": Provide(provide_egress, sync_to_thread=False),
+            "secrets": Provide(provide_secrets, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
@@ -186,6 +196,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State(
             {
                 "settings": settings,
+                "egress": egress,
+                "secret_box": secret_box,
                 "sessionmaker": sessionmaker,
                 "engine": engine,
                 "issuer": issuer,

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.loading import LoadLimits
 from policies.auth import ClientConfig, Principal, load_clients
+from policies.egress import EgressPolicy
 from registry import catalog, publishing
 from registry.access import ALL_SCOPES
 from registry.api.schemas import ApiIn
@@ -70,7 +71,8 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
                 )
                 await catalog.create_api(session, SYSTEM, data)
                 if demo.adapter is not None:
-                    await catalog.set_adapter(session, SYSTEM, demo.name, demo.adapter)
+                    # Demo adapters are mocks and Python handlers: no URL to allow.
+                    await catalog.set_adapter(session, SYSTEM, demo.name, demo.adapter, egress=EgressPolicy())
             await session.commit()
             for item in demo.versions:
                 await publishing.publish_version(

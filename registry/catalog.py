@@ -11,11 +11,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.auth import Principal
+from policies.egress import EgressPolicy
 from registry import audit, search
 from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ApiIn, ApiPatch
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, Team, TeamMember
+from registry.egress import require_allowed_target
 from registry.errors import AlreadyExists, NotFound
 
 
@@ -133,8 +135,18 @@ async def update_api(session: AsyncSession, principal: Principal | None, name: s
 
 
 async def set_adapter(
-    session: AsyncSession, principal: Principal | None, name: str, adapter: dict[str, Any] | None
+    session: AsyncSession,
+    principal: Principal | None,
+    name: str,
+    adapter: dict[str, Any] | None,
+    *,
+    egress: EgressPolicy,
 ) -> Api:
+    if adapter is not None and adapter.get("url"):
+        # Only the API's owners get the host resolved, and not while holding the write lock.
+        require_owner(principal, (await get_api(session, name)).owner)
+        await session.rollback()
+        await require_allowed_target(egress, adapter["url"], pointer="/url")
     await begin_write(session)
     api = await get_api(session, name)
     actor = require_owner(principal, api.owner)

@@ -146,10 +146,11 @@ def serve(host: str, port: int) -> None:
 
     try:
         settings = Settings.from_env()
-    except ValueError as exc:
+        app = create_app(settings)
+    except ValueError as exc:  # a malformed setting: the allow-list, a secrets key, a number
         raise CliError(str(exc)) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level="info",

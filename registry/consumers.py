@@ -14,12 +14,15 @@ from contracts.index import build_index
 from contracts.kinds import detect_kind
 from contracts.loading import Document
 from policies.auth import Principal
+from policies.egress import EgressPolicy
 from registry import audit, catalog, compatibility, usage
 from registry.access import require_owner
 from registry.api.schemas import AffectedConsumerOut
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, Consumer
+from registry.egress import require_allowed_target
 from registry.errors import InvalidRequest
+from registry.secret_box import SecretBox
 from registry.versions import RELEASED
 
 _METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE", "SEND", "RECEIVE"})
@@ -41,6 +44,8 @@ async def register_consumer(
     operations: list[str],
     webhook_url: str | None = None,
     webhook_secret: str | None = None,
+    egress: EgressPolicy,
+    secrets: SecretBox,
 ) -> tuple[Consumer, bool]:
     """Record (or update) that `consumer`, an app of `team`, uses this API; teams register their own apps."""
     if not _valid_range(versions):
@@ -50,6 +55,12 @@ async def register_consumer(
         )
     if (webhook_url is None) != (webhook_secret is None):
         raise InvalidRequest("a webhook needs both `webhook_url` and `webhook_secret`")
+    if webhook_url is not None:
+        # Only the team's members get the host resolved, and not while holding the write lock.
+        await catalog.get_api(session, api_name)
+        require_owner(principal, await catalog.get_team(session, team))
+        await session.rollback()
+        await require_allowed_target(egress, webhook_url, pointer="/webhook_url")
     await begin_write(session)
     api = await catalog.get_api(session, api_name)
     owner = await catalog.get_team(session, team)
@@ -65,7 +76,8 @@ async def register_consumer(
     row.team_id, row.team = owner.id, owner
     row.versions = versions
     row.operations = list(dict.fromkeys(operations))
-    row.webhook_url, row.webhook_secret = webhook_url, webhook_secret
+    row.webhook_url = webhook_url
+    row.webhook_secret_sealed = secrets.seal(webhook_secret) if webhook_secret is not None else None
     await session.flush()
     after = _record(api, row)
     audit.record(

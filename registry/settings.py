@@ -53,6 +53,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_log: bool = True  # the gateway's JSON access lines, on stderr
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
     webhook_first_retry_seconds: float = 1.0  # then doubling, six attempts in all
+    # Non-public targets that HTTP upstreams and webhooks may reach: networks and host:port, comma-separated.
+    egress_allow: str | None = None
+    # Fernet keys for secrets kept at rest (newest first), or a file of them; see registry.secret_box.
+    secrets_key: str | None = None
+    secrets_key_file: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -110,4 +115,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
             access_log=flag("ACCESS_LOG", True),
             validate_responses=flag("VALIDATE_RESPONSES", False),
+            egress_allow=text("EGRESS_ALLOW"),
+            secrets_key=text("SECRETS_KEY"),
+            secrets_key_file=text("SECRETS_KEY_FILE"),
         )

@@ -1,5 +1,9 @@
 """Lifecycle events delivered to consumers' webhooks: signed with HMAC-SHA256, retried with backoff.
 
+Webhook URLs come from teams: deliveries connect only where the egress policy allows (public
+addresses, or what the operator's allow-list names), checked at connect time against DNS rebinding,
+and follow no redirects. The secret is stored sealed (registry.secret_box) and opened per delivery.
+
 A delivery is `POST <webhook_url>` with the event as JSON and the headers `Charter-Event`,
 `Charter-Delivery` (stable across retries, for de-duplication), `Charter-Timestamp` and
 `Charter-Signature: sha256=<hex HMAC of "<timestamp>.<body>">` under the consumer's secret, so
@@ -22,8 +26,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from gateway.egress import guarded_client
+from policies.egress import EgressPolicy, EgressRefused
 from registry.db.models import Api, Consumer
 from registry.events import Event
+from registry.secret_box import SecretBox, SecretsKeyError
 
 log = logging.getLogger("charter.webhooks")
 
@@ -42,12 +49,14 @@ class WebhookNotifier:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
-        http: httpx.AsyncClient | None = None,
+        egress: EgressPolicy,
+        secrets: SecretBox,
         attempts: int = 6,
         first_wait: float = 1.0,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(10, connect=3))
+        self._secrets = secrets
+        self._http = guarded_client(egress, timeout=httpx.Timeout(10, connect=3))
         self._attempts = attempts
         self._first_wait = first_wait
         self._deliveries: set[asyncio.Task[None]] = set()
@@ -69,10 +78,15 @@ class WebhookNotifier:
         for consumer in consumers:
             if not nodesemver.satisfies(version, consumer.versions, False):
                 continue
-            assert consumer.webhook_url is not None and consumer.webhook_secret is not None
+            assert consumer.webhook_url is not None and consumer.webhook_secret_sealed is not None
+            try:
+                secret = self._secrets.open(consumer.webhook_secret_sealed)
+            except SecretsKeyError as exc:
+                log.error("webhook of %s not delivered: %s", consumer.consumer, exc)
+                continue
             # Deliveries run beside the outbox relay: a slow receiver must not hold up other events.
             task = asyncio.create_task(
-                self.deliver(consumer.webhook_url, consumer.webhook_secret, event, body),
+                self.deliver(consumer.webhook_url, secret, event, body),
                 name=f"charter-webhook-{consumer.consumer}",
             )
             self._deliveries.add(task)
@@ -89,7 +103,7 @@ class WebhookNotifier:
                 with attempt:
                     await self._post(url, secret, event, body)
             return True
-        except (_Retryable, httpx.HTTPError) as exc:
+        except (_Retryable, httpx.HTTPError, EgressRefused) as exc:
             log.warning("webhook %s for event %s given up: %s", url, event.id, exc)
             return False
 

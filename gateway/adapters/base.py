@@ -10,6 +10,17 @@ import msgspec
 from gateway.routing import Operation
 from policies.auth import Principal
 
+# Headers whose values the gateway vouches for: the caller's trace position (it forwards its own
+# `traceparent`) and everything under `x-charter-` (the authenticated consumer, and whatever the
+# gateway asserts there later). A client's copies never reach an adapter.
+ASSERTED_HEADER_PREFIX = "x-charter-"
+TRACE_HEADER = "traceparent"
+
+
+def is_asserted_header(name: str) -> bool:
+    name = name.lower()
+    return name == TRACE_HEADER or name.startswith(ASSERTED_HEADER_PREFIX)
+
 
 class GatewayRequest(msgspec.Struct, kw_only=True):
     api: str
@@ -20,7 +31,7 @@ class GatewayRequest(msgspec.Struct, kw_only=True):
     path_params: dict[str, str]
     query: dict[str, list[str]]
     query_string: bytes
-    headers: list[tuple[bytes, bytes]]  # as received, names lower-case
+    headers: list[tuple[bytes, bytes]]  # as received less the asserted ones, names lower-case
     body: bytes
     json: Any = None  # the body decoded, when it is JSON
     principal: Principal | None = None

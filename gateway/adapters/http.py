@@ -7,12 +7,14 @@ import logging
 
 import httpx
 
-from gateway.adapters.base import GatewayRequest, GatewayResponse
+from gateway.adapters.base import GatewayRequest, GatewayResponse, is_asserted_header
 from gateway.routing import Operation
+from policies.egress import EgressRefused
 
 log = logging.getLogger("charter.gateway")
 # RFC 9110 section 7.6.1: connection-specific headers never cross a proxy. Host and length are ours
-# to set; the consumer's token was checked here and is not the upstream's business.
+# to set; the consumer's token was checked here and is not the upstream's business. Headers the
+# gateway asserts (trace, consumer) are dropped by `is_asserted_header` and set anew below.
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -26,7 +28,6 @@ _HOP_BY_HOP = frozenset(
         "host",
         "content-length",
         "authorization",
-        "traceparent",
     }
 )
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
@@ -41,6 +42,10 @@ class UpstreamTimeout(Exception):
     """The upstream did not connect or answer in time: 504."""
 
 
+class UpstreamForbidden(Exception):
+    """The upstream's address is one the egress policy refuses (private, loopback, ...): 502."""
+
+
 class HttpAdapter:
     def __init__(
         self, client: httpx.AsyncClient, base_url: str, *, connect_timeout: float, read_timeout: float
@@ -50,7 +55,11 @@ class HttpAdapter:
         self.timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
 
     async def handle(self, request: GatewayRequest, operation: Operation) -> GatewayResponse:
-        headers = [(k, v) for k, v in request.headers if k.decode("latin-1") not in _HOP_BY_HOP]
+        headers = [
+            (k, v)
+            for k, v in request.headers
+            if (name := k.decode("latin-1").lower()) not in _HOP_BY_HOP and not is_asserted_header(name)
+        ]
         headers.append((b"traceparent", request.traceparent.encode()))
         if request.principal is not None:
             headers.append(
@@ -70,6 +79,9 @@ class HttpAdapter:
             try:
                 response = await self.client.send(upstream, stream=True)
                 break
+            except EgressRefused as exc:
+                log.warning("upstream %s refused by the egress policy: %s", self.base_url, exc)
+                raise UpstreamForbidden(f"the upstream of {request.api} is not an allowed address") from exc
             except httpx.TimeoutException as exc:
                 if attempt + 1 == attempts:
                     raise UpstreamTimeout(f"{self.base_url} did not answer in time") from exc

@@ -10,7 +10,7 @@ from litestar.params import Body, PathParameter
 
 from registry import catalog
 from registry.access import require_read
-from registry.api.dependencies import Caller, Config, Session
+from registry.api.dependencies import Caller, Config, Egress, Session
 from registry.api.problems import errors
 from registry.api.schemas import AdapterIn, ApiIn, ApiOut, ApiPatch, Sla, TeamIn, TeamList, TeamOut
 from registry.api.views import api_out, team_out
@@ -85,16 +85,19 @@ class ApiController(Controller):
         await session.commit()
         return api_out(api)
 
-    @put("/{name:str}/adapter", responses=errors(400, 401, 403, 404))
+    @put("/{name:str}/adapter", responses=errors(400, 401, 403, 404, 422))
     async def put_adapter(
         self,
         session: Session,
         principal: Caller,
+        egress: Egress,
         name: ApiName,
         data: Annotated[AdapterIn, Body()],
     ) -> ApiOut:
-        """Bind the API's operations to a gateway adapter: mock, an HTTP upstream, or Python handlers."""
-        api = await catalog.set_adapter(session, principal, name, msgspec.to_builtins(data))
+        """Bind the API's operations to a gateway adapter: mock, an HTTP upstream, or Python handlers.
+
+        An upstream must be a public address unless the operator's egress allow-list names it (422)."""
+        api = await catalog.set_adapter(session, principal, name, msgspec.to_builtins(data), egress=egress)
         await session.commit()
         return api_out(api)
 

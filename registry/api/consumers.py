@@ -12,7 +12,7 @@ from contracts.loading import LoadLimits
 from registry import catalog, consumers, publishing, usage
 from registry.access import require_read
 from registry.api.catalog import ApiName
-from registry.api.dependencies import Caller, Config, Session
+from registry.api.dependencies import Caller, Config, Egress, Secrets, Session
 from registry.api.problems import errors
 from registry.api.schemas import ConsumerIn, ConsumerList, ConsumerOut, ImpactOut, UsageList, UsageOut
 from registry.api.versions import PublishOperation, VersionName, read_submission
@@ -46,9 +46,18 @@ class ConsumerController(Controller):
         summary="Register a consumer of the API",
     )
     async def register(
-        self, session: Session, principal: Caller, name: ApiName, data: Annotated[ConsumerIn, Body()]
+        self,
+        session: Session,
+        principal: Caller,
+        egress: Egress,
+        secrets: Secrets,
+        name: ApiName,
+        data: Annotated[ConsumerIn, Body()],
     ) -> Response[ConsumerOut]:
-        """A team records that one of its apps uses the API: the versions it accepts and what it calls."""
+        """A team records that one of its apps uses the API: the versions it accepts and what it calls.
+
+        A webhook must be a public address unless the operator's egress allow-list names it (422);
+        its secret is stored encrypted and never shown again."""
         row, created = await consumers.register_consumer(
             session,
             principal,
@@ -59,6 +68,8 @@ class ConsumerController(Controller):
             operations=data.operations,
             webhook_url=data.webhook_url,
             webhook_secret=data.webhook_secret,
+            egress=egress,
+            secrets=secrets,
         )
         await session.commit()
         return Response(consumer_out(name, row), status_code=201 if created else 200)

@@ -1,4 +1,5 @@
-"""Objects handlers receive by dependency injection: the database session and the settings."""
+"""Objects handlers receive by dependency injection: the database session, the settings, and the
+policies built from them once at start."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.auth import Principal
+from policies.egress import EgressPolicy
+from registry.secret_box import SecretBox
 from registry.settings import Settings
 
 # What handlers declare to receive the dependencies registered in registry.app by these names.
 Session = NamedDependency[AsyncSession]
 Caller = NamedDependency[Principal | None]
 Config = NamedDependency[Settings]
+Egress = NamedDependency[EgressPolicy]
+Secrets = NamedDependency[SecretBox]
 
 
 async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
@@ -25,3 +30,11 @@ async def provide_session(state: State) -> AsyncGenerator[AsyncSession, None]:
 
 def provide_settings(state: State) -> Settings:
     return state.settings
+
+
+def provide_egress(state: State) -> EgressPolicy:
+    return state.egress
+
+
+def provide_secrets(state: State) -> SecretBox:
+    return state.secret_box

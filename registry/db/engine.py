@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from registry.secret_box import SecretBox
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -68,18 +72,20 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=sync_session_class)
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
+def alembic_config(connection: Connection | None = None, secret_box: SecretBox | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    # Data migrations that seal stored secrets use it.
+    config.attributes["secret_box"] = secret_box
     return config
 
 
-async def migrate(engine: AsyncEngine) -> None:
+async def migrate(engine: AsyncEngine, secret_box: SecretBox | None = None) -> None:
     """Bring the schema to the newest migration; safe to run on every start."""
 
     def upgrade(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection, secret_box), "head")
 
     async with engine.begin() as connection:
         await connection.run_sync(upgrade)

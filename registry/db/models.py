@@ -128,9 +128,10 @@ class Consumer(Base):
     versions: Mapped[str] = mapped_column(String(200))  # an npm-style semver range, e.g. ^1.4
     # "GET /projects/{id}", an operationId, or a channel address; empty: the whole API.
     operations: Mapped[list[str]] = mapped_column(JSON)
-    # Where contract.deprecated events are delivered, signed with HMAC-SHA256 under the secret.
+    # Where contract.deprecated events are delivered, signed with HMAC-SHA256 under the secret,
+    # which is kept sealed by registry.secret_box (never in clear text).
     webhook_url: Mapped[str | None] = mapped_column(String(2000))
-    webhook_secret: Mapped[str | None] = mapped_column(String(200))
+    webhook_secret_sealed: Mapped[str | None] = mapped_column(Text)
     registered_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     registered_by: Mapped[str] = mapped_column(String(200))
     team: Mapped[Team] = relationship(lazy="joined")

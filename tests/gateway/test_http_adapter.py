@@ -35,6 +35,8 @@ async def upstream_app(scope, receive, send) -> None:
         await answer(200, b"{}")
     elif path == "/projects/boom":
         await answer(500, b'{"error": "upstream broke"}')
+    elif path == "/projects/moved":
+        await answer(302, b"{}", extra=[(b"location", b"http://169.254.169.254/latest/meta-data/")])
     elif path == "/projects/stream":
         await send(
             {
@@ -55,7 +57,14 @@ async def upstream_app(scope, receive, send) -> None:
         query = scope["query_string"].decode()
         await answer(
             200,
-            json.dumps({"path": path, "query": query, "headers": headers}).encode(),
+            json.dumps(
+                {
+                    "path": path,
+                    "query": query,
+                    "headers": headers,
+                    "header_list": [[k.decode(), v.decode()] for k, v in scope["headers"]],
+                }
+            ).encode(),
             extra=[(b"connection", b"close")],
         )
 
@@ -123,3 +132,37 @@ async def test_timeout_is_504_and_an_unreachable_upstream_502(app, client, admin
     # A POST is never retried: the upstream may have acted on it.
     posted = await client.post("/gw/projects/v1/projects", json={"name": "x", "client": "y"}, headers=billing)
     assert posted.status_code == 502
+
+
+async def test_headers_the_gateway_asserts_are_never_the_clients(app, client, admin, billing, upstream):
+    """A client cannot pass itself off as another consumer, or plant the trace the upstream sees."""
+    await bind(client, app, admin, upstream)
+    forged = [
+        ("X-Charter-Consumer", "payroll-app"),
+        ("x-charter-consumer", "admin"),
+        ("X-CHARTER-SCOPES", "projects:admin"),
+        ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        ("Traceparent", "00-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-01"),
+    ]
+    response = await client.get(
+        "/gw/projects/v1/projects", headers=[*billing.items(), *forged, ("X-Custom", "kept")]
+    )
+    assert response.status_code == 200, response.text
+    seen = response.json()["header_list"]
+
+    def values(name: str) -> list[str]:
+        return [v for k, v in seen if k == name]
+
+    assert values("x-charter-consumer") == ["billing-app"]
+    assert values("x-charter-scopes") == []
+    assert values("traceparent") == [response.headers["traceparent"]]
+    assert values("x-custom") == ["kept"]
+
+
+async def test_a_redirect_from_the_upstream_is_passed_back_not_followed(
+    app, client, admin, billing, upstream
+):
+    await bind(client, app, admin, upstream)
+    response = await client.get("/gw/projects/v1/projects/moved", headers=billing, follow_redirects=False)
+    assert response.status_code == 302
+    assert response.headers["location"] == "http://169.254.169.254/latest/meta-data/"

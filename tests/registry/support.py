@@ -36,6 +36,12 @@ CLIENTS = [
 ]
 
 
+# Tests run their upstreams and webhook receivers on loopback: the operator's allow-list names it.
+LOOPBACK = "127.0.0.0/8,::1"
+# One fixed key, so that several apps over one database (and PostgreSQL) read each other's secrets.
+SECRETS_KEY = "kGj7tA5tqQW3G1u0c2V0aXmXb7m8Hq0l7v9yZ1pXcVo="
+
+
 def make_settings(database_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
@@ -44,6 +50,8 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "admin_client_secret": ADMIN[1],
         "clients_json": json.dumps(CLIENTS),
         "demo": False,
+        "egress_allow": LOOPBACK,
+        "secrets_key": SECRETS_KEY,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

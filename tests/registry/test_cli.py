@@ -100,3 +100,18 @@ def test_usage_errors_exit_2(server, tmp_path: Path):
     assert charter("publish", str(wrong_type), "--api", "x", url=server).returncode == 2
     assert charter("versions", url=server).returncode == 2
     assert charter("get", "nope", "1.0.0", url=server).stderr.startswith("charter: error: HTTP 404")
+
+
+def test_serve_refuses_a_malformed_egress_allow_list_or_secrets_key(tmp_path: Path):
+    database = f"sqlite+aiosqlite:///{tmp_path}/charter.db"
+    for variable, value, message in (
+        ("CHARTER_EGRESS_ALLOW", "10.0.0.0/8,localhost", "'localhost' is neither a network"),
+        ("CHARTER_SECRETS_KEY", "not-a-key", "32 url-safe base64-encoded bytes"),
+    ):
+        result = charter(
+            "serve", "--port", str(free_port()), url="http://127.0.0.1:9", CHARTER_DATABASE_URL=database,
+            **{variable: value},
+        )
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -84,11 +85,12 @@ async def test_deprecation_is_delivered_signed_and_retried(tmp_path, hook_url):
             headers=admin,
         )
         assert deprecated.status_code == 200
-        for _ in range(200):
+        # Deliveries run on the app's event loop (the test client's thread): wait for what they
+        # send, not on their tasks, which belong to that other loop.
+        for _ in range(500):
             if len(received) >= 2:
                 break
             await asyncio.sleep(0.02)
-        await app.state.notifier.wait()
 
     assert [r["path"] for r in received] == ["/portal", "/portal"]  # the ^2 consumer is not told
     first, second = received
@@ -117,3 +119,59 @@ async def test_webhook_needs_url_and_secret(client, publisher_headers, published
         headers=publisher_headers,
     )
     assert response.status_code == 422
+
+
+class _Collected(logging.Handler):
+    """The notifier's log lines (the app's logging setup replaces pytest's capture on the root)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+async def test_a_webhook_is_checked_again_when_delivered(tmp_path, hook_url):
+    """Bound while the operator allowed loopback, refused once the allow-list no longer names it."""
+    received.clear()
+    collected = _Collected()
+    logging.getLogger("charter.webhooks").addHandler(collected)
+    database = f"sqlite+aiosqlite:///{tmp_path}/hooks.db"
+    async with AsyncTestClient(create_app(make_settings(database))) as client:
+        admin = bearer(await fetch_token(client, *ADMIN))
+        await client.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
+        for version in ("1.0.0", "2.0.0"):
+            await client.post(
+                "/api/v1/apis/projects/versions",
+                content=as_json(projects(version)),
+                params={"owner": "delivery"},
+                headers={**admin, **JSON_HEADERS},
+            )
+        registered = await client.post(
+            "/api/v1/apis/projects/consumers",
+            json={
+                "consumer": "portal",
+                "team": "delivery",
+                "versions": "^1",
+                "webhook_url": hook_url.replace("127.0.0.1", "localhost") + "/portal",
+                "webhook_secret": SECRET,
+            },
+            headers=admin,
+        )
+        assert registered.status_code == 201, registered.text
+
+    strict = create_app(make_settings(database, egress_allow=None, webhook_first_retry_seconds=0.05))
+    async with AsyncTestClient(strict) as client:
+        admin = bearer(await fetch_token(client, *ADMIN))
+        deprecated = await client.post(
+            "/api/v1/apis/projects/versions/1.0.0/deprecate", json={"replacement": "2.0.0"}, headers=admin
+        )
+        assert deprecated.status_code == 200, deprecated.text
+        for _ in range(500):
+            if collected.lines:
+                break
+            await asyncio.sleep(0.02)
+    logging.getLogger("charter.webhooks").removeHandler(collected)
+    assert received == []
+    assert len(collected.lines) == 1 and "127.0.0.1 is a loopback address" in collected.lines[0]
