@@ -70,7 +70,7 @@ async def _transition(
     deprecation: DeprecateIn | None = None,
 ) -> ApiVersion:
     await begin_write(session)
-    api = await catalog.get_api(session, api_name)
+    api = await catalog.lock_api(session, api_name)
     actor = require_owner(principal, api.owner)
     row = await get_version(session, api, version)
     current = VersionState(row.state)

@@ -82,15 +82,16 @@ async def publish_version(
         require_scope(principal, ADMIN)
 
     await begin_write(session)
-    api = await _find_api(session, api_name)
-    if api is None:
+    try:
+        api = await catalog.lock_api(session, api_name)
+    except NotFound:
         try:
             api = await _create_api_for(session, principal, api_name, owner or "", analyzed)
         except AlreadyExists:
             # A concurrent first publish created the API: carry on against the stored one.
             await session.rollback()
             await begin_write(session)
-            api = await catalog.get_api(session, api_name)
+            api = await catalog.lock_api(session, api_name)
     actor = require_owner(principal, api.owner)
 
     existing = await find_version(session, api, number)

@@ -1,12 +1,14 @@
-"""Two replicas publish the same version at once: exactly one is stored, the other is told 409."""
+"""Replicas publish at once: one version is stored once, and many versions leave `latest` and search right."""
 
 from __future__ import annotations
 
 import asyncio
 
+import httpx
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
+from tests.loopback import serving
 from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
@@ -62,3 +64,51 @@ async def test_concurrent_identical_publishes_both_succeed_with_one_row(database
         assert sorted(r.status_code for r in responses) == [200, 201], [r.text for r in responses]
         listed = await first.get("/api/v1/apis/projects/versions", headers=headers)
         assert len(listed.json()["items"]) == 1
+
+
+
+async def test_concurrent_publishes_of_many_versions_keep_latest_and_search_right(database_url, tmp_path):
+    # Two replicas served for real: the test client would run the requests one after another.
+    settings = make_settings(database_url, signing_key_file=str(tmp_path / "signing.pem"))
+    with serving(create_app(settings)) as first, serving(create_app(settings)) as second:
+        async with httpx.AsyncClient(timeout=60) as http:
+            form = {"grant_type": "client_credentials"}
+            token = await http.post(f"{first}/oauth/token", data=form, auth=ADMIN)
+            headers = {**bearer(token.json()["access_token"]), **JSON_HEADERS}
+            await http.post(f"{first}/api/v1/teams", json={"name": "delivery"}, headers=headers)
+            created = await http.post(
+                f"{first}/api/v1/apis/projects/versions",
+                content=as_json(projects("1.0.0")),
+                headers=headers,
+                params={"owner": "delivery"},
+            )
+            assert created.status_code == 201, created.text
+
+            def release(minor: int) -> bytes:
+                doc = projects(f"1.{minor}.0")
+                # Search indexes the latest version's operations: each version has a word of its own.
+                doc["paths"]["/projects"]["get"]["summary"] = f"List projects edition{minor}"
+                return as_json(doc)
+
+            responses = await asyncio.gather(
+                *(
+                    http.post(
+                        f"{(first, second)[minor % 2]}/api/v1/apis/projects/versions",
+                        content=release(minor),
+                        headers=headers,
+                    )
+                    for minor in range(1, 21)
+                )
+            )
+            failed = [r.text for r in responses if r.status_code != 201]
+            assert not failed
+
+            api = await http.get(f"{first}/api/v1/apis/projects", headers=headers)
+            assert api.json()["latest_version"] == "1.20.0"
+            latest = await http.get(
+                f"{second}/api/v1/apis/projects/versions/latest/metadata", headers=headers
+            )
+            assert latest.json()["version"] == "1.20.0"
+            found = await http.get(f"{first}/api/v1/search", params={"q": "edition20"}, headers=headers)
+            hits = [(h["name"], h["latest_version"]) for h in found.json()["items"]]
+            assert hits == [("projects", "1.20.0")]
