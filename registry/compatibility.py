@@ -1,4 +1,4 @@
-"""Compatibility on publish: diff a candidate against what is released, and hold it to semver."""
+"""Compatibility on publish: diff a candidate against what was released, and hold it to semver."""
 
 from __future__ import annotations
 
@@ -16,9 +16,8 @@ from contracts.bundle import bundle_from_files, resolve_bundle
 from contracts.diff import RULES, Bump, Change, DiffReport, Level, bump_suffices, diff_documents
 from contracts.errors import Issue
 from contracts.loading import Document
-from registry.db.models import Api, ApiVersion, Compatibility, VersionFile
+from registry.db.models import Api, ApiVersion, Compatibility, VersionFile, VersionState
 from registry.errors import RegistryError
-from registry.versions import RELEASED
 
 
 class IncompatibleChange(RegistryError):
@@ -34,7 +33,7 @@ class IncompatibleChange(RegistryError):
 class Verdict(msgspec.Struct, frozen=True):
     """What publishing a candidate would mean, against the version it succeeds."""
 
-    base_version: str | None  # the highest released version below the candidate; None for a first one
+    base_version: str | None  # the highest earlier non-draft version, retired or not; None for a first one
     report: DiffReport | None  # the candidate's changes against base_version
     offending: list[Change]  # changes the candidate's version number does not admit
     required_bump: Bump
@@ -65,18 +64,21 @@ async def diff_versions(session: AsyncSession, base: ApiVersion, revision: ApiVe
 async def assess(
     session: AsyncSession, api: Api, candidate: str, document: Document, *, fingerprint: str | None = None
 ) -> Verdict:
-    """Diff the candidate against the released version it succeeds, as the API's compatibility mode says.
+    """Diff the candidate against the version it succeeds, as the API's compatibility mode says.
 
-    BACKWARD checks the bump against that one version; BACKWARD_TRANSITIVE also refuses, within the
-    candidate's major version, any breaking change against every earlier released version; NONE records
-    the changes and checks nothing.
+    The versions that count are every earlier one that was ever released: retiring a version does not
+    rewrite what consumers were promised (else retiring them all would skip the check), while a draft
+    promised nothing. BACKWARD checks the bump against the highest of them; BACKWARD_TRANSITIVE also
+    refuses, within the candidate's major version, any breaking change against each of them; NONE
+    records the changes and checks nothing.
     """
     number = semver.Version.parse(candidate)
-    released = [row for row in await _released(session, api) if semver.Version.parse(row.version) < number]
-    if not released:
+    stored = await _ever_released(session, api)
+    earlier = [row for row in stored if semver.Version.parse(row.version) < number]
+    if not earlier:
         return Verdict(None, None, [], Bump.NONE, compatible=True)
-    released.sort(key=lambda row: semver.Version.parse(row.version))
-    base = released[-1]
+    earlier.sort(key=lambda row: semver.Version.parse(row.version))
+    base = earlier[-1]
     if fingerprint is not None and fingerprint == base.fingerprint:
         report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
     else:
@@ -87,7 +89,7 @@ async def assess(
     ):
         offending = [c for c in report.changes if _drives(c, report.required_bump)]
     if api.compatibility == Compatibility.BACKWARD_TRANSITIVE:
-        for older in released[:-1]:
+        for older in earlier[:-1]:
             if semver.Version.parse(older.version).major != number.major:
                 continue
             against = await diff_document(await stored_document(session, older), document)
@@ -137,9 +139,9 @@ def _issue(item: Change) -> Issue:
     return Issue(pointer=pointer, message=f"{item.id}: {item.message}")
 
 
-async def _released(session: AsyncSession, api: Api) -> list[ApiVersion]:
+async def _ever_released(session: AsyncSession, api: Api) -> list[ApiVersion]:
     rows = await session.scalars(
-        select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state.in_(RELEASED))
+        select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state != VersionState.DRAFT.value)
     )
     return list(rows.all())
 
