@@ -72,6 +72,7 @@ async def test_deprecated_version_announces_itself_and_retired_is_gone(app, clie
     assert response.headers["link"] == '<http://testserver.local/gw/projects/v2>; rel="successor-version"'
     assert "deprecation" not in (await client.get("/gw/projects/v2/projects", headers=billing)).headers
 
+    await client.post("/api/v1/apis/projects/versions/1.0.0/deprecate", json={}, headers=admin)
     retire = await client.post("/api/v1/apis/projects/versions/1.0.0/retire", headers=admin)
     assert retire.status_code == 200
     await client.post("/api/v1/apis/projects/versions/1.1.0/retire", headers=admin)
