@@ -16,6 +16,8 @@ from contracts.bundle import bundle_from_files, resolve_bundle
 from contracts.diff import RULES, Bump, Change, DiffReport, Level, bump_suffices, diff_documents
 from contracts.errors import Issue
 from contracts.loading import Document
+from policies.auth import Principal
+from registry.access import ADMIN, require_scope
 from registry.db.models import Api, ApiVersion, Compatibility, VersionFile, VersionState
 from registry.errors import RegistryError
 
@@ -38,6 +40,7 @@ class Verdict(msgspec.Struct, frozen=True):
     offending: list[Change]  # changes the candidate's version number does not admit
     required_bump: Bump
     compatible: bool
+    judged: tuple[str, ...] = ()  # the earlier versions it was judged against, in semver order
 
 
 async def stored_document(session: AsyncSession, row: ApiVersion) -> Document:
@@ -73,11 +76,9 @@ async def assess(
     records the changes and checks nothing.
     """
     number = semver.Version.parse(candidate)
-    stored = await _ever_released(session, api)
-    earlier = [row for row in stored if semver.Version.parse(row.version) < number]
+    earlier = await _earlier(session, api, number)
     if not earlier:
         return Verdict(None, None, [], Bump.NONE, compatible=True)
-    earlier.sort(key=lambda row: semver.Version.parse(row.version))
     base = earlier[-1]
     if fingerprint is not None and fingerprint == base.fingerprint:
         report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
@@ -98,7 +99,29 @@ async def assess(
                 for c in against.changes
                 if c.level is Level.ERROR
             ]
-    return Verdict(base.version, report, offending, report.required_bump, compatible=not offending)
+    judged = tuple(row.version for row in earlier)
+    return Verdict(base.version, report, offending, report.required_bump, not offending, judged)
+
+
+async def current(
+    session: AsyncSession,
+    api: Api,
+    candidate: str,
+    document: Document,
+    verdict: Verdict | None,
+    *,
+    fingerprint: str | None = None,
+) -> Verdict:
+    """`verdict` if the versions it was judged against are still all those below the candidate, else
+    the candidate judged again. Called under the API's lock: a verdict is reached before it (a diff
+    costs CPU), and two concurrent publishes would otherwise each be judged without the other."""
+    number = semver.Version.parse(candidate)
+    released = ApiVersion.state != VersionState.DRAFT.value
+    stored = await session.scalars(select(ApiVersion.version).where(ApiVersion.api_id == api.id, released))
+    earlier = sorted((v for v in stored.all() if semver.Version.parse(v) < number), key=semver.Version.parse)
+    if verdict is not None and verdict.judged == tuple(earlier):
+        return verdict
+    return await assess(session, api, candidate, document, fingerprint=fingerprint)
 
 
 def change_columns(verdict: Verdict | None) -> dict[str, Any]:
@@ -113,6 +136,17 @@ def change_columns(verdict: Verdict | None) -> dict[str, Any]:
         "change_count": len(report.changes),
         "changes": zlib.compress(msgspec.json.encode(report.changes), 1),  # level 1: 12 MB in 22 ms
     }
+
+
+def refuse_unless_forced(
+    principal: Principal | None, api: Api, candidate: str, verdict: Verdict, *, force: bool
+) -> None:
+    """An incompatible candidate is refused, unless an admin forces it (the audit log says so)."""
+    if verdict.compatible:
+        return
+    if not force:
+        raise refusal(api, candidate, verdict)
+    require_scope(principal, ADMIN)
 
 
 def refusal(api: Api, candidate: str, verdict: Verdict) -> IncompatibleChange:
@@ -139,11 +173,13 @@ def _issue(item: Change) -> Issue:
     return Issue(pointer=pointer, message=f"{item.id}: {item.message}")
 
 
-async def _ever_released(session: AsyncSession, api: Api) -> list[ApiVersion]:
+async def _earlier(session: AsyncSession, api: Api, candidate: semver.Version) -> list[ApiVersion]:
+    """The versions below the candidate that were ever released, in semver order."""
     rows = await session.scalars(
         select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state != VersionState.DRAFT.value)
     )
-    return list(rows.all())
+    earlier = [row for row in rows.all() if semver.Version.parse(row.version) < candidate]
+    return sorted(earlier, key=lambda row: semver.Version.parse(row.version))
 
 
 async def diff_document(base: Document, revision: Document) -> DiffReport:

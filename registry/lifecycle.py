@@ -8,6 +8,7 @@ that the audit log keeps. A draft promised nothing to anyone: its owners may dis
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,21 +38,26 @@ async def release(
     api = await catalog.get_api(session, api_name)
     require_owner(principal, api.owner)
     draft = await get_version(session, api, version)
-    verdict = None
-    if draft.state == VersionState.DRAFT.value and draft.kind is not None:
-        document = await compatibility.stored_document(session, draft)
-        verdict = await compatibility.assess(
-            session, api, draft.version, document, fingerprint=draft.fingerprint
-        )
-        if not verdict.compatible:
-            if not force:
-                raise compatibility.refusal(api, draft.version, verdict)
-            require_scope(principal, ADMIN)
+    if draft.state != VersionState.DRAFT.value or draft.kind is None:
+        await session.rollback()
+        return await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
+    # Judged before the write lock (a diff costs CPU), and again under it if a version landed since.
+    document = await compatibility.stored_document(session, draft)
+    verdict = await compatibility.assess(session, api, draft.version, document, fingerprint=draft.fingerprint)
+    compatibility.refuse_unless_forced(principal, api, draft.version, verdict, force=force)
     await session.rollback()
-    row = await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
-    for column, value in compatibility.change_columns(verdict).items():
-        setattr(row, column, value)
-    return row
+
+    async def judge_again(locked: Api, row: ApiVersion) -> None:
+        current = await compatibility.current(
+            session, locked, row.version, document, verdict, fingerprint=row.fingerprint
+        )
+        compatibility.refuse_unless_forced(principal, locked, row.version, current, force=force)
+        for column, value in compatibility.change_columns(current).items():
+            setattr(row, column, value)
+
+    return await _transition(
+        session, principal, api_name, version, VersionState.PUBLISHED, judge=judge_again
+    )
 
 
 async def retire(
@@ -82,6 +88,7 @@ async def _transition(
     deprecation: DeprecateIn | None = None,
     *,
     emergency_reason: str | None = None,
+    judge: Callable[[Api, ApiVersion], Awaitable[None]] | None = None,
 ) -> ApiVersion:
     await begin_write(session)
     api = await catalog.lock_api(session, api_name)
@@ -97,6 +104,8 @@ async def _transition(
     if target not in ALLOWED[current] and not skips_notice:
         raise IllegalTransition(f"version {row.version} is {current.value} and cannot become {target.value}")
     before = version_record(api, row)
+    if judge is not None:
+        await judge(api, row)
     now = utcnow()
     if target is VersionState.DEPRECATED:
         assert deprecation is not None

@@ -6,6 +6,7 @@ import asyncio
 
 import httpx
 from litestar.testing import AsyncTestClient
+from semver import Version
 
 from registry.app import create_app
 from tests.loopback import serving
@@ -112,3 +113,18 @@ async def test_concurrent_publishes_of_many_versions_keep_latest_and_search_righ
             found = await http.get(f"{first}/api/v1/search", params={"q": "edition20"}, headers=headers)
             hits = [(h["name"], h["latest_version"]) for h in found.json()["items"]]
             assert hits == [("projects", "1.20.0")]
+
+            # Each version was judged against the highest one stored before it, not a stale one.
+            audit = await http.get(
+                f"{first}/api/v1/audit",
+                params={"action": "version.published", "subject": "apis/projects"},
+                headers=headers,
+            )
+            stored: list[Version] = []
+            for event in reversed(audit.json()["items"]):
+                number = Version.parse(event["after"]["version"])
+                earlier = [v for v in stored if v < number]
+                expected = str(max(earlier)) if earlier else None
+                assert event["after"]["base_version"] == expected, event["after"]
+                stored.append(number)
+            assert len(stored) == 21
