@@ -67,8 +67,7 @@ async def test_concurrent_identical_publishes_both_succeed_with_one_row(database
         assert len(listed.json()["items"]) == 1
 
 
-
-async def test_concurrent_publishes_of_many_versions_keep_latest_and_search_right(database_url, tmp_path):
+async def test_concurrent_publishes_and_a_release_keep_latest_search_and_verdicts(database_url, tmp_path):
     # Two replicas served for real: the test client would run the requests one after another.
     settings = make_settings(database_url, signing_key_file=str(tmp_path / "signing.pem"))
     with serving(create_app(settings)) as first, serving(create_app(settings)) as second:
@@ -85,34 +84,35 @@ async def test_concurrent_publishes_of_many_versions_keep_latest_and_search_righ
             )
             assert created.status_code == 201, created.text
 
-            def release(minor: int) -> bytes:
+            def edition(minor: int) -> bytes:
                 doc = projects(f"1.{minor}.0")
                 # Search indexes the latest version's operations: each version has a word of its own.
                 doc["paths"]["/projects"]["get"]["summary"] = f"List projects edition{minor}"
                 return as_json(doc)
 
-            responses = await asyncio.gather(
-                *(
-                    http.post(
-                        f"{(first, second)[minor % 2]}/api/v1/apis/projects/versions",
-                        content=release(minor),
-                        headers=headers,
-                    )
-                    for minor in range(1, 21)
-                )
+            path = "/api/v1/apis/projects/versions"
+            drafted = await http.post(
+                f"{first}{path}", content=edition(21), headers=headers, params={"draft": "true"}
             )
-            failed = [r.text for r in responses if r.status_code != 201]
+            assert drafted.status_code == 201, drafted.text
+            publishes = (
+                http.post(f"{(first, second)[minor % 2]}{path}", content=edition(minor), headers=headers)
+                for minor in range(1, 21)
+            )
+            release = http.post(f"{second}{path}/1.21.0/release", headers=headers)
+            responses = await asyncio.gather(*publishes, release)
+            failed = [r.text for r in responses if r.status_code not in (200, 201)]
             assert not failed
 
             api = await http.get(f"{first}/api/v1/apis/projects", headers=headers)
-            assert api.json()["latest_version"] == "1.20.0"
+            assert api.json()["latest_version"] == "1.21.0"
             latest = await http.get(
                 f"{second}/api/v1/apis/projects/versions/latest/metadata", headers=headers
             )
-            assert latest.json()["version"] == "1.20.0"
-            found = await http.get(f"{first}/api/v1/search", params={"q": "edition20"}, headers=headers)
+            assert latest.json()["version"] == "1.21.0"
+            found = await http.get(f"{first}/api/v1/search", params={"q": "edition21"}, headers=headers)
             hits = [(h["name"], h["latest_version"]) for h in found.json()["items"]]
-            assert hits == [("projects", "1.20.0")]
+            assert hits == [("projects", "1.21.0")]
 
             # Each version was judged against the highest one stored before it, not a stale one.
             audit = await http.get(
@@ -127,4 +127,4 @@ async def test_concurrent_publishes_of_many_versions_keep_latest_and_search_righ
                 expected = str(max(earlier)) if earlier else None
                 assert event["after"]["base_version"] == expected, event["after"]
                 stored.append(number)
-            assert len(stored) == 21
+            assert len(stored) == 22
