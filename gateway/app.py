@@ -206,9 +206,11 @@ class Gateway:
                 routes.resolved[(major, requested)] = info
         state.version = info.version
         if info.state is VersionState.RETIRED:
-            replacement = f"; use {info.replacement}" if info.replacement else ""
+            live = routes.successors.get(info.version)
+            use = f"; use {live.version}" if live else ""
+            link = [("link", f'<{self._major_url(api_name, live)}>; rel="successor-version"')] if live else []
             raise _Refusal(
-                410, "version-retired", "Gone", f"{api_name} {info.version} is retired{replacement}"
+                410, "version-retired", "Gone", f"{api_name} {info.version} is retired{use}", headers=link
             )
         state.headers += self._deprecation(api_name, info, routes)
 
@@ -302,11 +304,12 @@ class Gateway:
     def _deprecation(self, api: str, info: VersionInfo, routes: ApiRoutes) -> list[tuple[str, str]]:
         if info.state is not VersionState.DEPRECATED:
             return []
-        successor = None
-        if info.replacement and info.replacement in routes.routes:
-            major = routes.routes[info.replacement].info.semver.major
-            successor = f"{self.config.public_url}{self.config.prefix}/{quote(api)}/v{major}"
+        live = routes.successors.get(info.version)
+        successor = self._major_url(api, live) if live else None
         return list(deprecation_headers(info, successor).items())
+
+    def _major_url(self, api: str, info: VersionInfo) -> str:
+        return f"{self.config.public_url}{self.config.prefix}/{quote(api)}/v{info.semver.major}"
 
     async def _authorize(
         self, operation: Operation, headers: dict[str, str], state: _RequestState

@@ -14,7 +14,7 @@ from contracts.index import HTTP_METHODS, Security, security_requirements
 from gateway.source import AdapterBinding, ContractApi
 from gateway.validation import OperationValidator
 from policies.throttle import RateLimitPolicy
-from policies.versioning import VersionInfo
+from policies.versioning import VersionInfo, VersionState, successor
 
 
 @dataclass
@@ -103,6 +103,8 @@ class ApiRoutes:
     routes: dict[str, VersionRoutes]
     rate_limit: RateLimitPolicy | None
     adapter: AdapterBinding | None
+    # Deprecated or retired version -> the live one its callers should move to (None: there is none).
+    successors: dict[str, VersionInfo | None]
     # (major, API-Version header) -> version: resolving parses semver, too slow to repeat per request.
     resolved: dict[tuple[int | None, str | None], VersionInfo] = field(default_factory=dict)
 
@@ -118,7 +120,12 @@ def compile_routes(apis: Iterable[ContractApi]) -> dict[str, ApiRoutes]:
                 )
         if routes:
             infos = [routes[v].info for v in routes]
-            table[api.name] = ApiRoutes(api.name, infos, routes, api.rate_limit, api.adapter)
+            successors = {
+                info.version: successor(infos, info)
+                for info in infos
+                if info.state is not VersionState.PUBLISHED
+            }
+            table[api.name] = ApiRoutes(api.name, infos, routes, api.rate_limit, api.adapter, successors)
     return table
 
 

@@ -67,6 +67,28 @@ def resolve_version(
     return max(pool, key=lambda v: v.semver)
 
 
+def successor(versions: Sequence[VersionInfo], info: VersionInfo) -> VersionInfo | None:
+    """The live version that callers of `info` should move to, or None when there is none.
+
+    The replacement its owners named, followed while that one is itself retired (a chain that loops
+    or names an unknown version ends the walk); failing that, the highest live version above `info`
+    in its own major line, else the highest live version of a later major. Never an earlier version
+    unless its owners named one: moving back would take away what callers use.
+    """
+    by_number = {v.version: v for v in versions}
+    seen = {info.version}
+    step = by_number.get(info.replacement) if info.replacement else None
+    while step is not None and step.version not in seen:
+        if step.state is not VersionState.RETIRED:
+            return step
+        seen.add(step.version)
+        step = by_number.get(step.replacement) if step.replacement else None
+    current = info.semver
+    later = [v for v in versions if v.state is not VersionState.RETIRED and v.semver > current]
+    pool = [v for v in later if v.semver.major == current.major] or later
+    return max(pool, key=lambda v: v.semver) if pool else None
+
+
 def deprecation_headers(info: VersionInfo, successor_url: str | None = None) -> dict[str, str]:
     if info.state is not VersionState.DEPRECATED:
         return {}

@@ -68,6 +68,22 @@ async def get_api(session: AsyncSession, name: str) -> Api:
     return api
 
 
+async def lock_api(session: AsyncSession, name: str) -> Api:
+    """The API, its row locked until the transaction ends: every change to its versions goes through
+    here, so that concurrent writers take turns and each sees the versions the others committed when
+    it recomputes `latest_version` and the search row. (On SQLite the write lock already serializes
+    writers and FOR UPDATE is not rendered.)"""
+    api = await session.scalar(
+        select(Api)
+        .where(Api.name == name)
+        .with_for_update(of=Api)
+        .execution_options(populate_existing=True)
+    )
+    if api is None:
+        raise NotFound(f"API {name!r} does not exist")
+    return api
+
+
 async def create_api(session: AsyncSession, principal: Principal | None, data: ApiIn) -> Api:
     await begin_write(session)
     team = await get_team(session, data.owner)
@@ -100,7 +116,7 @@ async def create_api(session: AsyncSession, principal: Principal | None, data: A
 
 async def update_api(session: AsyncSession, principal: Principal | None, name: str, patch: ApiPatch) -> Api:
     await begin_write(session)
-    api = await get_api(session, name)
+    api = await lock_api(session, name)
     actor = require_owner(principal, api.owner)
     before = api_record(api)
     if patch.owner is not None and patch.owner != api.owner.name:

@@ -271,10 +271,13 @@ def deprecate(
 @cli.command()
 @click.argument("name")
 @click.argument("version")
+@click.option("--emergency", is_flag=True, help="Admins: retire a published version without deprecating it.")
+@click.option("--reason", default=None, help="Why, for the audit log (required with --emergency).")
 @click.pass_obj
-def retire(registry: Registry, name: str, version: str) -> None:
-    """Retire a version: the gateway answers 410 for it."""
-    body = registry.request("POST", f"/api/v1/apis/{name}/versions/{version}/retire").json()
+def retire(registry: Registry, name: str, version: str, emergency: bool, reason: str | None) -> None:
+    """Retire a deprecated version: the gateway answers 410 for it."""
+    payload = {"emergency": emergency, "reason": reason} if emergency else {}
+    body = registry.request("POST", f"/api/v1/apis/{name}/versions/{version}/retire", json=payload).json()
     click.echo(f"retired {name} {body['version']}")
 
 

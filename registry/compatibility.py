@@ -1,4 +1,4 @@
-"""Compatibility on publish: diff a candidate against what is released, and hold it to semver."""
+"""Compatibility on publish: diff a candidate against what was released, and hold it to semver."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from contracts.bundle import bundle_from_files, resolve_bundle
 from contracts.diff import RULES, Bump, Change, DiffReport, Level, bump_suffices, diff_documents
 from contracts.errors import Issue
 from contracts.loading import Document
-from registry.db.models import Api, ApiVersion, Compatibility, VersionFile
+from policies.auth import Principal
+from registry.access import ADMIN, require_scope
+from registry.db.models import Api, ApiVersion, Compatibility, VersionFile, VersionState
 from registry.errors import RegistryError
-from registry.versions import RELEASED
 
 
 class IncompatibleChange(RegistryError):
@@ -34,11 +35,12 @@ class IncompatibleChange(RegistryError):
 class Verdict(msgspec.Struct, frozen=True):
     """What publishing a candidate would mean, against the version it succeeds."""
 
-    base_version: str | None  # the highest released version below the candidate; None for a first one
+    base_version: str | None  # the highest earlier non-draft version, retired or not; None for a first one
     report: DiffReport | None  # the candidate's changes against base_version
     offending: list[Change]  # changes the candidate's version number does not admit
     required_bump: Bump
     compatible: bool
+    judged: tuple[str, ...] = ()  # the earlier versions it was judged against, in semver order
 
 
 async def stored_document(session: AsyncSession, row: ApiVersion) -> Document:
@@ -65,18 +67,19 @@ async def diff_versions(session: AsyncSession, base: ApiVersion, revision: ApiVe
 async def assess(
     session: AsyncSession, api: Api, candidate: str, document: Document, *, fingerprint: str | None = None
 ) -> Verdict:
-    """Diff the candidate against the released version it succeeds, as the API's compatibility mode says.
+    """Diff the candidate against the version it succeeds, as the API's compatibility mode says.
 
-    BACKWARD checks the bump against that one version; BACKWARD_TRANSITIVE also refuses, within the
-    candidate's major version, any breaking change against every earlier released version; NONE records
-    the changes and checks nothing.
+    The versions that count are every earlier one that was ever released: retiring a version does not
+    rewrite what consumers were promised (else retiring them all would skip the check), while a draft
+    promised nothing. BACKWARD checks the bump against the highest of them; BACKWARD_TRANSITIVE also
+    refuses, within the candidate's major version, any breaking change against each of them; NONE
+    records the changes and checks nothing.
     """
     number = semver.Version.parse(candidate)
-    released = [row for row in await _released(session, api) if semver.Version.parse(row.version) < number]
-    if not released:
+    earlier = await _earlier(session, api, number)
+    if not earlier:
         return Verdict(None, None, [], Bump.NONE, compatible=True)
-    released.sort(key=lambda row: semver.Version.parse(row.version))
-    base = released[-1]
+    base = earlier[-1]
     if fingerprint is not None and fingerprint == base.fingerprint:
         report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
     else:
@@ -87,7 +90,7 @@ async def assess(
     ):
         offending = [c for c in report.changes if _drives(c, report.required_bump)]
     if api.compatibility == Compatibility.BACKWARD_TRANSITIVE:
-        for older in released[:-1]:
+        for older in earlier[:-1]:
             if semver.Version.parse(older.version).major != number.major:
                 continue
             against = await diff_document(await stored_document(session, older), document)
@@ -96,7 +99,29 @@ async def assess(
                 for c in against.changes
                 if c.level is Level.ERROR
             ]
-    return Verdict(base.version, report, offending, report.required_bump, compatible=not offending)
+    judged = tuple(row.version for row in earlier)
+    return Verdict(base.version, report, offending, report.required_bump, not offending, judged)
+
+
+async def current(
+    session: AsyncSession,
+    api: Api,
+    candidate: str,
+    document: Document,
+    verdict: Verdict | None,
+    *,
+    fingerprint: str | None = None,
+) -> Verdict:
+    """`verdict` if the versions it was judged against are still all those below the candidate, else
+    the candidate judged again. Called under the API's lock: a verdict is reached before it (a diff
+    costs CPU), and two concurrent publishes would otherwise each be judged without the other."""
+    number = semver.Version.parse(candidate)
+    released = ApiVersion.state != VersionState.DRAFT.value
+    stored = await session.scalars(select(ApiVersion.version).where(ApiVersion.api_id == api.id, released))
+    earlier = sorted((v for v in stored.all() if semver.Version.parse(v) < number), key=semver.Version.parse)
+    if verdict is not None and verdict.judged == tuple(earlier):
+        return verdict
+    return await assess(session, api, candidate, document, fingerprint=fingerprint)
 
 
 def change_columns(verdict: Verdict | None) -> dict[str, Any]:
@@ -111,6 +136,17 @@ def change_columns(verdict: Verdict | None) -> dict[str, Any]:
         "change_count": len(report.changes),
         "changes": zlib.compress(msgspec.json.encode(report.changes), 1),  # level 1: 12 MB in 22 ms
     }
+
+
+def refuse_unless_forced(
+    principal: Principal | None, api: Api, candidate: str, verdict: Verdict, *, force: bool
+) -> None:
+    """An incompatible candidate is refused, unless an admin forces it (the audit log says so)."""
+    if verdict.compatible:
+        return
+    if not force:
+        raise refusal(api, candidate, verdict)
+    require_scope(principal, ADMIN)
 
 
 def refusal(api: Api, candidate: str, verdict: Verdict) -> IncompatibleChange:
@@ -137,11 +173,13 @@ def _issue(item: Change) -> Issue:
     return Issue(pointer=pointer, message=f"{item.id}: {item.message}")
 
 
-async def _released(session: AsyncSession, api: Api) -> list[ApiVersion]:
+async def _earlier(session: AsyncSession, api: Api, candidate: semver.Version) -> list[ApiVersion]:
+    """The versions below the candidate that were ever released, in semver order."""
     rows = await session.scalars(
-        select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state.in_(RELEASED))
+        select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state != VersionState.DRAFT.value)
     )
-    return list(rows.all())
+    earlier = [row for row in rows.all() if semver.Version.parse(row.version) < candidate]
+    return sorted(earlier, key=lambda row: semver.Version.parse(row.version))
 
 
 async def diff_document(base: Document, revision: Document) -> DiffReport:

@@ -1,8 +1,14 @@
-"""Version lifecycle: draft -> published -> deprecated -> retired, and nothing backwards."""
+"""Version lifecycle: draft -> published -> deprecated -> retired, and nothing backwards.
+
+A published version is deprecated before it is retired, so that its consumers get notice (a sunset
+date, a replacement, the webhooks). Only an admin may retire it at once, as an emergency with a reason
+that the audit log keeps. A draft promised nothing to anyone: its owners may discard it by retiring it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable, Callable
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from policies.auth import Principal
 from registry import audit, catalog, compatibility
 from registry.access import ADMIN, require_owner, require_scope
-from registry.api.schemas import ConformanceResult, DeprecateIn
+from registry.api.schemas import ConformanceResult, DeprecateIn, RetireIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionState, utcnow
 from registry.errors import IllegalTransition, InvalidRequest
@@ -19,7 +25,7 @@ from registry.versions import find_version, get_version, refresh_latest
 
 ALLOWED: dict[VersionState, frozenset[VersionState]] = {
     VersionState.DRAFT: frozenset({VersionState.PUBLISHED, VersionState.RETIRED}),
-    VersionState.PUBLISHED: frozenset({VersionState.DEPRECATED, VersionState.RETIRED}),
+    VersionState.PUBLISHED: frozenset({VersionState.DEPRECATED}),
     VersionState.DEPRECATED: frozenset({VersionState.RETIRED}),
     VersionState.RETIRED: frozenset(),
 }
@@ -32,27 +38,39 @@ async def release(
     api = await catalog.get_api(session, api_name)
     require_owner(principal, api.owner)
     draft = await get_version(session, api, version)
-    verdict = None
-    if draft.state == VersionState.DRAFT.value and draft.kind is not None:
-        document = await compatibility.stored_document(session, draft)
-        verdict = await compatibility.assess(
-            session, api, draft.version, document, fingerprint=draft.fingerprint
-        )
-        if not verdict.compatible:
-            if not force:
-                raise compatibility.refusal(api, draft.version, verdict)
-            require_scope(principal, ADMIN)
+    if draft.state != VersionState.DRAFT.value or draft.kind is None:
+        await session.rollback()
+        return await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
+    # Judged before the write lock (a diff costs CPU), and again under it if a version landed since.
+    document = await compatibility.stored_document(session, draft)
+    verdict = await compatibility.assess(session, api, draft.version, document, fingerprint=draft.fingerprint)
+    compatibility.refuse_unless_forced(principal, api, draft.version, verdict, force=force)
     await session.rollback()
-    row = await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
-    for column, value in compatibility.change_columns(verdict).items():
-        setattr(row, column, value)
-    return row
+
+    async def judge_again(locked: Api, row: ApiVersion) -> None:
+        current = await compatibility.current(
+            session, locked, row.version, document, verdict, fingerprint=row.fingerprint
+        )
+        compatibility.refuse_unless_forced(principal, locked, row.version, current, force=force)
+        for column, value in compatibility.change_columns(current).items():
+            setattr(row, column, value)
+
+    return await _transition(
+        session, principal, api_name, version, VersionState.PUBLISHED, judge=judge_again
+    )
 
 
 async def retire(
-    session: AsyncSession, principal: Principal | None, api_name: str, version: str
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str, data: RetireIn
 ) -> ApiVersion:
-    return await _transition(session, principal, api_name, version, VersionState.RETIRED)
+    if not data.emergency:
+        return await _transition(session, principal, api_name, version, VersionState.RETIRED)
+    require_scope(principal, ADMIN)
+    if not (data.reason or "").strip():
+        raise InvalidRequest("an emergency retire needs a reason, for the audit log")
+    return await _transition(
+        session, principal, api_name, version, VersionState.RETIRED, emergency_reason=data.reason
+    )
 
 
 async def deprecate(
@@ -68,15 +86,26 @@ async def _transition(
     version: str,
     target: VersionState,
     deprecation: DeprecateIn | None = None,
+    *,
+    emergency_reason: str | None = None,
+    judge: Callable[[Api, ApiVersion], Awaitable[None]] | None = None,
 ) -> ApiVersion:
     await begin_write(session)
-    api = await catalog.get_api(session, api_name)
+    api = await catalog.lock_api(session, api_name)
     actor = require_owner(principal, api.owner)
     row = await get_version(session, api, version)
     current = VersionState(row.state)
-    if target not in ALLOWED[current]:
+    skips_notice = current is VersionState.PUBLISHED and target is VersionState.RETIRED
+    if skips_notice and emergency_reason is None:
+        raise IllegalTransition(
+            f"version {row.version} is published: deprecate it first, so that its consumers get notice "
+            '(an admin may retire it at once with {"emergency": true, "reason": "..."})'
+        )
+    if target not in ALLOWED[current] and not skips_notice:
         raise IllegalTransition(f"version {row.version} is {current.value} and cannot become {target.value}")
     before = version_record(api, row)
+    if judge is not None:
+        await judge(api, row)
     now = utcnow()
     if target is VersionState.DEPRECATED:
         assert deprecation is not None
@@ -99,6 +128,9 @@ async def _transition(
         VersionState.DEPRECATED: "version.deprecated",
         VersionState.RETIRED: "version.retired",
     }[target]
+    if emergency_reason is not None:
+        action = "version.emergency-retired"
+        after |= {"emergency": True, "emergency_reason": emergency_reason}
     audit.record(
         session,
         actor=actor.subject,

@@ -14,7 +14,7 @@ from contracts.loading import Document, LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
 from policies.auth import Principal
 from registry import audit, catalog, compatibility, rulesets
-from registry.access import ADMIN, WRITE, require_owner, require_read, require_scope
+from registry.access import WRITE, require_owner, require_read, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionFile, VersionState
@@ -75,22 +75,22 @@ async def publish_version(
     parse_semver(number, pointer="/info/version" if version is None else "")
     await _lint(session, api_name, owner, analyzed)
     verdict = await _assess(session, api_name, number, analyzed)
-    await session.rollback()
     if verdict is not None and not verdict.compatible and not draft:
-        if not force:
-            raise compatibility.refusal(await catalog.get_api(session, api_name), number, verdict)
-        require_scope(principal, ADMIN)
+        api = await catalog.get_api(session, api_name)
+        compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
+    await session.rollback()
 
     await begin_write(session)
-    api = await _find_api(session, api_name)
-    if api is None:
+    try:
+        api = await catalog.lock_api(session, api_name)
+    except NotFound:
         try:
             api = await _create_api_for(session, principal, api_name, owner or "", analyzed)
         except AlreadyExists:
             # A concurrent first publish created the API: carry on against the stored one.
             await session.rollback()
             await begin_write(session)
-            api = await catalog.get_api(session, api_name)
+            api = await catalog.lock_api(session, api_name)
     actor = require_owner(principal, api.owner)
 
     existing = await find_version(session, api, number)
@@ -98,6 +98,12 @@ async def publish_version(
         return _same_or_conflict(existing, analyzed)
     if api.kind is not None and analyzed.kind is not None and api.kind != analyzed.kind.family.value:
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
+    if analyzed.kind is not None:
+        verdict = await compatibility.current(
+            session, api, number, analyzed.document, verdict, fingerprint=analyzed.fingerprint
+        )
+        if not draft:
+            compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
 
     row = ApiVersion(
         api_id=api.id,

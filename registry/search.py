@@ -38,14 +38,18 @@ def terms(q: str | None) -> list[str]:
 
 
 async def index_api(session: AsyncSession, api: Api, operations_text: str) -> None:
-    """Replace the API's search row with its current name, title, description, tags and operations."""
+    """Write the API's search row: its current name, title, description, tags and operations.
+
+    One upsert, never a delete then an insert: two writers of the same row would both find it gone
+    and the second insert would break the key.
+    """
     tags = " ".join(api.tags or [])
     dialect = session.bind.dialect.name
     if dialect == "sqlite":
-        await session.execute(text("DELETE FROM api_search WHERE rowid = :id"), {"id": api.id})
+        # An FTS5 table has no ON CONFLICT clause; it honours OR REPLACE on its rowid.
         await session.execute(
             text(
-                "INSERT INTO api_search (rowid, name, title, description, tags, operations) "
+                "INSERT OR REPLACE INTO api_search (rowid, name, title, description, tags, operations) "
                 "VALUES (:id, :name, :title, :description, :tags, :operations)"
             ),
             {
@@ -60,9 +64,11 @@ async def index_api(session: AsyncSession, api: Api, operations_text: str) -> No
         return
     head = f"{_split_name(api.name)} {api.title}"
     body = f"{api.description or ''} {tags} {operations_text}"
-    await session.execute(text("DELETE FROM api_search WHERE api_id = :id"), {"id": api.id})
     await session.execute(
-        text("INSERT INTO api_search (api_id, head, body) VALUES (:id, :head, :body)"),
+        text(
+            "INSERT INTO api_search (api_id, head, body) VALUES (:id, :head, :body) "
+            "ON CONFLICT (api_id) DO UPDATE SET head = excluded.head, body = excluded.body"
+        ),
         {"id": api.id, "head": head, "body": body},
     )
 

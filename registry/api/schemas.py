@@ -216,6 +216,13 @@ class DeprecateIn(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
 
 
+class RetireIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A retire normally follows a deprecation; an emergency (admins only) skips it and says why."""
+
+    emergency: bool = False
+    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
 class SearchHit(msgspec.Struct):
     name: str
     title: str

@@ -20,7 +20,7 @@ from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
-from registry.api.schemas import ConformanceResult, DeprecateIn, VersionList, VersionOut
+from registry.api.schemas import ConformanceResult, DeprecateIn, RetireIn, VersionList, VersionOut
 from registry.api.views import version_out
 from registry.db.models import Api, ApiVersion
 from registry.errors import RegistryError
@@ -207,15 +207,21 @@ class VersionController(Controller):
         row = await lifecycle.deprecate(session, principal, name, version, data)
         return await self._done(session, name, row)
 
-    @post("/{version:str}/retire", status_code=200, responses=errors(400, 401, 403, 404, 409))
+    @post(
+        "/{version:str}/retire",
+        status_code=200,
+        responses=errors(400, 401, 403, 404, 409, 422),
+        summary="Retire a deprecated version (or, admins only, a published one in an emergency)",
+    )
     async def retire(
         self,
         session: Session,
         principal: Caller,
         name: ApiName,
         version: VersionName,
+        data: Annotated[RetireIn | None, Body()] = None,
     ) -> VersionOut:
-        row = await lifecycle.retire(session, principal, name, version)
+        row = await lifecycle.retire(session, principal, name, version, data or RetireIn())
         return await self._done(session, name, row)
 
     @post("/{version:str}/release", status_code=200, responses=errors(400, 401, 403, 404, 409, 422))

@@ -72,6 +72,7 @@ async def test_deprecated_version_announces_itself_and_retired_is_gone(app, clie
     assert response.headers["link"] == '<http://testserver.local/gw/projects/v2>; rel="successor-version"'
     assert "deprecation" not in (await client.get("/gw/projects/v2/projects", headers=billing)).headers
 
+    await client.post("/api/v1/apis/projects/versions/1.0.0/deprecate", json={}, headers=admin)
     retire = await client.post("/api/v1/apis/projects/versions/1.0.0/retire", headers=admin)
     assert retire.status_code == 200
     await client.post("/api/v1/apis/projects/versions/1.1.0/retire", headers=admin)
@@ -211,3 +212,38 @@ async def test_incoming_traceparent_keeps_its_trace_id(client, billing):
 async def test_a_new_consumer_token_works_without_restart(client):
     token = await fetch_token(client, "reporting-app", "reporting-secret")
     assert (await client.get("/gw/projects/v1/projects", headers=bearer(token))).status_code == 200
+
+
+async def test_a_retired_version_names_the_nearest_live_one(app, client, billing, admin):
+    later = yaml.safe_load((DEMO_DIR / "projects-1.1.0.yaml").read_text())
+    for number in ("2.0.0", "3.0.0"):
+        later["info"]["version"] = number
+        published = await client.post(
+            "/api/v1/apis/projects/versions",
+            content=json.dumps(later),
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert published.status_code == 201, published.text
+    # 1.1.0 pointed at 2.0.0, which was in its turn replaced by 3.0.0 and retired; 1.0.0 names nothing.
+    lifecycle = [
+        ("1.1.0", "deprecate", {"replacement": "2.0.0"}),
+        ("2.0.0", "deprecate", {"replacement": "3.0.0"}),
+        ("1.0.0", "deprecate", {}),
+        ("1.0.0", "retire", {}),
+        ("1.1.0", "retire", {}),
+        ("2.0.0", "retire", {}),
+    ]
+    for number, action, payload in lifecycle:
+        done = await client.post(
+            f"/api/v1/apis/projects/versions/{number}/{action}", json=payload, headers=admin
+        )
+        assert done.status_code == 200, done.text
+    await settled(app)
+
+    gone = await client.get("/gw/projects/v1/projects", headers=billing)
+    assert gone.status_code == 410
+    assert gone.json()["detail"] == "projects 1.1.0 is retired; use 3.0.0"
+    assert gone.headers["link"] == '<http://testserver.local/gw/projects/v3>; rel="successor-version"'
+    unnamed = await client.get("/gw/projects/projects", headers={**billing, "API-Version": "1.0.0"})
+    assert unnamed.status_code == 410
+    assert unnamed.json()["detail"] == "projects 1.0.0 is retired; use 3.0.0"

@@ -56,6 +56,14 @@ def test_publish_read_deprecate_and_search(server, tmp_path: Path):
     with_token = charter("versions", "projects", url=server, CHARTER_TOKEN=token, CHARTER_CLIENT_ID="")
     assert with_token.returncode == 0
 
+    assert charter("retire", "projects", "1.0.0", url=server).returncode == 0
+    unannounced = charter("retire", "projects", "1.1.0", url=server)
+    assert unannounced.returncode == 2
+    assert "deprecate it first" in unannounced.stderr
+    emergency = charter("retire", "projects", "1.1.0", "--emergency", "--reason", "leaks data", url=server)
+    assert emergency.returncode == 0, emergency.stderr
+    assert emergency.stdout.strip() == "retired projects 1.1.0"
+
 
 def test_import_reports_each_file_and_fails_on_a_bad_one(server, tmp_path: Path):
     token = httpx.post(

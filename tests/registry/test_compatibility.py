@@ -205,3 +205,19 @@ async def test_a_draft_is_judged_when_released(client, admin_headers, publisher_
     )
     assert released.status_code == 200, released.text
     assert released.json()["state"] == "published"
+
+
+async def test_retiring_every_earlier_version_does_not_skip_the_check(client, publisher_headers):
+    first = await publish(client, publisher_headers, projects("1.0.0"), owner="delivery")
+    assert first.status_code == 201, first.text
+    for action, payload in (("deprecate", {}), ("retire", None)):
+        done = await client.post(f"{API}/versions/1.0.0/{action}", json=payload, headers=publisher_headers)
+        assert done.status_code == 200, done.text
+
+    refused = await publish(client, publisher_headers, without_get_project("1.1.0"))
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "/problems/incompatible-change"
+    assert refused.json()["base_version"] == "1.0.0"
+    accepted = await publish(client, publisher_headers, without_get_project("2.0.0"))
+    assert accepted.status_code == 201, accepted.text
+    assert (accepted.json()["base_version"], accepted.json()["breaking"]) == ("1.0.0", True)

@@ -48,7 +48,9 @@ async def test_bad_deprecations_are_422(client, publisher_headers, published, pa
 
 
 async def test_illegal_transitions_are_409(client, publisher_headers, published):
-    assert (await client.post(f"{BASE}/1.0.0/retire", headers=publisher_headers)).status_code == 200
+    for action in ("deprecate", "retire"):
+        done = await client.post(f"{BASE}/1.0.0/{action}", json={}, headers=publisher_headers)
+        assert done.status_code == 200, done.text
     for action, payload in (("retire", None), ("deprecate", {}), ("release", None)):
         response = await client.post(f"{BASE}/1.0.0/{action}", json=payload, headers=publisher_headers)
         assert response.status_code == 409, action
@@ -114,3 +116,45 @@ async def test_missing_api_and_version_are_404(client, publisher_headers, publis
     missing = await client.get(f"{BASE}/7.0.0", headers=publisher_headers)
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_published_version_is_deprecated_before_it_is_retired(client, publisher_headers, published):
+    refused = await client.post(f"{BASE}/1.0.0/retire", headers=publisher_headers)
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert refused.json()["type"] == "/problems/illegal-transition"
+    assert "deprecate it first" in refused.json()["detail"]
+    # Only an admin may skip the notice, and only as an emergency.
+    owner_emergency = await client.post(
+        f"{BASE}/1.0.0/retire", json={"emergency": True, "reason": "leaks data"}, headers=publisher_headers
+    )
+    assert owner_emergency.status_code == 403
+    meta = await client.get(f"{BASE}/1.0.0/metadata", headers=publisher_headers)
+    assert meta.json()["state"] == "published"
+
+
+async def test_an_admin_retires_a_published_version_in_an_emergency_with_a_reason(
+    client, admin_headers, publisher_headers, published
+):
+    plain = await client.post(f"{BASE}/2.0.0/retire", headers=admin_headers)
+    assert plain.status_code == 409, plain.text
+    unexplained = await client.post(f"{BASE}/2.0.0/retire", json={"emergency": True}, headers=admin_headers)
+    assert unexplained.status_code == 422, unexplained.text
+    assert "reason" in unexplained.json()["detail"]
+
+    retired = await client.post(
+        f"{BASE}/2.0.0/retire",
+        json={"emergency": True, "reason": "the token endpoint leaks secrets"},
+        headers=admin_headers,
+    )
+    assert retired.status_code == 200, retired.text
+    assert retired.json()["state"] == "retired"
+    latest = await client.get(f"{BASE}/latest/metadata", headers=publisher_headers)
+    assert latest.json()["version"] == "1.1.0"
+    audit = await client.get(
+        "/api/v1/audit", params={"subject": "apis/projects/versions/2.0.0"}, headers=admin_headers
+    )
+    (entry,) = [e for e in audit.json()["items"] if e["action"] == "version.emergency-retired"]
+    assert entry["actor"] == "admin"
+    assert (entry["before"]["state"], entry["after"]["state"]) == ("published", "retired")
+    assert entry["after"]["emergency_reason"] == "the token endpoint leaks secrets"
