@@ -25,12 +25,13 @@ from policies.auth.principal import TokenSource
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients, usage
 from registry.api.catalog import ApiController, TeamController
-from registry.api.clients import register_client
+from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
 from registry.api.dependencies import provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
+from registry.api.grants import AccessRequestController
 from registry.api.health import health
 from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
@@ -105,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             issuer.register(client)
 
     bus.subscribe("client.registered", learn_client)
+    bus.subscribe("client.updated", learn_client)  # scopes granted or revoked
     notifier = WebhookNotifier(sessionmaker, first_wait=settings.webhook_first_retry_seconds)
     bus.subscribe("contract.deprecated", notifier.on_deprecated)
 
@@ -150,7 +152,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DiscoveryController,
             token,
             jwks,
-            register_client,
+            ClientController,
+            AccessRequestController,
             health,
             metrics,
             gateway_mount(gateway),

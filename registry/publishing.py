@@ -14,6 +14,7 @@ from contracts.loading import Document, LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
 from policies.auth import Principal
 from registry import audit, catalog, compatibility, rulesets
+from registry import scopes as ownership
 from registry.access import ADMIN, WRITE, require_owner, require_read, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
@@ -98,6 +99,9 @@ async def publish_version(
         return _same_or_conflict(existing, analyzed)
     if api.kind is not None and analyzed.kind is not None and api.kind != analyzed.kind.family.value:
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
+    declared = ownership.declared(analyzed.document)
+    if not draft:
+        await ownership.require_unclaimed(session, api, declared)
 
     row = ApiVersion(
         api_id=api.id,
@@ -126,6 +130,7 @@ async def publish_version(
         if existing is None:
             raise
         return _same_or_conflict(existing, analyzed)
+    ownership.index_version(session, row, declared)
 
     if api.kind is None and analyzed.kind is not None:
         api.kind = analyzed.kind.family.value

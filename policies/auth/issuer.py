@@ -24,6 +24,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet, RSAKey
 
 from policies.auth.keys import StaticJwks, generate_signing_key
+from policies.auth.principal import InvalidToken, Principal
 from policies.auth.verifier import TokenVerifier
 
 
@@ -214,8 +215,32 @@ class ClientCredentialsIssuer:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False)]}
 
-    def verifier(self, *, leeway: int = 30) -> TokenVerifier:
+    def verifier(self, *, leeway: int = 30) -> IssuedTokenVerifier:
         public = KeySet([RSAKey.import_key(self._key.as_dict(private=False))])
-        return TokenVerifier(
-            issuer=self.issuer, audience=self.audience, jwks=StaticJwks(public), leeway=leeway
+        return IssuedTokenVerifier(
+            TokenVerifier(issuer=self.issuer, audience=self.audience, jwks=StaticJwks(public), leeway=leeway),
+            self._server._clients,
         )
+
+
+class IssuedTokenVerifier:
+    """Tokens of this issuer, held to what their client holds now, not when the token was issued.
+
+    A token names its client and carries the scopes granted at issue time; a grant revoked since then
+    drops out of the token's scopes at once (on every replica that learnt of the change), and a token
+    whose client is unknown here is refused.
+    """
+
+    def __init__(self, verifier: TokenVerifier, clients: Mapping[str, ClientConfig]) -> None:
+        self._verifier = verifier
+        self._clients = clients
+
+    async def verify(self, token: str) -> Principal:
+        principal = await self._verifier.verify(token)
+        client = self._clients.get(principal.client_id or principal.subject)
+        if client is None:
+            raise InvalidToken("the token's client is not registered")
+        held = frozenset(client.scopes)
+        if principal.scopes <= held:
+            return principal
+        return msgspec.structs.replace(principal, scopes=principal.scopes & held)
