@@ -31,7 +31,7 @@ from registry.api.consumers import ConsumerController
 from registry.api.dependencies import provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
-from registry.api.grants import AccessRequestController
+from registry.api.grants import AccessRequestController, GrantController
 from registry.api.health import health
 from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
@@ -154,6 +154,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             jwks,
             ClientController,
             AccessRequestController,
+            GrantController,
             health,
             metrics,
             gateway_mount(gateway),

@@ -126,7 +126,8 @@ async def approve(
         )
     before = _record(row)
     _decide(row, actor, AccessState.APPROVED, None)
-    _set_scopes(session, actor, row.client, sorted(set(row.client.scopes) | set(row.scopes)), row)
+    merged = sorted(set(row.client.scopes) | set(row.scopes))
+    _set_scopes(session, actor, row.client, merged, api, request=row)
     _announce(session, actor, "access.approved", row, before=before)
     return row
 
@@ -167,9 +168,70 @@ async def revoke(
         for scope in other.scopes
     }
     taken = set(row.scopes) - still_granted
-    _set_scopes(session, actor, row.client, [s for s in row.client.scopes if s not in taken], row)
+    kept = [s for s in row.client.scopes if s not in taken]
+    _set_scopes(session, actor, row.client, kept, api, reason, request=row)
     _announce(session, actor, "access.revoked", row, before=before)
     return row
+
+
+class Holder(msgspec.Struct, frozen=True):
+    client: Client
+    scopes: list[str]  # the API's scopes the client holds
+    granted_by: list[int]  # the approved requests that gave them; none: given at registration
+
+
+async def holders(session: AsyncSession, principal: Principal | None, api_name: str) -> list[Holder]:
+    """Every client holding a scope of the API, however it came by it: for the owner team and admins.
+
+    Clients store their scopes as a list, so this reads them all: one owner's review, not a hot path.
+    """
+    api = await catalog.get_api(session, api_name)
+    reader = require_scope(principal, READ)
+    if not _decides(reader, api):
+        raise Forbidden(f"{reader.subject} is not a member of team {api.owner.name}, which owns {api.name}")
+    declared = await ownership.declared_by(session, api)
+    granted: dict[int, list[int]] = {}
+    for row in await session.scalars(
+        select(AccessRequest).where(
+            AccessRequest.api_id == api.id, AccessRequest.state == AccessState.APPROVED.value
+        )
+    ):
+        granted.setdefault(row.client_id, []).append(row.id)
+    out = []
+    for client in await session.scalars(select(Client).order_by(Client.client_id)):
+        held = sorted(declared.intersection(client.scopes))
+        if held:
+            out.append(Holder(client=client, scopes=held, granted_by=sorted(granted.get(client.id, []))))
+    return out
+
+
+async def take_back(
+    session: AsyncSession, principal: Principal | None, api_name: str, client_id: str, reason: str | None
+) -> Holder:
+    """The owner team takes all of its API's scopes from a client, granted or given at registration,
+    and revokes the approved requests that gave them."""
+    await begin_write(session)
+    api = await catalog.get_api(session, api_name)
+    client = await clients.get_client(session, client_id)
+    actor = require_owner(principal, api.owner)
+    declared = await ownership.declared_by(session, api)
+    approved = list(
+        await session.scalars(
+            select(AccessRequest).where(
+                AccessRequest.api_id == api.id,
+                AccessRequest.client_id == client.id,
+                AccessRequest.state == AccessState.APPROVED.value,
+            )
+        )
+    )
+    for row in approved:
+        before = _record(row)
+        _decide(row, actor, AccessState.REVOKED, reason)
+        _announce(session, actor, "access.revoked", row, before=before)
+    taken = declared.union(*(row.scopes for row in approved))
+    await session.flush()
+    _set_scopes(session, actor, client, [s for s in client.scopes if s not in taken], api, reason)
+    return Holder(client=client, scopes=[], granted_by=[])
 
 
 async def get_request(
@@ -264,7 +326,13 @@ def _decide(row: AccessRequest, actor: Principal, state: AccessState, reason: st
 
 
 def _set_scopes(
-    session: AsyncSession, actor: Principal, client: Client, scopes: list[str], cause: AccessRequest
+    session: AsyncSession,
+    actor: Principal,
+    client: Client,
+    scopes: list[str],
+    api: Api,
+    reason: str | None = None,
+    request: AccessRequest | None = None,
 ) -> None:
     before = sorted(client.scopes)
     client.scopes = sorted(scopes)
@@ -276,7 +344,12 @@ def _set_scopes(
         action="client.scopes-changed",
         subject=f"clients/{client.client_id}",
         before={"scopes": before},
-        after={"scopes": client.scopes, "access_request": cause.id, "api": cause.api.name},
+        after={
+            "scopes": client.scopes,
+            "api": api.name,
+            "access_request": request.id if request else None,
+            "reason": reason,
+        },
     )
     audit.emit(session, "client.updated", {"client_id": client.client_id, "scopes": client.scopes})
 

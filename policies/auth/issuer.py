@@ -24,7 +24,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet, RSAKey
 
 from policies.auth.keys import StaticJwks, generate_signing_key
-from policies.auth.principal import InvalidToken, Principal
+from policies.auth.principal import Principal
 from policies.auth.verifier import TokenVerifier
 
 
@@ -226,9 +226,10 @@ class ClientCredentialsIssuer:
 class IssuedTokenVerifier:
     """Tokens of this issuer, held to what their client holds now, not when the token was issued.
 
-    A token names its client and carries the scopes granted at issue time; a grant revoked since then
-    drops out of the token's scopes at once (on every replica that learnt of the change), and a token
-    whose client is unknown here is refused.
+    A token names its client and carries the scopes it held at issue time; a grant revoked since then
+    drops out of the token's scopes at once, on every replica that has learnt of the change. A client
+    this replica has not learnt of yet (registered on another replica a moment ago) keeps its token's
+    scopes: the issuer that signed it knew the client.
     """
 
     def __init__(self, verifier: TokenVerifier, clients: Mapping[str, ClientConfig]) -> None:
@@ -238,9 +239,6 @@ class IssuedTokenVerifier:
     async def verify(self, token: str) -> Principal:
         principal = await self._verifier.verify(token)
         client = self._clients.get(principal.client_id or principal.subject)
-        if client is None:
-            raise InvalidToken("the token's client is not registered")
-        held = frozenset(client.scopes)
-        if principal.scopes <= held:
+        if client is None or principal.scopes <= frozenset(client.scopes):
             return principal
-        return msgspec.structs.replace(principal, scopes=principal.scopes & held)
+        return msgspec.structs.replace(principal, scopes=principal.scopes & frozenset(client.scopes))

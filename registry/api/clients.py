@@ -5,18 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, get, post
-from litestar.params import Body, PathParameter
+from litestar.params import Body
 
 from policies.auth import ClientCredentialsIssuer
 from registry import clients, grants
 from registry.api.dependencies import Caller, Session
 from registry.api.discovery import Limit, Offset
-from registry.api.grants import StateFilter
+from registry.api.grants import ClientId, StateFilter
 from registry.api.problems import errors
 from registry.api.schemas import AccessRequestPage, ClientCreated, ClientIn, ClientOut
 from registry.api.views import access_request_out, client_out
-
-ClientId = Annotated[str, PathParameter(description="client id", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 
 
 class ClientController(Controller):

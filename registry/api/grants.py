@@ -20,10 +20,13 @@ from registry.api.schemas import (
     AccessRequestPage,
     AccessStateName,
     DecisionIn,
+    GrantList,
+    GrantOut,
 )
-from registry.api.views import access_request_out
-from registry.db.models import AccessRequest
+from registry.api.views import access_request_out, grant_out
+from registry.db.models import AccessRequest, Client
 
+ClientId = Annotated[str, PathParameter(description="client id", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 RequestId = Annotated[int, PathParameter(description="access request id", ge=1, le=2**31 - 1)]
 StateFilter = Annotated[
     AccessStateName | None, QueryParameter(name="state", description="only requests in this state")
@@ -128,9 +131,46 @@ class AccessRequestController(Controller):
         return await _decided(request, session, row)
 
 
+class GrantController(Controller):
+    path = "/api/v1/apis/{name:str}/grants"
+    tags = ["access"]
+
+    @get(responses=errors(400, 401, 403, 404), summary="Clients holding the API's scopes")
+    async def list_grants(self, session: Session, principal: Caller, name: ApiName) -> GrantList:
+        """For the owner team and admins: every client that holds a scope the API declares, whether an
+        approved request gave it or it was given at registration."""
+        return GrantList(items=[grant_out(h) for h in await grants.holders(session, principal, name)])
+
+    @post(
+        "/{client_id:str}/revoke",
+        status_code=200,
+        responses=errors(400, 401, 403, 404),
+        summary="Take all of the API's scopes back from a client",
+    )
+    async def take_back(
+        self,
+        request: Request,
+        session: Session,
+        principal: Caller,
+        name: ApiName,
+        client_id: ClientId,
+        data: Annotated[DecisionIn | None, Body()] = None,
+    ) -> GrantOut:
+        """Members of the owner team, or admins; the client's approved requests for the API are revoked
+        and its tokens lose the scopes at once."""
+        holder = await grants.take_back(session, principal, name, client_id, data.reason if data else None)
+        await session.commit()
+        _teach_issuer(request, holder.client)
+        return grant_out(holder)
+
+
 async def _decided(request: Request, session: Session, row: AccessRequest) -> AccessRequestOut:
     await session.commit()
+    _teach_issuer(request, row.client)
+    return access_request_out(row)
+
+
+def _teach_issuer(request: Request, client: Client) -> None:
     # This replica's issuer learns at once; the others from the `client.updated` event.
     issuer: ClientCredentialsIssuer = request.app.state.issuer
-    issuer.register(clients.client_config(row.client))
-    return access_request_out(row)
+    issuer.register(clients.client_config(client))

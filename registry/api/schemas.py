@@ -326,6 +326,20 @@ class AccessRequestPage(msgspec.Struct):
     offset: int
 
 
+class GrantOut(msgspec.Struct):
+    """A client holding scopes of the API, and the approved requests that gave them (none: an admin
+    gave them at registration, or the client is the owner team's own)."""
+
+    client_id: str
+    team: str
+    scopes: list[str]
+    granted_by: list[int]
+
+
+class GrantList(msgspec.Struct):
+    items: list[GrantOut]
+
+
 class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):
     consumer: Name
     team: Name

@@ -13,12 +13,14 @@ from registry.api.schemas import (
     ConformanceResult,
     Contact,
     Deprecation,
+    GrantOut,
     SearchHit,
     Sla,
     TeamOut,
     VersionOut,
 )
 from registry.db.models import AccessRequest, Api, ApiVersion, AuditEvent, Client, Team
+from registry.grants import Holder
 
 
 def team_out(team: Team) -> TeamOut:
@@ -134,4 +136,13 @@ def access_request_out(row: AccessRequest) -> AccessRequestOut:
         decided_at=row.decided_at,
         decided_by=row.decided_by,
         decision_reason=row.decision_reason,
+    )
+
+
+def grant_out(holder: Holder) -> GrantOut:
+    return GrantOut(
+        client_id=holder.client.client_id,
+        team=holder.client.team.name,
+        scopes=holder.scopes,
+        granted_by=holder.granted_by,
     )

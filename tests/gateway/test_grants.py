@@ -10,6 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from registry import grants
+from registry.bootstrap import SYSTEM
 from registry.db.models import OutboxEvent
 from tests.gateway.conftest import settled
 from tests.registry.support import bearer, fetch_token
@@ -258,3 +260,52 @@ async def test_a_scope_the_api_no_longer_declares_cannot_be_granted(app, client,
     assert approved.status_code == 422, approved.text
     assert "no longer declares ledger:write" in approved.json()["detail"]
     assert (await client.post(f"{url}/reject", headers=ledger)).status_code == 200
+
+
+async def test_the_owner_sees_every_holder_and_takes_its_scopes_back(client, admin, growth, ledger):
+    """However a client came by the scopes (an admin gave them, or a client registered before scopes
+    had owners kept them), the owner team sees it and can take them back."""
+    given = await register(client, admin, "legacy-bot", "growth", ["ledger:write"])
+    assert given.status_code == 201, given.text
+    legacy = bearer(await fetch_token(client, "legacy-bot", given.json()["client_secret"]))
+    await register(client, growth, "growth-bot", "growth", [])
+    request = (await ask(client, growth, ["ledger:read"])).json()
+    url = f"/api/v1/apis/ledger/access-requests/{request['id']}"
+    assert (await client.post(f"{url}/approve", headers=ledger)).status_code == 200
+
+    assert (await client.get("/api/v1/apis/ledger/grants", headers=growth)).status_code == 403
+    holders = await client.get("/api/v1/apis/ledger/grants", headers=ledger)
+    assert holders.json()["items"] == [
+        {
+            "client_id": "growth-bot",
+            "team": "growth",
+            "scopes": ["ledger:read"],
+            "granted_by": [request["id"]],
+        },
+        {"client_id": "legacy-bot", "team": "growth", "scopes": ["ledger:write"], "granted_by": []},
+    ]
+    assert (
+        await client.post("/api/v1/apis/ledger/grants/legacy-bot/revoke", headers=growth)
+    ).status_code == 403
+    for client_id in ("legacy-bot", "growth-bot"):
+        taken = await client.post(
+            f"/api/v1/apis/ledger/grants/{client_id}/revoke", json={"reason": "review"}, headers=ledger
+        )
+        assert (taken.status_code, taken.json()["scopes"]) == (200, []), taken.text
+    assert (await client.get("/api/v1/apis/ledger/grants", headers=ledger)).json()["items"] == []
+    assert (await client.post("/gw/ledger/v1/projects", json=NEW_ENTRY, headers=legacy)).status_code == 403
+    assert (await client.get(url, headers=growth)).json()["state"] == "revoked"
+
+
+async def test_the_issuer_learns_a_grant_from_the_outbox(app, client, growth, ledger):
+    """A grant decided on another replica reaches this one's issuer as a `client.updated` event."""
+    registered = await register(client, growth, "growth-bot", "growth", [])
+    request = (await ask(client, growth, ["ledger:write"])).json()
+    async with app.state.sessionmaker() as session:  # the decision, without this replica's issuer at hand
+        await grants.approve(session, SYSTEM, "ledger", request["id"])
+        await session.commit()
+    await settled(app)
+    token = bearer(
+        await fetch_token(client, "growth-bot", registered.json()["client_secret"], "ledger:write")
+    )
+    assert (await client.post("/gw/ledger/v1/projects", json=NEW_ENTRY, headers=token)).status_code == 201
