@@ -55,7 +55,8 @@ async def request_access(
             f"{', '.join(reserved)} are the registry's own scopes: only an admin gives them, at registration",
             [Issue(pointer="/scopes", message=f"{s} is a registry scope") for s in reserved],
         )
-    undeclared = [s for s in wanted if s not in await ownership.declared_by(session, api)]
+    declared = await ownership.declared_by(session, api)
+    undeclared = [s for s in wanted if s not in declared]
     if undeclared:
         raise InvalidRequest(
             f"API {api.name} declares no scope {', '.join(undeclared)} in a published version",
@@ -106,7 +107,8 @@ async def approve(
     actor = require_owner(principal, api.owner)
     _require_state(row, AccessState.PENDING, "approved")
     # The API may have dropped a scope since it was asked for: it is no longer this team's to give.
-    gone = [s for s in row.scopes if s not in await ownership.declared_by(session, api)]
+    declared = await ownership.declared_by(session, api)
+    gone = [s for s in row.scopes if s not in declared]
     if gone:
         raise InvalidRequest(
             f"API {api.name} no longer declares {', '.join(gone)}: reject this request "

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from registry import grants
 from registry.bootstrap import SYSTEM
-from registry.db.models import OutboxEvent
+from registry.db.models import Api, ApiVersion, OutboxEvent, VersionScope
 from tests.gateway.conftest import settled
 from tests.registry.support import bearer, fetch_token
 from tests.samples import JSON_HEADERS, as_json, projects, rescoped
@@ -309,3 +309,23 @@ async def test_the_issuer_learns_a_grant_from_the_outbox(app, client, growth, le
         await fetch_token(client, "growth-bot", registered.json()["client_secret"], "ledger:write")
     )
     assert (await client.post("/gw/ledger/v1/projects", json=NEW_ENTRY, headers=token)).status_code == 201
+
+
+async def test_a_scope_two_teams_declared_before_ownership_is_granted_by_an_admin(
+    app, client, admin, growth, ledger
+):
+    """Stored before a scope could have only one owner, `invoices` (finance) also declares ledger:write:
+    whoever holds it opens both APIs, so neither team alone may hand it out."""
+    async with app.state.sessionmaker() as session:
+        invoices = await session.scalar(select(Api).where(Api.name == "invoices"))
+        version = await session.scalar(select(ApiVersion).where(ApiVersion.api_id == invoices.id))
+        session.add(VersionScope(version_id=version.id, scope="ledger:write"))
+        await session.commit()
+    own = await register(client, ledger, "ledger-bot", "ledger", ["ledger:write"])
+    assert (own.status_code, own.json()["type"]) == (403, "/problems/scope-not-owned")
+    await register(client, growth, "growth-bot", "growth", [])
+    request = (await ask(client, growth, ["ledger:write"])).json()
+    url = f"/api/v1/apis/ledger/access-requests/{request['id']}"
+    by_owner = await client.post(f"{url}/approve", headers=ledger)
+    assert by_owner.status_code == 403 and "finance" in by_owner.json()["detail"]
+    assert (await client.post(f"{url}/approve", headers=admin)).status_code == 200
