@@ -164,6 +164,35 @@ def security_requirements(value: Any) -> Security | None:
     return tuple(alternatives)
 
 
+def declared_scopes(doc: Document) -> frozenset[str]:
+    """Every scope a contract names: in its security requirements (root and per operation, which the
+    gateway checks) and in its OAuth 2 flows (OpenAPI and AsyncAPI 2.6 `scopes`, AsyncAPI 3
+    `availableScopes`)."""
+    found: set[str] = set()
+    requirement_lists = [doc.get("security")]
+    paths = doc.get("paths") if isinstance(doc.get("paths"), dict) else {}
+    for item in paths.values():
+        item = _deref(doc, item)
+        if isinstance(item, dict):
+            requirement_lists.extend(
+                op.get("security") for m in HTTP_METHODS if isinstance(op := item.get(m), dict)
+            )
+    for requirements in requirement_lists:
+        for alternative in security_requirements(requirements) or ():
+            found.update(scope for _, scopes in alternative for scope in scopes)
+    components = doc.get("components") if isinstance(doc.get("components"), dict) else {}
+    schemes = components.get("securitySchemes")
+    for scheme in schemes.values() if isinstance(schemes, dict) else ():
+        scheme = _deref(doc, scheme)
+        flows = scheme.get("flows") if isinstance(scheme, dict) else None
+        for flow in flows.values() if isinstance(flows, dict) else ():
+            if isinstance(flow, dict):
+                for key in ("scopes", "availableScopes"):
+                    if isinstance(flow.get(key), dict):
+                        found.update(str(scope) for scope in flow[key])
+    return frozenset(found)
+
+
 def _deref(doc: Document, node: Any, depth: int = 0) -> Any:
     """Follow internal `$ref`s (a few hops at most: a chain of references is a cycle in practice)."""
     while isinstance(node, dict) and isinstance(node.get("$ref"), str) and depth < 8:

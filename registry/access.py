@@ -31,6 +31,10 @@ def require_owner(principal: Principal | None, team: Team) -> Principal:
     principal = require_scope(principal, WRITE)
     if ADMIN in principal.scopes:
         return principal
-    if not any(member.subject == principal.subject for member in team.members):
+    if not is_member(principal, team):
         raise Forbidden(f"{principal.subject} is not a member of the owning team {team.name}")
     return principal
+
+
+def is_member(principal: Principal, team: Team) -> bool:
+    return any(member.subject == principal.subject for member in team.members)

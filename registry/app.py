@@ -29,12 +29,13 @@ from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients, usage
 from registry.api.catalog import ApiController, TeamController
-from registry.api.clients import register_client
+from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
+from registry.api.grants import AccessRequestController, GrantController
 from registry.api.health import health
 from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             issuer.register(client)
 
     bus.subscribe("client.registered", learn_client)
+    bus.subscribe("client.updated", learn_client)  # scopes granted or revoked
     notifier = WebhookNotifier(
         sessionmaker, egress=egress, secrets=secret_box, first_wait=settings.webhook_first_retry_seconds
     )
@@ -172,7 +174,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             DiscoveryController,
             token,
             jwks,
-            register_client,
+            ClientController,
+            AccessRequestController,
+            GrantController,
             health,
             metrics,
             gateway_mount(gateway),

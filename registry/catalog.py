@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from policies.auth import Principal
 from policies.egress import EgressPolicy
 from registry import audit, search
+from registry import scopes as ownership
 from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ApiIn, ApiPatch
 from registry.db.engine import begin_write
@@ -124,6 +125,8 @@ async def update_api(session: AsyncSession, principal: Principal | None, name: s
         # Handing an API to another team needs the right to write to both.
         require_owner(principal, new_owner)
         api.owner_id, api.owner = new_owner.id, new_owner
+        # Its scopes move with it: they must not then be declared by two teams.
+        await ownership.require_unclaimed(session, api, await ownership.declared_by(session, api))
     for field in ("title", "description", "layer", "domain", "compatibility", "validity"):
         value = getattr(patch, field)
         if value is not None:

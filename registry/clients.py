@@ -1,4 +1,8 @@
-"""Consumer applications: registered by an admin or by a team for its own apps, secret shown once."""
+"""Consumer applications: registered by an admin or by a team for its own apps, secret shown once.
+
+A team gives its own clients the scopes of its own APIs; another team's scopes come only through
+that team's grant (registry.grants). Admins may give any scope.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.auth import ClientConfig, Principal, hash_secret
 from registry import audit, catalog
+from registry import scopes as ownership
 from registry.access import ADMIN, ALL_SCOPES, require_owner
 from registry.db.engine import begin_write
 from registry.db.models import Client
-from registry.errors import AlreadyExists, Forbidden
+from registry.errors import AlreadyExists, Forbidden, NotFound
 
 
 class Registration(msgspec.Struct, frozen=True):
@@ -36,9 +41,11 @@ async def register_client(
     await begin_write(session)
     owner = await catalog.get_team(session, team)
     actor = require_owner(principal, owner)
-    # Only admins hand out the registry's own scopes; a team may register apps that call APIs.
-    if ADMIN not in actor.scopes and set(scopes) & set(ALL_SCOPES):
-        raise Forbidden("only an admin may grant registry scopes", missing_scopes=frozenset({ADMIN}))
+    if ADMIN not in actor.scopes:
+        # Only admins hand out the registry's own scopes; a team may register apps that call APIs.
+        if set(scopes) & set(ALL_SCOPES):
+            raise Forbidden("only an admin may grant registry scopes", missing_scopes=frozenset({ADMIN}))
+        await ownership.require_own(session, owner, scopes)
     if taken(client_id):  # a client from configuration, unknown to the database
         raise AlreadyExists(f"client {client_id!r} already exists")
     secret = secrets.token_urlsafe(32)
@@ -61,6 +68,13 @@ async def register_client(
     )
     audit.emit(session, "client.registered", record)
     return Registration(client, secret)
+
+
+async def get_client(session: AsyncSession, client_id: str) -> Client:
+    client = await session.scalar(select(Client).where(Client.client_id == client_id))
+    if client is None:
+        raise NotFound(f"client {client_id!r} does not exist")
+    return client
 
 
 def client_config(client: Client) -> ClientConfig:

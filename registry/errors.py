@@ -52,3 +52,15 @@ class Forbidden(RegistryError):
     def __init__(self, detail: str, *, missing_scopes: frozenset[str] = frozenset()) -> None:
         super().__init__(detail)
         self.missing_scopes = missing_scopes
+
+
+class ScopeNotOwned(RegistryError):
+    """A scope of another team's API, asked for without that team's grant."""
+
+    status, slug, title = 403, "scope-not-owned", "Scope belongs to another team"
+
+
+class ScopeTaken(RegistryError):
+    """A contract declares a scope that another team's published API already declares."""
+
+    status, slug, title = 409, "scope-taken", "Scope declared by another team"

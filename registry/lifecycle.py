@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from policies.auth import Principal
 from registry import audit, catalog, compatibility
+from registry import scopes as ownership
 from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ConformanceResult, DeprecateIn, RetireIn
 from registry.db.engine import begin_write
@@ -117,6 +118,7 @@ async def _transition(
     elif target is VersionState.RETIRED:
         row.retired_at = now
     elif target is VersionState.PUBLISHED:
+        await ownership.require_unclaimed(session, api, await ownership.version_scopes(session, row))
         row.published_at = now
     row.state = target.value
     await session.flush()

@@ -14,6 +14,7 @@ from contracts.loading import Document, LoadLimits
 from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
 from policies.auth import Principal
 from registry import audit, catalog, compatibility, rulesets
+from registry import scopes as ownership
 from registry.access import WRITE, require_owner, require_read, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
@@ -104,6 +105,9 @@ async def publish_version(
         )
         if not draft:
             compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
+    declared = ownership.declared(analyzed.document)
+    if not draft:
+        await ownership.require_unclaimed(session, api, declared)
 
     row = ApiVersion(
         api_id=api.id,
@@ -132,6 +136,7 @@ async def publish_version(
         if existing is None:
             raise
         return _same_or_conflict(existing, analyzed)
+    ownership.index_version(session, row, declared)
 
     if api.kind is None and analyzed.kind is not None:
         api.kind = analyzed.kind.family.value

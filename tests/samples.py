@@ -108,6 +108,11 @@ def projects(version: str = "1.0.0", **info: Any) -> dict[str, Any]:
     return doc
 
 
+def rescoped(doc: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The document with its `projects:*` scopes named `<prefix>:*`: a scope belongs to one team."""
+    return msgspec.json.decode(msgspec.json.encode(doc).replace(b'"projects:', f'"{prefix}:'.encode()))
+
+
 def invoice_events(version: str = "1.0.0") -> dict[str, Any]:
     doc = copy.deepcopy(INVOICE_EVENTS)
     doc["info"]["version"] = version

@@ -36,6 +36,7 @@ from joserfc.jwk import KeySet, RSAKey
 
 from policies.auth.attempts import FailedAttempts
 from policies.auth.keys import StaticJwks, generate_signing_key
+from policies.auth.principal import Principal
 from policies.auth.verifier import TokenVerifier
 from policies.throttle import MemoryThrottle
 
@@ -269,10 +270,11 @@ class ClientCredentialsIssuer:
     def jwks(self) -> dict[str, Any]:
         return {"keys": [self._key.as_dict(private=False)]}
 
-    def verifier(self, *, leeway: int = 30) -> TokenVerifier:
+    def verifier(self, *, leeway: int = 30) -> IssuedTokenVerifier:
         public = KeySet([RSAKey.import_key(self._key.as_dict(private=False))])
-        return TokenVerifier(
-            issuer=self.issuer, audience=self.audience, jwks=StaticJwks(public), leeway=leeway
+        return IssuedTokenVerifier(
+            TokenVerifier(issuer=self.issuer, audience=self.audience, jwks=StaticJwks(public), leeway=leeway),
+            self._server._clients,
         )
 
 
@@ -283,3 +285,24 @@ def _oauth_error(status: int, error: str, description: str, *, retry_after: int)
         headers={**dict(default_json_headers), "Retry-After": str(retry_after)},
         body=json.dumps(body).encode(),
     )
+
+
+class IssuedTokenVerifier:
+    """Tokens of this issuer, held to what their client holds now, not when the token was issued.
+
+    A token names its client and carries the scopes it held at issue time; a grant revoked since then
+    drops out of the token's scopes at once, on every replica that has learnt of the change. A client
+    this replica has not learnt of yet (registered on another replica a moment ago) keeps its token's
+    scopes: the issuer that signed it knew the client.
+    """
+
+    def __init__(self, verifier: TokenVerifier, clients: Mapping[str, ClientConfig]) -> None:
+        self._verifier = verifier
+        self._clients = clients
+
+    async def verify(self, token: str) -> Principal:
+        principal = await self._verifier.verify(token)
+        client = self._clients.get(principal.client_id or principal.subject)
+        if client is None or principal.scopes <= frozenset(client.scopes):
+            return principal
+        return msgspec.structs.replace(principal, scopes=principal.scopes & frozenset(client.scopes))

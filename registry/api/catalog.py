@@ -101,7 +101,7 @@ class ApiController(Controller):
         await session.commit()
         return api_out(api)
 
-    @patch("/{name:str}", responses=errors(400, 401, 403, 404))
+    @patch("/{name:str}", responses=errors(400, 401, 403, 404, 409))
     async def update_api(
         self,
         session: Session,

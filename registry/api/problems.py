@@ -141,7 +141,7 @@ def errors(*statuses: int) -> dict[int, ResponseSpec]:
     descriptions = {
         400: "Malformed request (query parameters or body)",
         401: "Missing or invalid bearer token",
-        403: "Token lacks a scope or its subject is not in the owning team",
+        403: "Token lacks a scope, its subject is not in the owning team, or a scope is another team's",
         404: "No such team, API or version",
         409: "Conflict with what is stored",
         413: "Request body over the size limit",

@@ -264,11 +264,19 @@ class Health(msgspec.Struct):
     database: str
 
 
+# RFC 6749 section 3.3: a scope token is printable ASCII without space, `"` and `\\`.
+Scope = Annotated[str, msgspec.Meta(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]{1,100}$")]
+Reason = Annotated[str, msgspec.Meta(max_length=2000)]
+AccessStateName = Literal["pending", "approved", "rejected", "revoked"]
+
+
 class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Non-admins may name registry scopes never, and API scopes only of their own team's APIs."""
+
     client_id: Name
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
     team: Name
-    scopes: list[Annotated[str, msgspec.Meta(pattern=r"^[\x21\x23-\x5b\x5d-\x7e]{1,100}$")]] = []
+    scopes: Annotated[list[Scope], msgspec.Meta(max_length=100)] = []
 
 
 class ClientCreated(msgspec.Struct):
@@ -279,6 +287,64 @@ class ClientCreated(msgspec.Struct):
     team: str
     scopes: list[str]
     client_secret: str
+
+
+class ClientOut(msgspec.Struct):
+    client_id: str
+    name: str
+    team: str
+    scopes: list[str]
+    created_at: dt.datetime
+    created_by: str
+
+
+class AccessRequestIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Scopes of this API for a client of the caller's team, with why it needs them."""
+
+    client_id: Name
+    scopes: Annotated[list[Scope], msgspec.Meta(min_length=1, max_length=50)]
+    reason: Reason | None = None
+
+
+class DecisionIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason | None = None
+
+
+class AccessRequestOut(msgspec.Struct):
+    id: int
+    api: str
+    owner: str  # the team that decides
+    client_id: str
+    team: str  # the client's team, which asked
+    scopes: list[str]
+    reason: str | None
+    state: AccessStateName
+    requested_at: dt.datetime
+    requested_by: str
+    decided_at: dt.datetime | None
+    decided_by: str | None
+    decision_reason: str | None
+
+
+class AccessRequestPage(msgspec.Struct):
+    items: list[AccessRequestOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class GrantOut(msgspec.Struct):
+    """A client holding scopes of the API, and the approved requests that gave them (none: an admin
+    gave them at registration, or the client is the owner team's own)."""
+
+    client_id: str
+    team: str
+    scopes: list[str]
+    granted_by: list[int]
+
+
+class GrantList(msgspec.Struct):
+    items: list[GrantOut]
 
 
 class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -5,18 +5,22 @@ from __future__ import annotations
 import msgspec
 
 from registry.api.schemas import (
+    AccessRequestOut,
     AdapterIn,
     ApiOut,
     AuditOut,
+    ClientOut,
     ConformanceResult,
     Contact,
     Deprecation,
+    GrantOut,
     SearchHit,
     Sla,
     TeamOut,
     VersionOut,
 )
-from registry.db.models import Api, ApiVersion, AuditEvent, Team
+from registry.db.models import AccessRequest, Api, ApiVersion, AuditEvent, Client, Team
+from registry.grants import Holder
 
 
 def team_out(team: Team) -> TeamOut:
@@ -103,4 +107,42 @@ def audit_out(event: AuditEvent) -> AuditOut:
         subject=event.subject,
         before=event.before,
         after=event.after,
+    )
+
+
+def client_out(client: Client) -> ClientOut:
+    return ClientOut(
+        client_id=client.client_id,
+        name=client.name,
+        team=client.team.name,
+        scopes=list(client.scopes),
+        created_at=client.created_at,
+        created_by=client.created_by,
+    )
+
+
+def access_request_out(row: AccessRequest) -> AccessRequestOut:
+    return AccessRequestOut(
+        id=row.id,
+        api=row.api.name,
+        owner=row.api.owner.name,
+        client_id=row.client.client_id,
+        team=row.client.team.name,
+        scopes=list(row.scopes),
+        reason=row.reason,
+        state=row.state,  # type: ignore[arg-type]
+        requested_at=row.requested_at,
+        requested_by=row.requested_by,
+        decided_at=row.decided_at,
+        decided_by=row.decided_by,
+        decision_reason=row.decision_reason,
+    )
+
+
+def grant_out(holder: Holder) -> GrantOut:
+    return GrantOut(
+        client_id=holder.client.client_id,
+        team=holder.client.team.name,
+        scopes=holder.scopes,
+        granted_by=holder.granted_by,
     )

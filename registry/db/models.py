@@ -113,6 +113,50 @@ class Client(Base):
     secret_hash: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
+    team: Mapped[Team] = relationship(lazy="joined")
+
+
+class AccessState(enum.StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+
+
+class AccessRequest(Base):
+    """A consumer team asks for scopes of another team's API for one of its clients; the owner decides.
+
+    An approved request is the grant: the client holds its scopes until the request is revoked.
+    """
+
+    __tablename__ = "access_requests"
+    __table_args__ = (Index("ix_access_requests_client_state", "client_id", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    api_id: Mapped[int] = mapped_column(ForeignKey("apis.id", ondelete="CASCADE"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default=AccessState.PENDING.value)
+    requested_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    # The last decision: approval or rejection, then a revocation of an approved request.
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    api: Mapped[Api] = relationship(lazy="joined")
+    client: Mapped[Client] = relationship(lazy="joined")
+
+
+class VersionScope(Base):
+    """One row per scope a stored version declares, so that a scope's owner is one indexed lookup."""
+
+    __tablename__ = "version_scopes"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("api_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    scope: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
 
 
 class Consumer(Base):

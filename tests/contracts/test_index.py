@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.index import build_index
+from contracts.index import build_index, declared_scopes
 from contracts.kinds import detect_kind
 from contracts.loading import load_document
 from tests.conftest import corpus
@@ -61,3 +61,24 @@ def test_stripe_index():
     index = index_of(load_document(corpus("stripe", "spec3-v110.json").read_bytes()))
     assert len(index.operations) > 300
     assert "PostCustomers" in index.search_text()
+
+
+def test_declared_scopes_come_from_requirements_and_oauth_flows():
+    doc = projects()
+    doc["paths"]["/projects/{projectId}"]["get"]["security"] = [{"oauth": ["projects:audit"]}, {"key": []}]
+    doc["components"]["securitySchemes"]["oauth"]["flows"]["clientCredentials"]["scopes"][
+        "projects:admin"
+    ] = "x"
+    doc["paths"]["/elsewhere"] = {"$ref": "#/paths/~1projects"}
+    assert declared_scopes(doc) == {"projects:read", "projects:write", "projects:audit", "projects:admin"}
+    events = invoice_events()
+    events["components"]["securitySchemes"] = {
+        "oauth": {
+            "type": "oauth2",
+            "flows": {"clientCredentials": {"availableScopes": {"invoices:listen": "x"}}},
+        }
+    }
+    assert declared_scopes(events) == {"invoices:listen"}
+    assert (
+        declared_scopes({"openapi": "3.1.0", "paths": {"/x": "not an object"}, "security": "nope"}) == set()
+    )

@@ -6,6 +6,7 @@ import base64
 
 from tests.gateway.conftest import settled
 from tests.registry.support import bearer, fetch_token
+from tests.samples import JSON_HEADERS, as_json, projects, rescoped
 
 
 async def test_registered_app_calls_the_gateway_as_itself(app, client, admin):
@@ -56,13 +57,20 @@ async def test_a_team_registers_its_own_apps_but_grants_no_registry_scopes(clien
     )
     assert team.status_code == 201, team.text
     member = bearer(await fetch_token(client, "delivery-ci", "delivery-secret"))
+    ledger = await client.post(
+        "/api/v1/apis/ledger/versions",
+        content=as_json(rescoped(projects(), "ledger")),
+        params={"owner": "finance-ops"},
+        headers={**member, **JSON_HEADERS},
+    )
+    assert ledger.status_code == 201, ledger.text
     own = await client.post(
         "/api/v1/clients",
         json={
             "client_id": "ledger-bot",
             "name": "Ledger bot",
             "team": "finance-ops",
-            "scopes": ["invoices:read"],
+            "scopes": ["ledger:read"],
         },
         headers=member,
     )

@@ -24,6 +24,7 @@ from policies.auth import (
     load_or_create_signing_key,
     require_scopes,
 )
+from policies.auth.keys import generate_signing_key
 from tests.jwks import JwksServer
 
 ISSUER = "https://charter.example"
@@ -66,6 +67,17 @@ async def test_client_secret_post_and_scope_narrowing(issuer):
     )
     token = json.loads(response.body)["access_token"]
     assert (await issuer.verifier().verify(token)).scopes == {"registry:read"}
+
+
+async def test_a_token_holds_no_more_than_its_client_holds_now():
+    key = generate_signing_key()
+    issuer = ClientCredentialsIssuer(issuer=ISSUER, audience="charter", clients=CLIENTS, signing_key=key)
+    token = json.loads((await issue(issuer)).body)["access_token"]
+    issuer.register(ClientConfig("ci", "ci-secret", ("registry:read",)))  # a grant was revoked
+    assert (await issuer.verifier().verify(token)).scopes == {"registry:read"}
+    # A replica sharing the key that has not learnt of the client yet takes the token as issued.
+    replica = ClientCredentialsIssuer(issuer=ISSUER, audience="charter", clients=[], signing_key=key)
+    assert (await replica.verifier().verify(token)).scopes == {"registry:read", "registry:write"}
 
 
 @pytest.mark.parametrize(

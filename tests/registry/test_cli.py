@@ -9,7 +9,7 @@ import yaml
 
 from tests.loopback import free_port
 from tests.registry.support import charter
-from tests.samples import as_json, as_yaml, invoice_events, projects
+from tests.samples import as_json, as_yaml, invoice_events, projects, rescoped
 
 
 def test_publish_read_deprecate_and_search(server, tmp_path: Path):
@@ -73,8 +73,9 @@ def test_import_reports_each_file_and_fails_on_a_bad_one(server, tmp_path: Path)
         f"{server}/api/v1/teams", json={"name": "importers"}, headers={"Authorization": f"Bearer {token}"}
     )
     (tmp_path / "time-entries").mkdir()
-    (tmp_path / "time-entries" / "b.yaml").write_bytes(as_yaml(projects("2.0.0")))
-    (tmp_path / "time-entries" / "a.yaml").write_bytes(as_yaml(projects("1.5.0")))
+    # `projects:*` scopes belong to cli-team's `projects`: the importers' API names its own.
+    (tmp_path / "time-entries" / "b.yaml").write_bytes(as_yaml(rescoped(projects("2.0.0"), "time")))
+    (tmp_path / "time-entries" / "a.yaml").write_bytes(as_yaml(rescoped(projects("1.5.0"), "time")))
     (tmp_path / "billing-events.yaml").write_bytes(as_yaml(invoice_events()))
     (tmp_path / "broken.json").write_bytes(b'{"openapi": "3.0.3", "info": {"version": "1.0.0"}}')
 

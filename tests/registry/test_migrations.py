@@ -24,3 +24,24 @@ async def test_migrations_match_the_models_and_run_twice(database_url):
         assert diff == []
     finally:
         await engine.dispose()
+
+
+async def test_scopes_of_versions_stored_before_ownership_are_indexed(database_url, client, published):
+    """Revision 0010 reads the scopes of every stored, unretired version out of its document."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from registry.db.engine import alembic_config
+    from registry.db.models import VersionScope
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0009"))
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+            rows = (await connection.execute(select(VersionScope.version_id, VersionScope.scope))).all()
+    finally:
+        await engine.dispose()
+    assert len({version for version, _ in rows}) == len(published)
+    assert {scope for _, scope in rows} == {"projects:read", "projects:write"}

@@ -1,7 +1,7 @@
 """webhook secrets sealed at rest
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-25 10:00:00
 
 Existing clear-text secrets are sealed with the key the server starts with: `registry.db.engine.migrate`
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import context, op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
