@@ -50,7 +50,7 @@ async def stored_document(session: AsyncSession, row: ApiVersion) -> Document:
     files = await session.execute(
         select(VersionFile.path, VersionFile.content).where(VersionFile.version_id == row.id)
     )
-    bundle = bundle_from_files(dict(files.tuples().all()), root=row.root_path)
+    bundle = bundle_from_files({path: content for path, content in files}, root=row.root_path)
     return resolve_bundle(bundle)
 
 
