@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+import lzma
 import posixpath
 import zipfile
+import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
@@ -16,6 +18,24 @@ from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_documen
 from contracts.references import escape, iter_refs, resolve_pointer
 
 MAX_FILES = 500
+_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+# What the zipfile module raises on a damaged entry: a bad CRC or header (BadZipFile), a broken
+# deflate, bzip2 or lzma stream (zlib.error, OSError, LZMAError), data that ends early (EOFError),
+# offsets that point before the archive (ValueError), features it does not implement.
+_CORRUPT = (
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    OSError,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+)
 DOCUMENT_SUFFIXES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
 ROOT_FIELDS = ("openapi", "swagger", "asyncapi")
 
@@ -29,10 +49,13 @@ class Bundle(msgspec.Struct, frozen=True):
 def bundle_from_zip(data: bytes, *, root: str | None = None, limits: LoadLimits = DEFAULT_LIMITS) -> Bundle:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, UnicodeDecodeError):
         raise ContractInvalid("the body is not a readable zip archive") from None
+    except NotImplementedError as exc:  # a directory entry that needs a newer zip version
+        raise ContractInvalid(f"the zip archive uses a feature that is not supported: {exc}") from None
     with archive:
-        entries = [e for e in archive.infolist() if not e.is_dir() and not _ignored(e.filename)]
+        # Not ZipInfo.is_dir(): it fails on an empty name, which _safe_path refuses with a message.
+        entries = [e for e in archive.infolist() if not e.filename.endswith("/") and not _ignored(e.filename)]
         if len(entries) > MAX_FILES:
             raise ContractInvalid(f"the bundle has {len(entries)} files; at most {MAX_FILES} are accepted")
         # Declared sizes can lie (a zip bomb); they are checked first, then what is read is counted.
@@ -41,13 +64,28 @@ def bundle_from_zip(data: bytes, *, root: str | None = None, limits: LoadLimits 
         files: dict[str, bytes] = {}
         budget = limits.max_bytes
         for entry in entries:
-            with archive.open(entry) as stream:
-                content = stream.read(budget + 1)
+            content = _read_entry(archive, entry, budget + 1)
             budget -= len(content)
             if budget < 0:
                 raise ContractInvalid(f"the bundle unpacks to more than {limits.max_bytes} bytes")
             files[entry.filename] = content
     return bundle_from_files(files, root=root, limits=limits)
+
+
+def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int) -> bytes:
+    if entry.flag_bits & 0x1:
+        raise ContractInvalid(f"{entry.filename}: the entry is encrypted; send an archive without a password")
+    if entry.compress_type not in _METHODS:
+        raise ContractInvalid(
+            f"{entry.filename}: compression method {entry.compress_type} is not supported; "
+            f"use {', '.join(_METHODS.values())}"
+        )
+    try:
+        with archive.open(entry) as stream:
+            return stream.read(limit)
+    except _CORRUPT as exc:
+        reason = str(exc) or type(exc).__name__
+        raise ContractInvalid(f"{entry.filename}: the entry is corrupt ({reason})") from None
 
 
 def bundle_from_files(
