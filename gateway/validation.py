@@ -13,11 +13,14 @@ from typing import Any
 import jsonschema_rs
 import msgspec
 
+from contracts.errors import ContractError
+from contracts.loading import LoadLimits, decode_json
 from contracts.references import deref
 from contracts.references import pointer as json_pointer
 
 JSON_MEDIA_TYPES = ("application/json",)
-_decoder = msgspec.json.Decoder()
+# jsonschema-rs refuses (with a ValueError) instances nested deeper than 254 levels.
+MAX_VALIDATED_DEPTH = 250
 
 
 class Violation(msgspec.Struct, frozen=True):
@@ -56,8 +59,13 @@ class OperationValidator:
         headers: Mapping[str, str],
         body: bytes,
         content_type: str,
+        *,
+        limits: LoadLimits,
     ) -> tuple[list[Violation], Any]:
-        """Every violation, and the body decoded from JSON (None when there is none or it is not JSON)."""
+        """Every violation, and the body decoded from JSON (None when there is none or it is not JSON).
+
+        A JSON body is decoded within `limits` (size, nesting depth) before any schema sees it.
+        """
         violations: list[Violation] = []
         for parameter in self._parameters:
             raw = _raw_value(parameter, path_params, query, headers)
@@ -71,7 +79,7 @@ class OperationValidator:
                 violations.append(Violation(where, problem))
                 continue
             violations.extend(_errors(parameter.validator, value, where))
-        decoded, body_violations = self._validate_body(body, content_type)
+        decoded, body_violations = self._validate_body(body, content_type, limits)
         return violations + body_violations, decoded
 
     def validate_response(self, status: int, media_type: str, body: Any) -> list[Violation]:
@@ -94,7 +102,9 @@ class OperationValidator:
             self._responses[key] = self._schemas.validator(schema) if schema is not None else None
         return _errors(self._responses[key], body, "/response")
 
-    def _validate_body(self, body: bytes, content_type: str) -> tuple[Any, list[Violation]]:
+    def _validate_body(
+        self, body: bytes, content_type: str, limits: LoadLimits
+    ) -> tuple[Any, list[Violation]]:
         media_type = content_type.split(";")[0].strip().lower()
         if not body:
             missing = [Violation("/body", "a request body is required")] if self._body_required else []
@@ -110,9 +120,9 @@ class OperationValidator:
         if not (media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")):
             return None, []
         try:
-            decoded = _decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            return None, [Violation("/body", f"not valid JSON: {exc}")]
+            decoded = decode_json(body, limits=limits)
+        except ContractError as exc:
+            return None, [Violation("/body", exc.detail)]
         if validator is None:
             return decoded, []
         return decoded, _errors(validator, decoded, "/body")

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 import msgspec
 
+from gateway.validation import MAX_VALIDATED_DEPTH
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./charter.db"
 
 
@@ -42,6 +44,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     throttle_per_operation: bool = False
     access_log: bool = True  # the gateway's JSON access lines, on stderr
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
+    gateway_max_body_bytes: int = 10 * 1024 * 1024
+    gateway_max_body_depth: int = 64
     webhook_first_retry_seconds: float = 1.0  # then doubling, six attempts in all
 
     @classmethod
@@ -66,6 +70,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 return int(value)
             except ValueError:
                 raise ValueError(f"CHARTER_{name} must be a whole number, not {value!r}") from None
+
+        def bounded(name: str, default: int, low: int, high: int) -> int:
+            value = number(name, default)
+            if not low <= value <= high:
+                raise ValueError(f"CHARTER_{name} must be between {low} and {high}, not {value}")
+            return value
 
         return cls(
             database_url=text("DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -93,4 +103,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
             access_log=flag("ACCESS_LOG", True),
             validate_responses=flag("VALIDATE_RESPONSES", False),
+            gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
         )
