@@ -21,6 +21,9 @@ class LoadLimits(msgspec.Struct, frozen=True):
     # ("billion laughs") is tiny on disk but expands to billions of nodes once walked.
     max_nodes_per_byte: float = 1.0
     min_node_budget: int = 200_000
+    # Pairs of schemas one diff may compare (each pair once, however often it is referenced):
+    # Stripe's largest diff compares about 7,000. Past it a diff is refused, not left to run.
+    max_schema_comparisons: int = 200_000
 
 
 DEFAULT_LIMITS = LoadLimits()

@@ -7,6 +7,7 @@ import datetime as dt
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.loading import LoadLimits
 from policies.auth import Principal
 from registry import audit, catalog, compatibility
 from registry.access import ADMIN, require_owner, require_scope
@@ -26,7 +27,13 @@ ALLOWED: dict[VersionState, frozenset[VersionState]] = {
 
 
 async def release(
-    session: AsyncSession, principal: Principal | None, api_name: str, version: str, *, force: bool = False
+    session: AsyncSession,
+    principal: Principal | None,
+    api_name: str,
+    version: str,
+    *,
+    limits: LoadLimits,
+    force: bool = False,
 ) -> ApiVersion:
     """Publish a draft, judged against what is released now as a direct publish would be."""
     api = await catalog.get_api(session, api_name)
@@ -36,7 +43,7 @@ async def release(
     if draft.state == VersionState.DRAFT.value and draft.kind is not None:
         document = await compatibility.stored_document(session, draft)
         verdict = await compatibility.assess(
-            session, api, draft.version, document, fingerprint=draft.fingerprint
+            session, api, draft.version, document, limits=limits, fingerprint=draft.fingerprint
         )
         if not verdict.compatible:
             if not force:

@@ -74,7 +74,7 @@ async def publish_version(
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
     await _lint(session, api_name, owner, analyzed)
-    verdict = await _assess(session, api_name, number, analyzed)
+    verdict = await _assess(session, api_name, number, analyzed, limits)
     await session.rollback()
     if verdict is not None and not verdict.compatible and not draft:
         if not force:
@@ -177,7 +177,7 @@ async def check_candidate(
     api = await catalog.get_api(session, api_name)
     if api.kind not in (None, analyzed.kind.family.value):
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
-    verdict = await compatibility.assess(session, api, number, analyzed.document)
+    verdict = await compatibility.assess(session, api, number, analyzed.document, limits=limits)
     return CandidateCheck(api, number, verdict, analyzed.document)
 
 
@@ -195,7 +195,7 @@ async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyze
 
 
 async def _assess(
-    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract
+    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract, limits: LoadLimits
 ) -> compatibility.Verdict | None:
     """The candidate against its predecessor, before the write lock: a large diff takes CPU time."""
     api = await _find_api(session, api_name)
@@ -204,7 +204,7 @@ async def _assess(
     if await find_version(session, api, number) is not None:
         return None  # a re-publish: the write phase answers it as stored or as a conflict
     return await compatibility.assess(
-        session, api, number, analyzed.document, fingerprint=analyzed.fingerprint
+        session, api, number, analyzed.document, limits=limits, fingerprint=analyzed.fingerprint
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import msgspec
 
+from contracts.loading import LoadLimits
 from gateway.validation import MAX_VALIDATED_DEPTH
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./charter.db"
@@ -36,6 +37,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     demo: bool = True
     max_body_bytes: int = 25 * 1024 * 1024
     max_depth: int = 64
+    # Pairs of schemas one diff may compare (publish, /compatibility, /impact, /changes).
+    max_schema_comparisons: int = 200_000
     search_limit_max: int = 100
     # Gateway throttling: in-process counters unless a Redis URL is given (shared by replicas).
     redis_url: str | None = None
@@ -47,6 +50,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gateway_max_body_bytes: int = 10 * 1024 * 1024
     gateway_max_body_depth: int = 64
     webhook_first_retry_seconds: float = 1.0  # then doubling, six attempts in all
+
+    def load_limits(self) -> LoadLimits:
+        """What one submitted document may cost: its bytes, its depth, the comparisons of its diff."""
+        return LoadLimits(
+            max_bytes=self.max_body_bytes,
+            max_depth=self.max_depth,
+            max_schema_comparisons=self.max_schema_comparisons,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +108,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             demo=flag("DEMO", True),
             max_body_bytes=number("MAX_BODY_BYTES", 25 * 1024 * 1024),
             max_depth=number("MAX_DEPTH", 64),
+            max_schema_comparisons=number("MAX_SCHEMA_COMPARISONS", 200_000),
             redis_url=text("REDIS_URL"),
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
             throttle_shadow=flag("THROTTLE_SHADOW", False),
