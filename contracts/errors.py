@@ -28,6 +28,12 @@ class DocumentTooLarge(ContractError):
     title = "Document too large"
 
 
+class DocumentTooComplex(ContractError):
+    """Within the size limits, but resolving or comparing it would take more work than one request may."""
+
+    title = "Document too complex"
+
+
 class DocumentUnreadable(ContractError):
     """Not UTF-8, not JSON or YAML, too deep, too many aliases: the bytes never became a document."""
 

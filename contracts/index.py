@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 import msgspec
 
@@ -200,7 +201,7 @@ def _deref(doc: Document, node: Any, depth: int = 0) -> Any:
         if not ref.startswith("#"):
             return None
         try:
-            node = resolve_pointer(doc, ref[1:])
+            node = resolve_pointer(doc, unquote(ref[1:]))
         except KeyError:
             return None
         depth += 1

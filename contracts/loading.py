@@ -21,6 +21,9 @@ class LoadLimits(msgspec.Struct, frozen=True):
     # ("billion laughs") is tiny on disk but expands to billions of nodes once walked.
     max_nodes_per_byte: float = 1.0
     min_node_budget: int = 200_000
+    # Pairs of schemas one diff may compare (each pair once, however often it is referenced):
+    # Stripe's largest diff compares about 7,000. Past it a diff is refused, not left to run.
+    max_schema_comparisons: int = 200_000
 
 
 DEFAULT_LIMITS = LoadLimits()
@@ -72,6 +75,17 @@ def load_document(
     return _normalize(doc, limits.max_depth, budget)
 
 
+def decode_json(data: bytes, *, limits: LoadLimits = DEFAULT_LIMITS) -> Any:
+    """Any JSON value (a request body, say) within the same size and depth limits as a document."""
+    if len(data) > limits.max_bytes:
+        raise DocumentTooLarge(f"{len(data)} bytes, the limit is {limits.max_bytes}")
+    value = _load_json(data)
+    if not isinstance(value, dict | list):
+        return value
+    budget = max(limits.min_node_budget, int(len(data) * limits.max_nodes_per_byte))
+    return _normalize(value, limits.max_depth, budget)
+
+
 def _load_json(data: bytes) -> Any:
     try:
         return _json_decoder.decode(data)
@@ -100,7 +114,7 @@ class _Budget:
         self.nodes = nodes
 
 
-def _normalize(doc: Document, max_depth: int, budget: int) -> Document:
+def _normalize(doc: Any, max_depth: int, budget: int) -> Any:
     """Check depth and expanded size, and make YAML's non-string keys strings.
 
     YAML reads the response code `200:` as an int and may share one object between aliases;

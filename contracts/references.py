@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from contracts.errors import Issue
 from contracts.loading import Document
@@ -108,3 +108,8 @@ def follow(doc: Any, node: Any, at: str) -> tuple[Any, str]:
 def child(at: str, *tokens: str | int) -> str:
     """The pointer of a member below `at`."""
     return at + "".join(f"/{escape(str(t))}" for t in tokens)
+
+
+def fragment(at: str) -> str:
+    """A pointer as the fragment of a URI, `#` included (RFC 6901, section 6): `{id}` is not URI text."""
+    return "#" + quote(at, safe="/~!$&'()*+,;=:@")

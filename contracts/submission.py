@@ -73,7 +73,7 @@ def analyze_bundle(
         bundle = bundle_from_files(files, root=root, limits=limits)
     else:
         raise ValueError("a bundle needs zip_data or files")
-    resolved = resolve_bundle(bundle)
+    resolved = resolve_bundle(bundle, limits=limits)
     kind, index = _check(resolved, strictness)
     return AnalyzedContract(
         document=resolved,

@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, quote
 import httpx
 import msgspec
 
+from contracts.loading import LoadLimits
 from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse, is_asserted_header
 from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
@@ -27,7 +28,7 @@ from gateway.egress import guarded_client
 from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
 from gateway.routing import ApiRoutes, Operation, compile_routes
 from gateway.source import AdapterBinding, ContractSource
-from gateway.validation import UnsupportedMediaType
+from gateway.validation import MAX_VALIDATED_DEPTH, UnsupportedMediaType
 from policies.auth import InvalidToken, Principal, challenge
 from policies.egress import EgressPolicy
 from policies.throttle import RateLimitDecision, Throttle, ThrottleUnavailable
@@ -44,7 +45,6 @@ Authenticate = Callable[[str], Awaitable[Principal]]
 PROBLEM = "application/problem+json"
 _MAJOR = re.compile(r"^v(\d+)$")
 _encoder = msgspec.json.Encoder()
-MAX_BODY_BYTES = 10 * 1024 * 1024
 
 
 class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -55,6 +55,14 @@ class GatewayConfig(msgspec.Struct, frozen=True, kw_only=True):
     validate_requests: bool = True
     # Shadow mode only: a response that breaks the contract is logged and counted, never altered.
     validate_responses: bool = False
+    max_body_bytes: int = 10 * 1024 * 1024  # larger request bodies get 413
+    max_body_depth: int = 64  # a JSON body nested deeper gets 400, before any schema sees it
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_body_depth <= MAX_VALIDATED_DEPTH:
+            raise ValueError(f"max_body_depth must be between 1 and {MAX_VALIDATED_DEPTH}")
+        if self.max_body_bytes < 1:
+            raise ValueError("max_body_bytes must be positive")
 
 
 class _Refusal(Exception):
@@ -95,6 +103,9 @@ class Gateway:
         self.authenticate = authenticate
         self.throttle = throttle
         self.config = config or GatewayConfig()
+        self._body_limits = LoadLimits(
+            max_bytes=self.config.max_body_bytes, max_depth=self.config.max_body_depth
+        )
         self.metrics = metrics or GatewayMetrics()
         self.access_log = access_log or AccessLog(sys.stderr.buffer)
         self.usage = UsageCounter()
@@ -237,14 +248,15 @@ class Gateway:
         if routes.rate_limit is not None:
             await self._throttle(routes, operation, scope, state)
 
-        body = await _read_body(receive)
+        body = await _read_body(receive, self.config.max_body_bytes)
         path_params = dict(zip(operation.path_params, values, strict=True))
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         decoded = None
         if self.config.validate_requests:
             try:
+                content_type = headers.get("content-type", "")
                 violations, decoded = operation.validator.validate(
-                    path_params, query, headers, body, headers.get("content-type", "")
+                    path_params, query, headers, body, content_type, limits=self._body_limits
                 )
             except UnsupportedMediaType as exc:
                 raise _Refusal(415, "unsupported-media-type", "Unsupported media type", str(exc)) from None
@@ -422,7 +434,7 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def _read_body(receive: Any) -> bytes:
+async def _read_body(receive: Any, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -431,8 +443,8 @@ async def _read_body(receive: Any) -> bytes:
             break
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refusal(413, "body-too-large", "Request body too large", f"at most {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise _Refusal(413, "body-too-large", "Request body too large", f"at most {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body"):
             break

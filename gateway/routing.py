@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.index import HTTP_METHODS, Security, security_requirements
+from contracts.references import child, follow
 from gateway.source import AdapterBinding, ContractApi
-from gateway.validation import OperationValidator
+from gateway.validation import DocumentSchemas, OperationValidator
 from policies.throttle import RateLimitPolicy
 from policies.versioning import VersionInfo, VersionState, successor
 
@@ -25,9 +26,14 @@ class Operation:
     security: Security | None
     node: dict[str, Any]
     path_item: dict[str, Any]
-    document: dict[str, Any]
+    path_item_pointer: str  # where the path item is written: behind a `$ref`, not under /paths
+    schemas: DocumentSchemas = field(repr=False)
     path_params: tuple[str, ...]  # names in the order of the template's `{...}` segments
     _validator: OperationValidator | None = field(default=None, repr=False)
+
+    @property
+    def document(self) -> dict[str, Any]:
+        return self.schemas.document
 
     @property
     def label(self) -> str:
@@ -36,7 +42,13 @@ class Operation:
     @property
     def validator(self) -> OperationValidator:
         if self._validator is None:
-            self._validator = OperationValidator(self.document, self.node, self.path_item)
+            self._validator = OperationValidator(
+                self.schemas,
+                self.node,
+                child(self.path_item_pointer, self.method.lower()),
+                self.path_item,
+                self.path_item_pointer,
+            )
         return self._validator
 
 
@@ -131,9 +143,11 @@ def compile_routes(apis: Iterable[ContractApi]) -> dict[str, ApiRoutes]:
 
 def _compile_document(document: dict[str, Any]) -> PathTrie:
     trie = PathTrie()
+    schemas = DocumentSchemas(document)
     root_security = security_requirements(document.get("security"))
     paths = document.get("paths") if isinstance(document.get("paths"), dict) else {}
-    for template, item in paths.items():
+    for template, raw_item in paths.items():
+        item, item_pointer = follow(document, raw_item, child("/paths", template))
         if not isinstance(item, dict):
             continue
         names = tuple(s[1:-1] for s in _segments(template) if s.startswith("{") and s.endswith("}"))
@@ -150,7 +164,8 @@ def _compile_document(document: dict[str, Any]) -> PathTrie:
                 security=security,
                 node=node,
                 path_item=item,
-                document=document,
+                path_item_pointer=item_pointer,
+                schemas=schemas,
                 path_params=names,
             )
         if operations:

@@ -1,8 +1,10 @@
 """Request validation against an operation's parameters and body, with schemas compiled once.
 
 Validators are built on an operation's first request and kept with the routing table, so the
-contract is never re-parsed per request. OpenAPI 3.0's `nullable` is rewritten to a type union
-first: the JSON Schema validator does not know that keyword.
+contract is never re-parsed per request. Each names its schema by its place in the document,
+compiled against one jsonschema-rs registry of the whole document: `$ref`s resolve wherever
+they point, and are followed, never copied. OpenAPI 3.0's `nullable` is rewritten to a type
+union first: the JSON Schema validator does not know that keyword.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from typing import Any
 import jsonschema_rs
 import msgspec
 
-from contracts.references import deref
+from contracts.errors import ContractError
+from contracts.loading import LoadLimits, decode_json
+from contracts.references import child, deref, follow, fragment
 from contracts.references import pointer as json_pointer
 
 JSON_MEDIA_TYPES = ("application/json",)
-_decoder = msgspec.json.Decoder()
+# jsonschema-rs refuses (with a ValueError) instances nested deeper than 254 levels.
+MAX_VALIDATED_DEPTH = 250
 
 
 class Violation(msgspec.Struct, frozen=True):
@@ -40,14 +45,21 @@ class _Parameter(msgspec.Struct, frozen=True):
 
 class OperationValidator:
     def __init__(
-        self, document: dict[str, Any], operation: dict[str, Any], path_item: dict[str, Any]
+        self,
+        schemas: DocumentSchemas,
+        operation: dict[str, Any],
+        pointer: str,
+        path_item: dict[str, Any],
+        path_item_pointer: str,
     ) -> None:
-        self._document = document
+        """`pointer` and `path_item_pointer` say where the operation and its path item are written."""
+        self._document = schemas.document
         self._operation = operation
+        self._pointer = pointer
         self._responses: dict[tuple[str, str], Any] = {}
-        self._schemas = _SchemaFactory(document)
-        self._parameters = self._compile_parameters(document, operation, path_item)
-        self._body_required, self._body = self._compile_body(document, operation)
+        self._schemas = schemas
+        self._parameters = self._compile_parameters(operation, pointer, path_item, path_item_pointer)
+        self._body_required, self._body = self._compile_body(operation, pointer)
 
     def validate(
         self,
@@ -56,8 +68,13 @@ class OperationValidator:
         headers: Mapping[str, str],
         body: bytes,
         content_type: str,
+        *,
+        limits: LoadLimits,
     ) -> tuple[list[Violation], Any]:
-        """Every violation, and the body decoded from JSON (None when there is none or it is not JSON)."""
+        """Every violation, and the body decoded from JSON (None when there is none or it is not JSON).
+
+        A JSON body is decoded within `limits` (size, nesting depth) before any schema sees it.
+        """
         violations: list[Violation] = []
         for parameter in self._parameters:
             raw = _raw_value(parameter, path_params, query, headers)
@@ -71,12 +88,14 @@ class OperationValidator:
                 violations.append(Violation(where, problem))
                 continue
             violations.extend(_errors(parameter.validator, value, where))
-        decoded, body_violations = self._validate_body(body, content_type)
+        decoded, body_violations = self._validate_body(body, content_type, limits)
         return violations + body_violations, decoded
 
     def validate_response(self, status: int, media_type: str, body: Any) -> list[Violation]:
         """Violations of the declared response (by status, then `2XX`-style ranges, then `default`)."""
-        responses = deref(self._document, self._operation.get("responses"))
+        responses, responses_at = follow(
+            self._document, self._operation.get("responses"), child(self._pointer, "responses")
+        )
         if not isinstance(responses, dict):
             return []
         for code in (str(status), f"{str(status)[0]}XX", "default"):
@@ -87,14 +106,17 @@ class OperationValidator:
         media = media_type.split(";")[0].strip().lower()
         key = (code, media)
         if key not in self._responses:
-            response = deref(self._document, responses[code])
+            response, response_at = follow(self._document, responses[code], child(responses_at, code))
             content = response.get("content") if isinstance(response, dict) else None
             spec = content.get(media) if isinstance(content, dict) else None
             schema = spec.get("schema") if isinstance(spec, dict) else None
-            self._responses[key] = self._schemas.validator(schema) if schema is not None else None
+            at = child(response_at, "content", media, "schema")
+            self._responses[key] = self._schemas.validator(schema, at)
         return _errors(self._responses[key], body, "/response")
 
-    def _validate_body(self, body: bytes, content_type: str) -> tuple[Any, list[Violation]]:
+    def _validate_body(
+        self, body: bytes, content_type: str, limits: LoadLimits
+    ) -> tuple[Any, list[Violation]]:
         media_type = content_type.split(";")[0].strip().lower()
         if not body:
             missing = [Violation("/body", "a request body is required")] if self._body_required else []
@@ -110,29 +132,33 @@ class OperationValidator:
         if not (media_type in JSON_MEDIA_TYPES or media_type.endswith("+json")):
             return None, []
         try:
-            decoded = _decoder.decode(body)
-        except msgspec.DecodeError as exc:
-            return None, [Violation("/body", f"not valid JSON: {exc}")]
+            decoded = decode_json(body, limits=limits)
+        except ContractError as exc:
+            return None, [Violation("/body", exc.detail)]
         if validator is None:
             return decoded, []
         return decoded, _errors(validator, decoded, "/body")
 
     def _compile_parameters(
-        self, document: dict[str, Any], operation: dict[str, Any], path_item: dict[str, Any]
+        self, operation: dict[str, Any], pointer: str, path_item: dict[str, Any], path_item_pointer: str
     ) -> list[_Parameter]:
-        merged: dict[tuple[str, str], dict[str, Any]] = {}
-        for owner in (path_item, operation):
-            for raw in owner.get("parameters") or ():
-                node = deref(document, raw)
+        document = self._document
+        merged: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        for owner, owner_pointer in ((path_item, path_item_pointer), (operation, pointer)):
+            for index, raw in enumerate(owner.get("parameters") or ()):
+                node, at = follow(document, raw, child(owner_pointer, "parameters", index))
                 if isinstance(node, dict) and isinstance(node.get("name"), str):
-                    merged[(str(node.get("in")), node["name"])] = node
+                    merged[(str(node.get("in")), node["name"])] = (node, at)
         out = []
-        for (location, name), node in merged.items():
+        for (location, name), (node, at) in merged.items():
             if location not in ("path", "query", "header", "cookie") or location == "cookie":
                 continue
             schema = node.get("schema")
-            if not isinstance(schema, dict):
+            if isinstance(schema, dict):
+                validator = self._schemas.validator(schema, child(at, "schema"))
+            else:  # OpenAPI 2.0: the parameter's own keywords are its schema
                 schema = {k: v for k, v in node.items() if k in _SWAGGER_PARAMETER_KEYWORDS}
+                validator = self._schemas.standalone(schema)
             resolved = deref(document, schema)
             out.append(
                 _Parameter(
@@ -140,31 +166,32 @@ class OperationValidator:
                     location=location,
                     required=node.get("required") is True or location == "path",
                     schema=resolved if isinstance(resolved, dict) else {},
-                    validator=self._schemas.validator(schema),
+                    validator=validator,
                 )
             )
         return out
 
     def _compile_body(
-        self, document: dict[str, Any], operation: dict[str, Any]
+        self, operation: dict[str, Any], pointer: str
     ) -> tuple[bool, dict[str, Any] | None]:
-        body = deref(document, operation.get("requestBody"))
+        document = self._document
+        body, body_pointer = follow(document, operation.get("requestBody"), child(pointer, "requestBody"))
         if isinstance(body, dict):
             content = body.get("content") if isinstance(body.get("content"), dict) else {}
             compiled = {
                 media.split(";")[0].strip().lower(): (
-                    self._schemas.validator(spec["schema"])
-                    if isinstance(spec, dict) and "schema" in spec
+                    self._schemas.validator(spec["schema"], child(body_pointer, "content", media, "schema"))
+                    if isinstance(spec, dict)
                     else None
                 )
                 for media, spec in content.items()
             }
             return body.get("required") is True, compiled
-        for raw in operation.get("parameters") or ():  # OpenAPI 2.0: a body parameter
-            node = deref(document, raw)
+        for index, raw in enumerate(operation.get("parameters") or ()):  # OpenAPI 2.0: a body parameter
+            node, at = follow(document, raw, child(pointer, "parameters", index))
             if isinstance(node, dict) and node.get("in") == "body":
                 consumes = operation.get("consumes") or document.get("consumes") or ["application/json"]
-                validator = self._schemas.validator(node.get("schema") or {})
+                validator = self._schemas.validator(node.get("schema"), child(at, "schema"))
                 return node.get("required") is True, {str(m).lower(): validator for m in consumes}
         return False, None
 
@@ -174,27 +201,42 @@ _SWAGGER_PARAMETER_KEYWORDS = frozenset(
 )
 
 
-class _SchemaFactory:
-    """Validators for schemas of one document, `$ref`s resolved against its components."""
+_DOCUMENT_URI = "urn:charter:contract"
+
+
+class DocumentSchemas:
+    """Validators for the schemas of one document, each named by where the schema is written.
+
+    The document goes to jsonschema-rs once, as one registry resource, when its first validator is
+    built: compiling a validator then costs a fraction of a millisecond (Stripe's contract: 0.14 ms,
+    against 6 ms when each validator carried its own copy of the components).
+    """
 
     def __init__(self, document: dict[str, Any]) -> None:
+        self.document = document
         self._openapi_30 = str(document.get("openapi", "")).startswith("3.0") or "swagger" in document
-        root: dict[str, Any] = {}
-        if isinstance(document.get("components"), dict):
-            root["components"] = document["components"]
-        if isinstance(document.get("definitions"), dict):
-            root["definitions"] = document["definitions"]
-        self._root = _nullable_to_union(root) if self._openapi_30 else root
+        self._registry: Any = None
 
-    def validator(self, schema: Any) -> Any:
+    def validator(self, schema: Any, at: str) -> Any:
+        """A validator of `schema`, written at `at` in the document; None when it checks nothing."""
         if not isinstance(schema, dict) or not schema:
             return None
-        prepared = _nullable_to_union(schema) if self._openapi_30 else schema
-        # The operation's schema sits under allOf so that `#/components/...` resolves in the wrapper.
-        wrapper = {"allOf": [prepared], **self._root}
+        return self._compile({"$ref": _DOCUMENT_URI + fragment(at)})
+
+    def standalone(self, schema: dict[str, Any]) -> Any:
+        """A validator of a schema the document does not write as one: an OpenAPI 2.0 parameter's keywords."""
+        if not schema:
+            return None
+        return self._compile(_nullable_to_union(schema) if self._openapi_30 else schema)
+
+    def _compile(self, schema: dict[str, Any]) -> Any:
+        if self._registry is None:
+            prepared = _nullable_to_union(self.document) if self._openapi_30 else self.document
+            draft = jsonschema_rs.Draft4 if self._openapi_30 else jsonschema_rs.Draft202012
+            self._registry = jsonschema_rs.Registry([(_DOCUMENT_URI, prepared)], draft=draft)
         if self._openapi_30:
-            return jsonschema_rs.Draft4Validator(wrapper)
-        return jsonschema_rs.Draft202012Validator(wrapper)
+            return jsonschema_rs.Draft4Validator(schema, registry=self._registry)
+        return jsonschema_rs.Draft202012Validator(schema, registry=self._registry)
 
 
 def _nullable_to_union(node: Any) -> Any:
@@ -202,7 +244,12 @@ def _nullable_to_union(node: Any) -> Any:
         return [_nullable_to_union(v) for v in node]
     if not isinstance(node, dict):
         return node
-    out = {k: _nullable_to_union(v) for k, v in node.items() if k not in ("nullable", "x-nullable")}
+    # Only the keyword: a property may be called `nullable` (its schema is an object, not a flag).
+    out = {
+        k: _nullable_to_union(v)
+        for k, v in node.items()
+        if not (k in ("nullable", "x-nullable") and isinstance(v, bool))
+    }
     if node.get("nullable") is True or node.get("x-nullable") is True:
         kind = out.get("type")
         if isinstance(kind, str):

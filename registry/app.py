@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             throttle_shadow=settings.throttle_shadow,
             throttle_per_operation=settings.throttle_per_operation,
             validate_responses=settings.validate_responses,
+            max_body_bytes=settings.gateway_max_body_bytes,
+            max_body_depth=settings.gateway_max_body_depth,
         ),
         egress=egress,
     )

@@ -9,7 +9,6 @@ import sys
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts.loading import LoadLimits
 from policies.auth import ClientConfig, Principal, load_clients
 from policies.egress import EgressPolicy
 from registry import catalog, publishing
@@ -48,7 +47,7 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
     """Publish the demo contracts; on a second start everything is already there and nothing changes."""
     from registry.demo import demo_apis
 
-    limits = LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth)
+    limits = settings.load_limits()
     for demo in demo_apis():
         async with sessionmaker() as session:
             await begin_write(session)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.bundle import bundle_from_files, resolve_bundle
 from contracts.diff import RULES, Bump, Change, DiffReport, Level, bump_suffices, diff_documents
 from contracts.errors import Issue
-from contracts.loading import Document
+from contracts.loading import Document, LoadLimits
 from policies.auth import Principal
 from registry.access import ADMIN, require_scope
 from registry.db.models import Api, ApiVersion, Compatibility, VersionFile, VersionState
@@ -58,14 +58,22 @@ def stored_changes(row: ApiVersion) -> list[Change]:
     return msgspec.json.decode(zlib.decompress(row.changes), type=list[Change]) if row.changes else []
 
 
-async def diff_versions(session: AsyncSession, base: ApiVersion, revision: ApiVersion) -> DiffReport:
+async def diff_versions(
+    session: AsyncSession, base: ApiVersion, revision: ApiVersion, *, limits: LoadLimits
+) -> DiffReport:
     base_doc = await stored_document(session, base)
     revision_doc = await stored_document(session, revision)
-    return await diff_document(base_doc, revision_doc)
+    return await diff_document(base_doc, revision_doc, limits=limits)
 
 
 async def assess(
-    session: AsyncSession, api: Api, candidate: str, document: Document, *, fingerprint: str | None = None
+    session: AsyncSession,
+    api: Api,
+    candidate: str,
+    document: Document,
+    *,
+    limits: LoadLimits,
+    fingerprint: str | None = None,
 ) -> Verdict:
     """Diff the candidate against the version it succeeds, as the API's compatibility mode says.
 
@@ -83,7 +91,7 @@ async def assess(
     if fingerprint is not None and fingerprint == base.fingerprint:
         report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
     else:
-        report = await diff_document(await stored_document(session, base), document)
+        report = await diff_document(await stored_document(session, base), document, limits=limits)
     offending: list[Change] = []
     if api.compatibility != Compatibility.NONE and not bump_suffices(
         report.required_bump, base.version, candidate
@@ -93,7 +101,7 @@ async def assess(
         for older in earlier[:-1]:
             if semver.Version.parse(older.version).major != number.major:
                 continue
-            against = await diff_document(await stored_document(session, older), document)
+            against = await diff_document(await stored_document(session, older), document, limits=limits)
             offending += [
                 msgspec.structs.replace(c, message=f"against {older.version}: {c.message}")
                 for c in against.changes
@@ -110,6 +118,7 @@ async def current(
     document: Document,
     verdict: Verdict | None,
     *,
+    limits: LoadLimits,
     fingerprint: str | None = None,
 ) -> Verdict:
     """`verdict` if the versions it was judged against are still all those below the candidate, else
@@ -121,7 +130,7 @@ async def current(
     earlier = sorted((v for v in stored.all() if semver.Version.parse(v) < number), key=semver.Version.parse)
     if verdict is not None and verdict.judged == tuple(earlier):
         return verdict
-    return await assess(session, api, candidate, document, fingerprint=fingerprint)
+    return await assess(session, api, candidate, document, limits=limits, fingerprint=fingerprint)
 
 
 def change_columns(verdict: Verdict | None) -> dict[str, Any]:
@@ -182,6 +191,6 @@ async def _earlier(session: AsyncSession, api: Api, candidate: semver.Version) -
     return sorted(earlier, key=lambda row: semver.Version.parse(row.version))
 
 
-async def diff_document(base: Document, revision: Document) -> DiffReport:
+async def diff_document(base: Document, revision: Document, *, limits: LoadLimits) -> DiffReport:
     # A large contract takes a few hundred milliseconds of CPU to diff: keep it off the event loop.
-    return await anyio.to_thread.run_sync(functools.partial(diff_documents, base, revision))
+    return await anyio.to_thread.run_sync(functools.partial(diff_documents, base, revision, limits=limits))

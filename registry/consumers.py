@@ -12,7 +12,7 @@ from contracts.diff.openapi import normalize_path
 from contracts.errors import Issue
 from contracts.index import build_index
 from contracts.kinds import detect_kind
-from contracts.loading import Document
+from contracts.loading import Document, LoadLimits
 from policies.auth import Principal
 from policies.egress import EgressPolicy
 from registry import audit, catalog, compatibility, usage
@@ -99,7 +99,7 @@ async def list_consumers(session: AsyncSession, api: Api) -> list[Consumer]:
     return list(rows.all())
 
 
-async def impact(session: AsyncSession, api: Api, candidate: Document) -> Impact:
+async def impact(session: AsyncSession, api: Api, candidate: Document, *, limits: LoadLimits) -> Impact:
     """Each consumer is judged against the released version its range resolves to today: a change
     touches it when it is breaking and concerns an operation or channel it calls (all, if it listed none)."""
     released = list(
@@ -116,7 +116,8 @@ async def impact(session: AsyncSession, api: Api, candidate: Document) -> Impact
     async def touching(base: str, operations: list[str]) -> list[Change]:
         if base not in reports:
             base_document = await compatibility.stored_document(session, by_version[base])
-            reports[base] = (await compatibility.diff_document(base_document, candidate)).changes
+            report = await compatibility.diff_document(base_document, candidate, limits=limits)
+            reports[base] = report.changes
             aliases[base] = _operation_ids(base_document)
         wanted = {_operation_key(op, aliases[base]) for op in operations}
         return [

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.loading import LoadLimits
 from policies.auth import Principal
 from registry import audit, catalog, compatibility
 from registry import scopes as ownership
@@ -33,7 +34,13 @@ ALLOWED: dict[VersionState, frozenset[VersionState]] = {
 
 
 async def release(
-    session: AsyncSession, principal: Principal | None, api_name: str, version: str, *, force: bool = False
+    session: AsyncSession,
+    principal: Principal | None,
+    api_name: str,
+    version: str,
+    *,
+    limits: LoadLimits,
+    force: bool = False,
 ) -> ApiVersion:
     """Publish a draft, judged against what is released now as a direct publish would be."""
     api = await catalog.get_api(session, api_name)
@@ -44,13 +51,15 @@ async def release(
         return await _transition(session, principal, api_name, version, VersionState.PUBLISHED)
     # Judged before the write lock (a diff costs CPU), and again under it if a version landed since.
     document = await compatibility.stored_document(session, draft)
-    verdict = await compatibility.assess(session, api, draft.version, document, fingerprint=draft.fingerprint)
+    verdict = await compatibility.assess(
+        session, api, draft.version, document, limits=limits, fingerprint=draft.fingerprint
+    )
     compatibility.refuse_unless_forced(principal, api, draft.version, verdict, force=force)
     await session.rollback()
 
     async def judge_again(locked: Api, row: ApiVersion) -> None:
         current = await compatibility.current(
-            session, locked, row.version, document, verdict, fingerprint=row.fingerprint
+            session, locked, row.version, document, verdict, limits=limits, fingerprint=row.fingerprint
         )
         compatibility.refuse_unless_forced(principal, locked, row.version, current, force=force)
         for column, value in compatibility.change_columns(current).items():

@@ -75,7 +75,7 @@ async def publish_version(
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
     await _lint(session, api_name, owner, analyzed)
-    verdict = await _assess(session, api_name, number, analyzed)
+    verdict = await _assess(session, api_name, number, analyzed, limits)
     if verdict is not None and not verdict.compatible and not draft:
         api = await catalog.get_api(session, api_name)
         compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
@@ -101,7 +101,7 @@ async def publish_version(
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
     if analyzed.kind is not None:
         verdict = await compatibility.current(
-            session, api, number, analyzed.document, verdict, fingerprint=analyzed.fingerprint
+            session, api, number, analyzed.document, verdict, limits=limits, fingerprint=analyzed.fingerprint
         )
         if not draft:
             compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
@@ -188,7 +188,7 @@ async def check_candidate(
     api = await catalog.get_api(session, api_name)
     if api.kind not in (None, analyzed.kind.family.value):
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
-    verdict = await compatibility.assess(session, api, number, analyzed.document)
+    verdict = await compatibility.assess(session, api, number, analyzed.document, limits=limits)
     return CandidateCheck(api, number, verdict, analyzed.document)
 
 
@@ -206,7 +206,7 @@ async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyze
 
 
 async def _assess(
-    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract
+    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract, limits: LoadLimits
 ) -> compatibility.Verdict | None:
     """The candidate against its predecessor, before the write lock: a large diff takes CPU time."""
     api = await _find_api(session, api_name)
@@ -215,7 +215,7 @@ async def _assess(
     if await find_version(session, api, number) is not None:
         return None  # a re-publish: the write phase answers it as stored or as a conflict
     return await compatibility.assess(
-        session, api, number, analyzed.document, fingerprint=analyzed.fingerprint
+        session, api, number, analyzed.document, limits=limits, fingerprint=analyzed.fingerprint
     )
 
 

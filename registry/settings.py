@@ -7,6 +7,9 @@ from collections.abc import Mapping
 
 import msgspec
 
+from contracts.loading import LoadLimits
+from gateway.validation import MAX_VALIDATED_DEPTH
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./charter.db"
 
 
@@ -44,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_seconds: int = 30
     body_min_bytes_per_second: int = 16 * 1024
     max_depth: int = 64
+    # Pairs of schemas one diff may compare (publish, /compatibility, /impact, /changes).
+    max_schema_comparisons: int = 200_000
     search_limit_max: int = 100
     # Gateway throttling: in-process counters unless a Redis URL is given (shared by replicas).
     redis_url: str | None = None
@@ -52,12 +57,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     throttle_per_operation: bool = False
     access_log: bool = True  # the gateway's JSON access lines, on stderr
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
+    gateway_max_body_bytes: int = 10 * 1024 * 1024
+    gateway_max_body_depth: int = 64
     webhook_first_retry_seconds: float = 1.0  # then doubling, six attempts in all
     # Non-public targets that HTTP upstreams and webhooks may reach: networks and host:port, comma-separated.
     egress_allow: str | None = None
     # Fernet keys for secrets kept at rest (newest first), or a file of them; see registry.secret_box.
     secrets_key: str | None = None
     secrets_key_file: str | None = None
+
+    def load_limits(self) -> LoadLimits:
+        """What one submitted document may cost: its bytes, its depth, the comparisons of its diff."""
+        return LoadLimits(
+            max_bytes=self.max_body_bytes,
+            max_depth=self.max_depth,
+            max_schema_comparisons=self.max_schema_comparisons,
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +96,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 return int(value)
             except ValueError:
                 raise ValueError(f"CHARTER_{name} must be a whole number, not {value!r}") from None
+
+        def bounded(name: str, default: int, low: int, high: int) -> int:
+            value = number(name, default)
+            if not low <= value <= high:
+                raise ValueError(f"CHARTER_{name} must be between {low} and {high}, not {value}")
+            return value
 
         return cls(
             database_url=text("DATABASE_URL") or DEFAULT_DATABASE_URL,
@@ -109,6 +130,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             body_timeout_seconds=number("BODY_TIMEOUT_SECONDS", 30),
             body_min_bytes_per_second=number("BODY_MIN_BYTES_PER_SECOND", 16 * 1024),
             max_depth=number("MAX_DEPTH", 64),
+            max_schema_comparisons=number("MAX_SCHEMA_COMPARISONS", 200_000),
             redis_url=text("REDIS_URL"),
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
             throttle_shadow=flag("THROTTLE_SHADOW", False),
@@ -118,4 +140,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             egress_allow=text("EGRESS_ALLOW"),
             secrets_key=text("SECRETS_KEY"),
             secrets_key_file=text("SECRETS_KEY_FILE"),
+            gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
         )

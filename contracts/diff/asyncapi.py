@@ -30,15 +30,15 @@ class _Channel(NamedTuple):
     messages: dict[str, _Message]
 
 
-def diff_asyncapi(base: Document, revision: Document) -> list[Change]:
-    return _AsyncApiDiff(Side(base), Side(revision)).run()
+def diff_asyncapi(base: Document, revision: Document, *, max_comparisons: int) -> list[Change]:
+    return _AsyncApiDiff(Side(base), Side(revision), max_comparisons).run()
 
 
 class _AsyncApiDiff:
-    def __init__(self, base: Side, revision: Side) -> None:
+    def __init__(self, base: Side, revision: Side, max_comparisons: int) -> None:
         self.base = base
         self.revision = revision
-        self.schemas = SchemaComparer(base, revision)
+        self.schemas = SchemaComparer(base, revision, max_comparisons=max_comparisons)
         self.changes: list[Change] = []
 
     def add(self, rule_id: str, message: str, op: str, base: str | None, revision: str | None) -> None:

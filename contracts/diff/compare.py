@@ -12,7 +12,7 @@ from contracts.diff.changes import Bump, Change, required_bump
 from contracts.diff.openapi import diff_openapi
 from contracts.errors import IncomparableContracts
 from contracts.kinds import Family, detect_kind
-from contracts.loading import Document
+from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits
 
 
 class DiffReport(msgspec.Struct, frozen=True):
@@ -21,15 +21,26 @@ class DiffReport(msgspec.Struct, frozen=True):
     changes: list[Change]
 
 
-def diff_documents(base: Document, revision: Document, *, today: dt.date | None = None) -> DiffReport:
-    """`today` decides whether a removed operation's `x-sunset` has passed (UTC today by default)."""
+def diff_documents(
+    base: Document, revision: Document, *, today: dt.date | None = None, limits: LoadLimits = DEFAULT_LIMITS
+) -> DiffReport:
+    """`today` decides whether a removed operation's `x-sunset` has passed (UTC today by default).
+
+    Each pair of schemas is compared once (`limits.max_schema_comparisons` at most), however many
+    references lead to it; past the budget, or past `MAX_SCHEMA_DEPTH`, DocumentTooComplex.
+    """
     base_kind, revision_kind = detect_kind(base), detect_kind(revision)
     if base_kind.family is not revision_kind.family:
         raise IncomparableContracts(f"cannot compare {base_kind} with {revision_kind}")
     if base_kind.family is Family.OPENAPI:
-        changes = diff_openapi(base, revision, today=today or dt.datetime.now(dt.UTC).date())
+        changes = diff_openapi(
+            base,
+            revision,
+            today=today or dt.datetime.now(dt.UTC).date(),
+            max_comparisons=limits.max_schema_comparisons,
+        )
     else:
-        changes = diff_asyncapi(base, revision)
+        changes = diff_asyncapi(base, revision, max_comparisons=limits.max_schema_comparisons)
     changes.sort(key=_order)
     return DiffReport(
         breaking=any(c.level is Level.ERROR for c in changes),

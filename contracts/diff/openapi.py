@@ -74,8 +74,10 @@ class _Response(NamedTuple):
     pointer: str
 
 
-def diff_openapi(base: Document, revision: Document, *, today: dt.date) -> list[Change]:
-    return _OpenApiDiff(Side(base), Side(revision), today).run()
+def diff_openapi(
+    base: Document, revision: Document, *, today: dt.date, max_comparisons: int
+) -> list[Change]:
+    return _OpenApiDiff(Side(base), Side(revision), today, max_comparisons).run()
 
 
 def normalize_path(path: str) -> str:
@@ -84,11 +86,11 @@ def normalize_path(path: str) -> str:
 
 
 class _OpenApiDiff:
-    def __init__(self, base: Side, revision: Side, today: dt.date) -> None:
+    def __init__(self, base: Side, revision: Side, today: dt.date, max_comparisons: int) -> None:
         self.base = base
         self.revision = revision
         self.today = today
-        self.schemas = SchemaComparer(base, revision)
+        self.schemas = SchemaComparer(base, revision, max_comparisons=max_comparisons)
         self.changes: list[Change] = []
 
     def add(self, rule_id: str, message: str, op: str | None, base: str | None, revision: str | None) -> None:

@@ -16,7 +16,11 @@ import msgspec
 from contracts.diff.catalog import SCHEMA_RULES, Direction, SchemaContext
 from contracts.diff.changes import Change, change
 from contracts.diff.side import Side, child
+from contracts.errors import DocumentTooComplex
 
+# Schemas inside schemas, `$ref` hops included, that a diff follows. Each level is a few Python
+# frames deep (recursion stops near 300 levels); the deepest in Stripe's contracts is 39.
+MAX_SCHEMA_DEPTH = 128
 _PROPERTY_SUFFIXES = frozenset(rule.suffix for rule in SCHEMA_RULES if rule.properties_only)
 _key_encoder = msgspec.json.Encoder(order="sorted")
 
@@ -49,9 +53,11 @@ _BOUNDS = (
 
 
 class SchemaComparer:
-    def __init__(self, base: Side, revision: Side) -> None:
+    def __init__(self, base: Side, revision: Side, *, max_comparisons: int) -> None:
         self.base = base
         self.revision = revision
+        self.max_comparisons = max_comparisons
+        self.comparisons = 0  # pairs compared, not answered from the memo
         self._memo: dict[tuple[str, str, Direction], tuple[Finding, ...]] = {}
         self._active: set[tuple[str, str, Direction]] = set()
         self._ref_free: dict[int, bool] = {}  # by id(): the documents do not change during a diff
@@ -66,11 +72,20 @@ class SchemaComparer:
             return self._memo[key]
         if key in self._active:
             return ()  # a recursive schema: this pair is being compared further up
+        self.comparisons += 1
+        if self.comparisons > self.max_comparisons:
+            raise DocumentTooComplex(
+                f"comparing the two documents takes more than {self.max_comparisons} schema comparisons"
+            )
         if b == r and self._self_contained(b):
             # Equal and without references (which could lead to schemas that differ): nothing changed.
             # Dict equality runs in C; this skips most of a large, mostly unchanged contract.
             self._memo[key] = ()
             return ()
+        if len(self._active) >= MAX_SCHEMA_DEPTH:
+            raise DocumentTooComplex(
+                f"schemas nest deeper than {MAX_SCHEMA_DEPTH} levels, counting $ref hops, at {rp or bp}"
+            )
         self._active.add(key)
         try:
             found = _shortest_paths(self._compare(_as_schema(b), bp, _as_schema(r), rp, direction))

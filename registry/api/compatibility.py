@@ -8,7 +8,6 @@ import semver
 from litestar import Controller, Request, get, post
 from litestar.params import QueryParameter
 
-from contracts.loading import LoadLimits
 from registry import catalog, compatibility, publishing
 from registry.access import require_read
 from registry.api.catalog import ApiName
@@ -61,7 +60,7 @@ class CompatibilityController(Controller):
         base = await get_version(session, api, from_version)
         if semver.Version.parse(base.version) == semver.Version.parse(row.version):
             raise InvalidRequest("`from` names the version itself")
-        report = await compatibility.diff_versions(session, base, row)
+        report = await compatibility.diff_versions(session, base, row, limits=settings.load_limits())
         return ChangesOut(
             api=api.name,
             version=row.version,
@@ -95,7 +94,7 @@ class CompatibilityController(Controller):
             api_name=name,
             submission=submission,
             version=version,
-            limits=LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth),
+            limits=settings.load_limits(),
             anonymous_reads=settings.anonymous_reads,
         )
         verdict = checked.verdict

@@ -8,7 +8,6 @@ from litestar import Controller, Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, QueryParameter
 
-from contracts.loading import LoadLimits
 from registry import catalog, consumers, publishing, usage
 from registry.access import require_read
 from registry.api.catalog import ApiName
@@ -141,10 +140,10 @@ class ConsumerController(Controller):
             api_name=name,
             submission=submission,
             version=version,
-            limits=LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth),
+            limits=settings.load_limits(),
             anonymous_reads=settings.anonymous_reads,
         )
-        found = await consumers.impact(session, checked.api, checked.document)
+        found = await consumers.impact(session, checked.api, checked.document, limits=settings.load_limits())
         return ImpactOut(
             api=name,
             version=checked.version,

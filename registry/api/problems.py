@@ -8,7 +8,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
 
-from contracts.errors import ContractError, DocumentTooLarge
+from contracts.errors import ContractError, DocumentTooComplex, DocumentTooLarge
 from policies.auth import challenge
 from registry.api.schemas import Problem, ProblemIssue
 from registry.compatibility import IncompatibleChange
@@ -86,8 +86,12 @@ def registry_error(request: Request, exc: RegistryError) -> Response[Problem]:
 
 
 def contract_error(request: Request, exc: ContractError) -> Response[Problem]:
-    status = 413 if isinstance(exc, DocumentTooLarge) else 422
-    slug = "document-too-large" if status == 413 else "contract-invalid"
+    if isinstance(exc, DocumentTooLarge):
+        status, slug = 413, "document-too-large"
+    elif isinstance(exc, DocumentTooComplex):
+        status, slug = 422, "document-too-complex"
+    else:
+        status, slug = 422, "contract-invalid"
     return problem_response(request, status, slug, exc.title, exc.detail, _issues(exc))
 
 

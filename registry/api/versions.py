@@ -14,7 +14,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
 from litestar.params import Body, PathParameter, QueryParameter
 
-from contracts.loading import LoadLimits
 from registry import catalog, lifecycle, publishing
 from registry.access import require_read
 from registry.api.catalog import ApiName
@@ -112,7 +111,7 @@ class VersionController(Controller):
             owner=owner,
             draft=draft,
             force=force,
-            limits=LoadLimits(max_bytes=settings.max_body_bytes, max_depth=settings.max_depth),
+            limits=settings.load_limits(),
         )
         await session.commit()
         api = await catalog.get_api(session, name)
@@ -229,6 +228,7 @@ class VersionController(Controller):
         self,
         session: Session,
         principal: Caller,
+        settings: Config,
         name: ApiName,
         version: VersionName,
         force: Annotated[
@@ -236,7 +236,9 @@ class VersionController(Controller):
             QueryParameter(name="force", description="admins only: release despite incompatible changes"),
         ] = False,
     ) -> VersionOut:
-        row = await lifecycle.release(session, principal, name, version, force=force)
+        row = await lifecycle.release(
+            session, principal, name, version, limits=settings.load_limits(), force=force
+        )
         return await self._done(session, name, row)
 
     @post(

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import zipfile
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from contracts.bundle import bundle_from_files, bundle_from_zip, resolve_bundle
-from contracts.errors import ContractInvalid
+from contracts.errors import ContractError, ContractInvalid
 from contracts.kinds import detect_kind
 from contracts.loading import LoadLimits
 from contracts.references import iter_refs
 from contracts.validation import validate_document
 from tests.conftest import corpus
+from tests.contracts.zip_fixtures import MINIMAL, damaged_archives, one_entry_zip
 
 SOCIAL = corpus("asyncapi", "social-media")
 
@@ -139,3 +143,38 @@ def test_only_documents_may_be_bundled_and_junk_is_ignored():
 def test_not_a_zip():
     with pytest.raises(ContractInvalid, match="zip"):
         bundle_from_zip(b"PK\x03\x04 not really")
+
+
+
+def test_the_unedited_archive_is_a_bundle():
+    assert bundle_from_zip(one_entry_zip()).root == "api.json"
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("bad-crc", r"^api\.json: the entry is corrupt \(Bad CRC-32"),
+        ("encrypted", r"^api\.json: the entry is encrypted"),
+        ("method-99", r"^api\.json: compression method 99 is not supported"),
+    ],
+)
+def test_a_damaged_entry_is_an_invalid_contract_naming_the_entry(case, message):
+    with pytest.raises(ContractInvalid, match=message):
+        bundle_from_zip(damaged_archives()[case])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA]),
+    edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=3),
+)
+def test_any_damaged_archive_is_a_bundle_or_a_contract_error(method, edits):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        archive.writestr("api.json", MINIMAL)
+        archive.writestr("parts/b.yaml", b"type: string\n")
+    data = bytearray(buffer.getvalue())
+    for position, value in edits:
+        data[position % len(data)] = value
+    with contextlib.suppress(ContractError):
+        bundle_from_zip(bytes(data))

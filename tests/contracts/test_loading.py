@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from contracts.canonical import canonical_json, fingerprint
 from contracts.errors import DocumentTooLarge, DocumentUnreadable, UnknownKind
 from contracts.kinds import Family, detect_kind
-from contracts.loading import LoadLimits, load_document
+from contracts.loading import LoadLimits, decode_json, load_document
 from tests.conftest import corpus
 from tests.samples import as_json, as_yaml, projects
 
@@ -72,6 +72,17 @@ def test_depth_limit_applies_to_yaml_and_json():
     with pytest.raises(DocumentUnreadable, match="nested"):
         load_document(deep)
     assert load_document(deep, limits=LoadLimits(max_depth=200))
+
+
+def test_any_json_value_decodes_within_the_same_limits():
+    assert decode_json(b'"text"') == "text"
+    assert decode_json(b"[1, {\"a\": [2]}]") == [1, {"a": [2]}]
+    with pytest.raises(DocumentUnreadable, match="nested deeper than 3 levels"):
+        decode_json(b"[[[[[]]]]]", limits=LoadLimits(max_depth=3))
+    with pytest.raises(DocumentUnreadable, match="nested too deeply"):
+        decode_json(b"[" * 100_000 + b"]" * 100_000)
+    with pytest.raises(DocumentTooLarge):
+        decode_json(b"[1, 2, 3]", limits=LoadLimits(max_bytes=4))
 
 
 def test_stripe_loads_in_both_formats():

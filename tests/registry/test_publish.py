@@ -10,6 +10,7 @@ from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
 from tests.conftest import corpus
+from tests.contracts.zip_fixtures import damaged_archives
 from tests.registry.support import fetch_token, make_settings
 from tests.samples import JSON_HEADERS, YAML_HEADERS, as_json, as_yaml, invoice_events, projects
 
@@ -176,6 +177,19 @@ async def test_hostile_documents_are_refused_cleanly(
     response = await publish(client, publisher_headers, body, content_type)
     assert response.status_code in statuses, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
+
+
+@pytest.mark.parametrize("case", ["bad-crc", "encrypted", "method-99"])
+async def test_a_damaged_zip_is_422_naming_the_entry_and_stores_nothing(
+    client, publisher_headers, projects_api, case
+):
+    response = await publish(client, publisher_headers, damaged_archives()[case], "application/zip")
+
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["detail"].startswith("api.json: ")
+    listed = await client.get(versions_url("projects"), headers=publisher_headers)
+    assert listed.json()["items"] == []
 
 
 async def test_unsupported_media_type_is_415(client, publisher_headers, projects_api):
