@@ -254,6 +254,10 @@ async def test_a_scope_the_api_no_longer_declares_cannot_be_granted(app, client,
         "ledger:write"
     )
     assert (await publish(client, ledger, "ledger", reads_only, "ledger")).status_code == 201
+    deprecate = await client.post(
+        "/api/v1/apis/ledger/versions/1.0.0/deprecate", json={"sunset": "2099-01-01"}, headers=ledger
+    )
+    assert deprecate.status_code == 200, deprecate.text
     assert (await client.post("/api/v1/apis/ledger/versions/1.0.0/retire", headers=ledger)).status_code == 200
     url = f"/api/v1/apis/ledger/access-requests/{request['id']}"
     approved = await client.post(f"{url}/approve", headers=ledger)
