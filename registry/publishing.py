@@ -104,14 +104,14 @@ async def publish_version(
         version=number,
         state=(VersionState.DRAFT if draft else VersionState.PUBLISHED).value,
         kind=analyzed.kind.family.value if analyzed.kind else None,
-        spec_version=analyzed.kind.spec_version if analyzed.kind else None,
+        spec_version=catalog_text(analyzed.kind.spec_version) if analyzed.kind else None,
         fingerprint=analyzed.fingerprint,
         media_type=_stored_media_type(submission),
         source=_root_source(submission, analyzed),
         canonical=analyzed.canonical,
         root_path=analyzed.root_path,
         size_bytes=_size(submission),
-        search_text=analyzed.index.search_text() if analyzed.index else "",
+        search_text=catalog_text(analyzed.index.search_text()) if analyzed.index else "",
         published_by=actor.subject,
         files=[VersionFile(path=p, content=c) for p, c in sorted(analyzed.files.items())],
         **compatibility.change_columns(verdict),
@@ -212,12 +212,14 @@ def analyze_submission(
     submission: Submission, strictness: Strictness, limits: LoadLimits
 ) -> AnalyzedContract:
     if submission.zip_data is not None:
-        return analyze_bundle(
-            zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
+        return _stored_paths(
+            analyze_bundle(
+                zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
+            )
         )
     if submission.files is not None and len(submission.files) > 1:
-        return analyze_bundle(
-            files=submission.files, root=submission.root, strictness=strictness, limits=limits
+        return _stored_paths(
+            analyze_bundle(files=submission.files, root=submission.root, strictness=strictness, limits=limits)
         )
     document = submission.document
     if document is None and submission.files:
@@ -225,6 +227,22 @@ def analyze_submission(
     if document is None:
         raise InvalidRequest("no document was sent")
     return analyze_document(document, media_type=submission.media_type, strictness=strictness, limits=limits)
+
+
+# The length of VersionFile.path; PostgreSQL refuses longer values where SQLite would keep them.
+MAX_PATH = 500
+
+
+def _stored_paths(analyzed: AnalyzedContract) -> AnalyzedContract:
+    """A bundle's file names become identifiers (`.../files/{path}`): refused alike on every database
+    when one could not be stored or named."""
+    for path in analyzed.files:
+        if "\x00" in path or len(path) > MAX_PATH:
+            raise InvalidRequest(
+                f"file name {path[:80]!r} in the bundle holds NUL or is longer than {MAX_PATH} characters",
+                [Issue(pointer="", message="rename the file", file=path.replace("\x00", "")[:MAX_PATH])],
+            )
+    return analyzed
 
 
 def _same_or_conflict(existing: ApiVersion, analyzed: AnalyzedContract) -> PublishResult:
@@ -247,8 +265,8 @@ async def _create_api_for(
     session: AsyncSession, principal: Principal | None, name: str, owner: str, analyzed: AnalyzedContract
 ) -> Api:
     info = analyzed.document.get("info") if isinstance(analyzed.document.get("info"), dict) else {}
-    title = str(info.get("title") or name)[:300]
-    description = str(info["description"]) if info.get("description") is not None else None
+    title = catalog_text(str(info.get("title") or name))[:300] or name
+    description = catalog_text(str(info["description"])) if info.get("description") is not None else None
     try:
         data = msgspec.convert(
             {"name": name, "owner": owner, "title": title, "layer": "system", "description": description},
@@ -257,6 +275,16 @@ async def _create_api_for(
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"cannot create API {name!r}: {exc}") from None
     return await catalog.create_api(session, principal, data)
+
+
+def catalog_text(value: str) -> str:
+    """Text the catalog takes from a document, without NUL.
+
+    A contract may hold NUL in its strings (`"\\u0000"` in a pattern or an example): it is stored
+    whole, as bytes, on every database. The catalog's text columns cannot hold NUL on PostgreSQL,
+    so the title, description and search words drop it, alike on SQLite.
+    """
+    return value.replace("\x00", "")
 
 
 def _stored_media_type(submission: Submission) -> str:

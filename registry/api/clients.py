@@ -12,6 +12,7 @@ from registry import clients
 from registry.api.dependencies import Caller, Session
 from registry.api.problems import errors
 from registry.api.schemas import ClientCreated, ClientIn
+from registry.api.security import WRITE_SECURITY
 
 
 @post(
@@ -19,6 +20,7 @@ from registry.api.schemas import ClientCreated, ClientIn
     tags=["clients"],
     responses=errors(400, 401, 403, 404, 409),
     summary="Register a consumer app",
+    security=WRITE_SECURITY,
 )
 async def register_client(
     request: Request, session: Session, principal: Caller, data: Annotated[ClientIn, Body()]
