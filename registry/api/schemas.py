@@ -297,7 +297,9 @@ class ClientCreated(msgspec.Struct):
 class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):
     consumer: Name
     team: Name
-    versions: Annotated[Text, msgspec.Meta(min_length=1, max_length=200)]
+    versions: Annotated[
+        Text, msgspec.Meta(min_length=1, max_length=200, description="an npm-style semver range, e.g. ^1.4")
+    ]
     operations: list[Annotated[Text, msgspec.Meta(min_length=1, max_length=500)]] = []
     # Lifecycle events (contract.deprecated) are POSTed here, signed: Charter-Signature: sha256=<hmac>.
     webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\x00]*$", max_length=2000)] | None = None
