@@ -104,7 +104,7 @@ async def publish_version(
         version=number,
         state=(VersionState.DRAFT if draft else VersionState.PUBLISHED).value,
         kind=analyzed.kind.family.value if analyzed.kind else None,
-        spec_version=catalog_text(analyzed.kind.spec_version) if analyzed.kind else None,
+        spec_version=analyzed.kind.spec_version if analyzed.kind else None,
         fingerprint=analyzed.fingerprint,
         media_type=_stored_media_type(submission),
         source=_root_source(submission, analyzed),
@@ -212,13 +212,13 @@ def analyze_submission(
     submission: Submission, strictness: Strictness, limits: LoadLimits
 ) -> AnalyzedContract:
     if submission.zip_data is not None:
-        return _stored_paths(
+        return _storable(
             analyze_bundle(
                 zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
             )
         )
     if submission.files is not None and len(submission.files) > 1:
-        return _stored_paths(
+        return _storable(
             analyze_bundle(files=submission.files, root=submission.root, strictness=strictness, limits=limits)
         )
     document = submission.document
@@ -226,16 +226,27 @@ def analyze_submission(
         document = next(iter(submission.files.values()))
     if document is None:
         raise InvalidRequest("no document was sent")
-    return analyze_document(document, media_type=submission.media_type, strictness=strictness, limits=limits)
+    return _storable(
+        analyze_document(document, media_type=submission.media_type, strictness=strictness, limits=limits)
+    )
 
 
-# The length of VersionFile.path; PostgreSQL refuses longer values where SQLite would keep them.
+# Lengths of VersionFile.path and ApiVersion.spec_version: PostgreSQL refuses longer values where
+# SQLite would keep them, so both databases refuse them here.
 MAX_PATH = 500
+MAX_SPEC_VERSION = 20
 
 
-def _stored_paths(analyzed: AnalyzedContract) -> AnalyzedContract:
-    """A bundle's file names become identifiers (`.../files/{path}`): refused alike on every database
-    when one could not be stored or named."""
+def _storable(analyzed: AnalyzedContract) -> AnalyzedContract:
+    """What the catalog keeps as identifiers must fit its columns: a bundle's file names (they name
+    `.../files/{path}`, so NUL is refused too) and the `openapi`/`asyncapi` version, which a contract
+    not validated (validity `none`) may write at any length."""
+    if analyzed.kind is not None and len(analyzed.kind.spec_version) > MAX_SPEC_VERSION:
+        field = next(f for f in ("openapi", "swagger", "asyncapi") if f in analyzed.document)
+        raise InvalidRequest(
+            f"the `{field}` version is longer than {MAX_SPEC_VERSION} characters",
+            [Issue(pointer=f"/{field}", message=f"at most {MAX_SPEC_VERSION} characters")],
+        )
     for path in analyzed.files:
         if "\x00" in path or len(path) > MAX_PATH:
             raise InvalidRequest(
