@@ -33,6 +33,9 @@ SEED = int(os.environ.get("CHARTER_CONTRACT_SEED", "20261130"))
 # 409). Each operation below also answers 422, documented, to bodies that JSON Schema cannot judge;
 # the reason is written beside it. No check is switched off.
 SCHEMATHESIS_CONFIG = r"""
+# Nothing of a run stays in the checkout.
+cache = { enabled = false }
+
 # The body is a contract document: whether it is a valid OpenAPI/AsyncAPI document, compatible with
 # the released versions and clean under the team's ruleset is what the operation judges, and a
 # generated object is almost never a valid contract.
