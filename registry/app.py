@@ -28,6 +28,7 @@ from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients, usage
+from registry.api.allow import allowed_methods, answer_options
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
@@ -42,6 +43,7 @@ from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.rulesets import RulesetController
 from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
+from registry.api.wire_schema import WireStructSchema
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
@@ -165,7 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await gateway.aclose()
             await engine.dispose()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             TeamController,
             ApiController,
@@ -215,9 +217,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             }
         ),
         lifespan=[lifespan],
-        openapi_config=openapi_config(title="Charter registry", version=VERSION),
+        openapi_config=openapi_config(
+            title="Charter registry", version=VERSION, anonymous_reads=settings.anonymous_reads
+        ),
+        plugins=[WireStructSchema()],
+        before_request=answer_options,
         request_max_body_size=settings.max_body_bytes,
     )
+    app.state.allowed_methods = allowed_methods(app)
+    return app
 
 
 def _throttle(settings: Settings) -> Throttle:

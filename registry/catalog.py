@@ -19,7 +19,7 @@ from registry.api.schemas import ApiIn, ApiPatch
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, Team, TeamMember
 from registry.egress import require_allowed_target
-from registry.errors import AlreadyExists, NotFound
+from registry.errors import AlreadyExists, InvalidRequest, NotFound
 
 
 async def get_team(session: AsyncSession, name: str) -> Team:
@@ -121,7 +121,10 @@ async def update_api(session: AsyncSession, principal: Principal | None, name: s
     actor = require_owner(principal, api.owner)
     before = api_record(api)
     if patch.owner is not None and patch.owner != api.owner.name:
-        new_owner = await get_team(session, patch.owner)
+        new_owner = await session.scalar(select(Team).where(Team.name == patch.owner))
+        if new_owner is None:
+            # The API is found; what is wrong is the body's reference, so not a 404.
+            raise InvalidRequest(f"owner: team {patch.owner!r} does not exist")
         # Handing an API to another team needs the right to write to both.
         require_owner(principal, new_owner)
         api.owner_id, api.owner = new_owner.id, new_owner

@@ -7,18 +7,25 @@ from pathlib import Path
 from litestar import Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components
 from litestar.static_files import create_static_files_router
+
+from registry.api.security import SECURITY_SCHEMES, read_security
 
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_PATH = "/static"
 
 
-def openapi_config(*, title: str, version: str) -> OpenAPIConfig:
+def openapi_config(*, title: str, version: str, anonymous_reads: bool) -> OpenAPIConfig:
     swagger = f"{STATIC_PATH}/swagger-ui"
     return OpenAPIConfig(
         title=title,
         version=version,
         path="/schema",
+        # Declared schemes give Swagger UI its Authorize button; operations that write or need no
+        # token say so themselves, reads inherit this requirement.
+        components=Components(security_schemes=SECURITY_SCHEMES),  # type: ignore[arg-type]
+        security=read_security(anonymous_reads=anonymous_reads),
         render_plugins=[
             # Swagger UI 5 from npm's swagger-ui-dist (Apache-2.0): PyPI's bundle is 4.x, which
             # cannot render the OpenAPI 3.1 that litestar writes.

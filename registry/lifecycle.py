@@ -18,7 +18,7 @@ from policies.auth import Principal
 from registry import audit, catalog, compatibility
 from registry import scopes as ownership
 from registry.access import ADMIN, require_owner, require_scope
-from registry.api.schemas import ConformanceResult, DeprecateIn, RetireIn
+from registry.api.schemas import ConformanceResult, ConformanceRun, DeprecateIn, RetireIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionState, utcnow
 from registry.errors import IllegalTransition, InvalidRequest
@@ -169,14 +169,16 @@ async def _check_deprecation(
 
 
 async def record_conformance(
-    session: AsyncSession, principal: Principal | None, api_name: str, version: str, result: ConformanceResult
+    session: AsyncSession, principal: Principal | None, api_name: str, version: str, result: ConformanceRun
 ) -> ApiVersion:
     """Keep a conformance run on the version, for consumers to see; the owning team reports it."""
     await begin_write(session)
     api = await catalog.get_api(session, api_name)
     actor = require_owner(principal, api.owner)
     row = await get_version(session, api, version)
-    recorded = msgspec.structs.replace(result, checked_at=utcnow(), checked_by=actor.subject)
+    recorded = ConformanceResult(
+        **msgspec.structs.asdict(result), checked_at=utcnow(), checked_by=actor.subject
+    )
     row.conformance = msgspec.to_builtins(recorded)
     audit.record(
         session,

@@ -121,7 +121,7 @@ async def publish_version(
         canonical=analyzed.canonical,
         root_path=analyzed.root_path,
         size_bytes=_size(submission),
-        search_text=analyzed.index.search_text() if analyzed.index else "",
+        search_text=catalog_text(analyzed.index.search_text()) if analyzed.index else "",
         published_by=actor.subject,
         files=[VersionFile(path=p, content=c) for p, c in sorted(analyzed.files.items())],
         **compatibility.change_columns(verdict),
@@ -223,19 +223,48 @@ def analyze_submission(
     submission: Submission, strictness: Strictness, limits: LoadLimits
 ) -> AnalyzedContract:
     if submission.zip_data is not None:
-        return analyze_bundle(
-            zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
+        return _storable(
+            analyze_bundle(
+                zip_data=submission.zip_data, root=submission.root, strictness=strictness, limits=limits
+            )
         )
     if submission.files is not None and len(submission.files) > 1:
-        return analyze_bundle(
-            files=submission.files, root=submission.root, strictness=strictness, limits=limits
+        return _storable(
+            analyze_bundle(files=submission.files, root=submission.root, strictness=strictness, limits=limits)
         )
     document = submission.document
     if document is None and submission.files:
         document = next(iter(submission.files.values()))
     if document is None:
         raise InvalidRequest("no document was sent")
-    return analyze_document(document, media_type=submission.media_type, strictness=strictness, limits=limits)
+    return _storable(
+        analyze_document(document, media_type=submission.media_type, strictness=strictness, limits=limits)
+    )
+
+
+# Lengths of VersionFile.path and ApiVersion.spec_version: PostgreSQL refuses longer values where
+# SQLite would keep them, so both databases refuse them here.
+MAX_PATH = 500
+MAX_SPEC_VERSION = 20
+
+
+def _storable(analyzed: AnalyzedContract) -> AnalyzedContract:
+    """What the catalog keeps as identifiers must fit its columns: a bundle's file names (they name
+    `.../files/{path}`, so NUL is refused too) and the `openapi`/`asyncapi` version, which a contract
+    not validated (validity `none`) may write at any length."""
+    if analyzed.kind is not None and len(analyzed.kind.spec_version) > MAX_SPEC_VERSION:
+        field = next(f for f in ("openapi", "swagger", "asyncapi") if f in analyzed.document)
+        raise InvalidRequest(
+            f"the `{field}` version is longer than {MAX_SPEC_VERSION} characters",
+            [Issue(pointer=f"/{field}", message=f"at most {MAX_SPEC_VERSION} characters")],
+        )
+    for path in analyzed.files:
+        if "\x00" in path or len(path) > MAX_PATH:
+            raise InvalidRequest(
+                f"file name {path[:80]!r} in the bundle holds NUL or is longer than {MAX_PATH} characters",
+                [Issue(pointer="", message="rename the file", file=path.replace("\x00", "")[:MAX_PATH])],
+            )
+    return analyzed
 
 
 def _same_or_conflict(existing: ApiVersion, analyzed: AnalyzedContract) -> PublishResult:
@@ -258,8 +287,8 @@ async def _create_api_for(
     session: AsyncSession, principal: Principal | None, name: str, owner: str, analyzed: AnalyzedContract
 ) -> Api:
     info = analyzed.document.get("info") if isinstance(analyzed.document.get("info"), dict) else {}
-    title = str(info.get("title") or name)[:300]
-    description = str(info["description"]) if info.get("description") is not None else None
+    title = catalog_text(str(info.get("title") or name))[:300] or name
+    description = catalog_text(str(info["description"])) if info.get("description") is not None else None
     try:
         data = msgspec.convert(
             {"name": name, "owner": owner, "title": title, "layer": "system", "description": description},
@@ -268,6 +297,16 @@ async def _create_api_for(
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"cannot create API {name!r}: {exc}") from None
     return await catalog.create_api(session, principal, data)
+
+
+def catalog_text(value: str) -> str:
+    """Text the catalog takes from a document, without NUL.
+
+    A contract may hold NUL in its strings (`"\\u0000"` in a pattern or an example): it is stored
+    whole, as bytes, on every database. The catalog's text columns cannot hold NUL on PostgreSQL,
+    so the title, description and search words drop it, alike on SQLite.
+    """
+    return value.replace("\x00", "")
 
 
 def _stored_media_type(submission: Submission) -> str:

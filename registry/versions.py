@@ -15,12 +15,21 @@ from registry.errors import InvalidRequest, NotFound
 RELEASED = (VersionState.PUBLISHED.value, VersionState.DEPRECATED.value)
 
 
+# The length of ApiVersion.version; PostgreSQL refuses longer values where SQLite would keep them.
+MAX_VERSION = 100
+
+
 def parse_semver(value: str, *, pointer: str = "/info/version") -> semver.Version:
+    from contracts.errors import Issue
+
+    if len(value) > MAX_VERSION:
+        raise InvalidRequest(
+            f"version {value[:40]!r}... is longer than {MAX_VERSION} characters",
+            [Issue(pointer=pointer, message=f"at most {MAX_VERSION} characters")],
+        )
     try:
         return semver.Version.parse(value)
     except (ValueError, TypeError):
-        from contracts.errors import Issue
-
         raise InvalidRequest(
             f"version {value!r} is not a semantic version (MAJOR.MINOR.PATCH)",
             [Issue(pointer=pointer, message="must be a semantic version such as 1.4.0")],

@@ -13,6 +13,7 @@ from registry.access import require_read
 from registry.api.dependencies import Caller, Config, Egress, Session
 from registry.api.problems import errors
 from registry.api.schemas import AdapterIn, ApiIn, ApiOut, ApiPatch, Sla, TeamIn, TeamList, TeamOut
+from registry.api.security import ADMIN_SECURITY, WRITE_SECURITY
 from registry.api.views import api_out, team_out
 
 ApiName = Annotated[str, PathParameter(description="API name", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
@@ -22,7 +23,7 @@ class TeamController(Controller):
     path = "/api/v1/teams"
     tags = ["teams"]
 
-    @get(responses=errors(401, 403))
+    @get(responses=errors(401, 403), summary="List teams")
     async def list_teams(
         self,
         session: Session,
@@ -32,7 +33,7 @@ class TeamController(Controller):
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         return TeamList(items=[team_out(t) for t in await catalog.list_teams(session)])
 
-    @post(responses=errors(400, 401, 403, 409))
+    @post(responses=errors(400, 401, 403, 409), summary="Create a team (admins)", security=ADMIN_SECURITY)
     async def create_team(
         self,
         session: Session,
@@ -50,7 +51,11 @@ class ApiController(Controller):
     path = "/api/v1/apis"
     tags = ["apis"]
 
-    @post(responses=errors(400, 401, 403, 404, 409))
+    @post(
+        responses=errors(400, 401, 403, 404, 409),
+        summary="Register an API, owned by a team",
+        security=WRITE_SECURITY,
+    )
     async def create_api(
         self,
         session: Session,
@@ -61,7 +66,7 @@ class ApiController(Controller):
         await session.commit()
         return api_out(api)
 
-    @get("/{name:str}", responses=errors(400, 401, 403, 404))
+    @get("/{name:str}", responses=errors(400, 401, 403, 404), summary="An API's catalog entry")
     async def get_api(
         self,
         session: Session,
@@ -72,7 +77,12 @@ class ApiController(Controller):
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         return api_out(await catalog.get_api(session, name))
 
-    @put("/{name:str}/sla", responses=errors(400, 401, 403, 404))
+    @put(
+        "/{name:str}/sla",
+        responses=errors(400, 401, 403, 404),
+        summary="Set the API's SLA",
+        security=WRITE_SECURITY,
+    )
     async def put_sla(
         self,
         session: Session,
@@ -85,7 +95,12 @@ class ApiController(Controller):
         await session.commit()
         return api_out(api)
 
-    @put("/{name:str}/adapter", responses=errors(400, 401, 403, 404, 422))
+    @put(
+        "/{name:str}/adapter",
+        responses=errors(400, 401, 403, 404, 422),
+        summary="Bind the API to a gateway adapter",
+        security=WRITE_SECURITY,
+    )
     async def put_adapter(
         self,
         session: Session,
@@ -101,7 +116,12 @@ class ApiController(Controller):
         await session.commit()
         return api_out(api)
 
-    @patch("/{name:str}", responses=errors(400, 401, 403, 404, 409))
+    @patch(
+        "/{name:str}",
+        responses=errors(400, 401, 403, 404, 409, 422),
+        summary="Change an API's catalog entry",
+        security=WRITE_SECURITY,
+    )
     async def update_api(
         self,
         session: Session,

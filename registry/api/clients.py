@@ -14,6 +14,7 @@ from registry.api.discovery import Limit, Offset
 from registry.api.grants import ClientId, StateFilter
 from registry.api.problems import errors
 from registry.api.schemas import AccessRequestPage, ClientCreated, ClientIn, ClientOut
+from registry.api.security import WRITE_SECURITY
 from registry.api.views import access_request_out, client_out
 
 
@@ -21,7 +22,11 @@ class ClientController(Controller):
     path = "/api/v1/clients"
     tags = ["clients"]
 
-    @post(responses=errors(400, 401, 403, 404, 409, 422), summary="Register a consumer app")
+    @post(
+        responses=errors(400, 401, 403, 404, 409, 422),
+        summary="Register a consumer app",
+        security=WRITE_SECURITY,
+    )
     async def register_client(
         self, request: Request, session: Session, principal: Caller, data: Annotated[ClientIn, Body()]
     ) -> ClientCreated:

@@ -13,7 +13,7 @@ from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
-from registry.api.schemas import ChangesOut, CompatibilityOut
+from registry.api.schemas import NO_NUL, ChangesOut, CompatibilityOut
 from registry.api.versions import PublishOperation, VersionName, read_submission
 from registry.errors import InvalidRequest
 from registry.versions import get_version
@@ -21,7 +21,10 @@ from registry.versions import get_version
 FromVersion = Annotated[
     str | None,
     QueryParameter(
-        name="from", max_length=100, description="diff from this version instead of the stored base"
+        name="from",
+        max_length=100,
+        pattern=NO_NUL,
+        description="diff from this version instead of the stored base",
     ),
 ]
 
@@ -84,8 +87,8 @@ class CompatibilityController(Controller):
         principal: Caller,
         settings: Config,
         name: ApiName,
-        version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
-        root: Annotated[str | None, QueryParameter(name="root", max_length=500)] = None,
+        version: Annotated[str | None, QueryParameter(name="version", max_length=100, pattern=NO_NUL)] = None,
+        root: Annotated[str | None, QueryParameter(name="root", max_length=500, pattern=NO_NUL)] = None,
     ) -> CompatibilityOut:
         submission = await read_submission(request, root)
         checked = await publishing.check_candidate(

@@ -13,7 +13,8 @@ from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Egress, Secrets, Session
 from registry.api.problems import errors
-from registry.api.schemas import ConsumerIn, ConsumerList, ConsumerOut, ImpactOut, UsageList, UsageOut
+from registry.api.schemas import NO_NUL, ConsumerIn, ConsumerList, ConsumerOut, ImpactOut, UsageList, UsageOut
+from registry.api.security import WRITE_SECURITY
 from registry.api.versions import PublishOperation, VersionName, read_submission
 from registry.db.models import Consumer
 from registry.versions import get_version
@@ -43,6 +44,7 @@ class ConsumerController(Controller):
             **errors(400, 401, 403, 404, 422),
         },
         summary="Register a consumer of the API",
+        security=WRITE_SECURITY,
     )
     async def register(
         self,
@@ -130,8 +132,8 @@ class ConsumerController(Controller):
         principal: Caller,
         settings: Config,
         name: ApiName,
-        version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
-        root: Annotated[str | None, QueryParameter(name="root", max_length=500)] = None,
+        version: Annotated[str | None, QueryParameter(name="version", max_length=100, pattern=NO_NUL)] = None,
+        root: Annotated[str | None, QueryParameter(name="root", max_length=500, pattern=NO_NUL)] = None,
     ) -> ImpactOut:
         submission = await read_submission(request, root)
         checked = await publishing.check_candidate(

@@ -23,6 +23,7 @@ from registry.api.schemas import (
     GrantList,
     GrantOut,
 )
+from registry.api.security import WRITE_SECURITY
 from registry.api.views import access_request_out, grant_out
 from registry.db.models import AccessRequest, Client
 
@@ -43,6 +44,7 @@ class AccessRequestController(Controller):
             **errors(400, 401, 403, 404, 422),
         },
         summary="Ask for scopes of the API for a client",
+        security=WRITE_SECURITY,
     )
     async def request_access(
         self, session: Session, principal: Caller, name: ApiName, data: Annotated[AccessRequestIn, Body()]
@@ -84,6 +86,7 @@ class AccessRequestController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404, 409, 422),
         summary="Grant the requested scopes to the client",
+        security=WRITE_SECURITY,
     )
     async def approve(
         self, request: Request, session: Session, principal: Caller, name: ApiName, request_id: RequestId
@@ -97,6 +100,7 @@ class AccessRequestController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404, 409),
         summary="Refuse a pending access request",
+        security=WRITE_SECURITY,
     )
     async def reject(
         self,
@@ -115,6 +119,7 @@ class AccessRequestController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404, 409),
         summary="Take granted scopes back from the client",
+        security=WRITE_SECURITY,
     )
     async def revoke(
         self,
@@ -146,6 +151,7 @@ class GrantController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404),
         summary="Take all of the API's scopes back from a client",
+        security=WRITE_SECURITY,
     )
     async def take_back(
         self,

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from sqlalchemy import text
 
 from registry.api.dependencies import Session
 from registry.api.schemas import Health
+from registry.api.security import PUBLIC
 
 
-@get("/health", tags=["health"], summary="Service and database health")
+@get(
+    "/health",
+    tags=["health"],
+    summary="Service and database health",
+    security=PUBLIC,
+    responses={503: ResponseSpec(Health, description="The database does not answer")},
+)
 async def health(session: Session) -> Response[Health]:
     try:
         await session.execute(text("SELECT 1"))

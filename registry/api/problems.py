@@ -115,7 +115,8 @@ def http_error(request: Request, exc: HTTPException) -> Response[Problem]:
 
 def _pointer(item: dict) -> str:
     key = item.get("key")
-    source = item.get("source")
+    # litestar names the source by its ParamType enum, whose str() is "ParamType.QUERY".
+    source = getattr(item.get("source"), "value", item.get("source"))
     if key and source in ("query", "path", "header", "cookie"):
         return f"{source}:{key}"
     return "/" + str(key) if key else ""

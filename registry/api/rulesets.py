@@ -13,6 +13,7 @@ from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import RulesetOut
+from registry.api.security import ADMIN_SECURITY, WRITE_SECURITY
 from registry.db.models import LintRuleset
 
 YAML = "application/yaml"
@@ -26,7 +27,8 @@ class RulesetOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             description="`extends`, `rules` (severities, `off`) and custom rules: see docs/lint-rules.md",
-            content={YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))},
+            # The text is stored as sent; its root is a mapping, as in YAML or JSON.
+            content={YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT))},
         )
 
 
@@ -40,6 +42,7 @@ class RulesetController(Controller):
         responses=errors(400, 401, 403, 422),
         summary="Set the global ruleset (admins)",
         operation_class=RulesetOperation,
+        security=ADMIN_SECURITY,
     )
     async def put_global(self, request: Request, session: Session, principal: Caller) -> RulesetOut:
         return await self._put(request, session, principal, rulesets.GLOBAL)
@@ -55,6 +58,7 @@ class RulesetController(Controller):
         responses=errors(400, 401, 403, 404, 422),
         summary="Set a team's ruleset (replaces the global one for the team's APIs)",
         operation_class=RulesetOperation,
+        security=WRITE_SECURITY,
     )
     async def put_team(
         self, request: Request, session: Session, principal: Caller, team: ApiName

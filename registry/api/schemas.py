@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
 from contracts.diff import Change
 
+# PostgreSQL text cannot hold NUL (SQLite can): refusing it in every string the API takes keeps
+# both databases alike and says so in the contract, so clients see a 400, never a 500.
+NO_NUL = r"^[^\x00]*$"
+Text = Annotated[str, msgspec.Meta(pattern=NO_NUL)]
 Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", min_length=1, max_length=100)]
-Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Tag = Annotated[Text, msgspec.Meta(min_length=1, max_length=100)]
+# msgspec decodes 64-bit integers: a bound keeps every schema-valid count decodable.
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
 LayerName = Literal["system", "process", "experience"]
 ValidityName = Literal["full", "syntax-only", "none"]
 CompatibilityName = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "NONE"]
@@ -40,8 +46,8 @@ class ProblemIssue(msgspec.Struct, omit_defaults=True):
 
 class TeamIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
-    description: str | None = None
-    members: list[Annotated[str, msgspec.Meta(min_length=1, max_length=200)]] = []
+    description: Text | None = None
+    members: list[Annotated[Text, msgspec.Meta(min_length=1, max_length=200)]] = []
 
 
 class TeamOut(msgspec.Struct):
@@ -56,9 +62,9 @@ class TeamList(msgspec.Struct):
 
 
 class Contact(msgspec.Struct, omit_defaults=True):
-    name: str | None = None
-    email: str | None = None
-    url: str | None = None
+    name: Text | None = None
+    email: Text | None = None
+    url: Text | None = None
 
 
 class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
@@ -74,10 +80,19 @@ class AdapterIn(msgspec.Struct, forbid_unknown_fields=True):
     """Where the gateway sends an API's calls: its examples, an HTTP upstream, or Python handlers."""
 
     kind: Literal["mock", "http", "python"]
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2000)] | None = None
-    entry_point: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\x00]*$", max_length=2000)] | None = None
+    entry_point: Annotated[Text, msgspec.Meta(min_length=1, max_length=200)] | None = None
     connect_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
     read_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+
+    # What __post_init__ checks, in the contract (registry.api.wire_schema puts it there).
+    json_schema_all_of: ClassVar[list[dict[str, Any]]] = [
+        {
+            "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+            "then": {"properties": {field: {"type": "string"}}, "required": [field]},
+        }
+        for kind, field in (("http", "url"), ("python", "entry_point"))
+    ]
 
     def __post_init__(self) -> None:
         if self.kind == "http" and not self.url:
@@ -87,20 +102,20 @@ class AdapterIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Sla(msgspec.Struct, omit_defaults=True):
-    tier: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    tier: Annotated[Text, msgspec.Meta(min_length=1, max_length=50)]
     availability: Annotated[float, msgspec.Meta(gt=0, le=100)] | None = None
-    latency_p99_ms: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    latency_p99_ms: Annotated[int, msgspec.Meta(ge=1, le=2**53)] | None = None
     rate_limit: RateLimit | None = None
-    support_hours: str | None = None
+    support_hours: Text | None = None
 
 
 class ApiIn(msgspec.Struct, forbid_unknown_fields=True):
     name: Name
     owner: Name
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
+    title: Annotated[Text, msgspec.Meta(min_length=1, max_length=300)]
     layer: LayerName
-    description: str | None = None
-    domain: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    description: Text | None = None
+    domain: Annotated[Text, msgspec.Meta(max_length=100)] | None = None
     tags: list[Tag] = []
     contacts: list[Contact] = []
     compatibility: CompatibilityName = "BACKWARD"
@@ -109,11 +124,11 @@ class ApiIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class ApiPatch(msgspec.Struct, forbid_unknown_fields=True):
-    title: Annotated[str, msgspec.Meta(min_length=1, max_length=300)] | None = None
-    description: str | None = None
+    title: Annotated[Text, msgspec.Meta(min_length=1, max_length=300)] | None = None
+    description: Text | None = None
     owner: Name | None = None
     layer: LayerName | None = None
-    domain: Annotated[str, msgspec.Meta(max_length=100)] | None = None
+    domain: Annotated[Text, msgspec.Meta(max_length=100)] | None = None
     tags: list[Tag] | None = None
     contacts: list[Contact] | None = None
     compatibility: CompatibilityName | None = None
@@ -147,16 +162,21 @@ class Deprecation(msgspec.Struct):
     reason: str | None
 
 
-class ConformanceResult(msgspec.Struct, forbid_unknown_fields=True):
+class ConformanceRun(msgspec.Struct, forbid_unknown_fields=True):
     """A conformance run (schemathesis) of a version against a live deployment."""
 
     passed: bool
-    target: Annotated[str, msgspec.Meta(max_length=2000)]
-    operations: Annotated[int, msgspec.Meta(ge=0)]
-    test_cases: Annotated[int, msgspec.Meta(ge=0)]
-    failures: Annotated[int, msgspec.Meta(ge=0)]
+    target: Annotated[Text, msgspec.Meta(max_length=2000)]
+    operations: Count
+    test_cases: Count
+    failures: Count
     seconds: Annotated[float, msgspec.Meta(ge=0)]
-    failed_operations: list[Annotated[str, msgspec.Meta(max_length=500)]] = []
+    failed_operations: list[Annotated[Text, msgspec.Meta(max_length=500)]] = []
+
+
+class ConformanceResult(ConformanceRun):
+    """A recorded run: the registry adds when, and who reported it."""
+
     checked_at: dt.datetime | None = None
     checked_by: str | None = None
 
@@ -212,8 +232,8 @@ class VersionList(msgspec.Struct):
 
 class DeprecateIn(msgspec.Struct, forbid_unknown_fields=True):
     sunset: dt.date | None = None
-    replacement: str | None = None
-    reason: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    replacement: Annotated[Text, msgspec.Meta(max_length=100)] | None = None
+    reason: Annotated[Text, msgspec.Meta(max_length=2000)] | None = None
 
 
 class RetireIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -274,7 +294,7 @@ class ClientIn(msgspec.Struct, forbid_unknown_fields=True):
     """Non-admins may name registry scopes never, and API scopes only of their own team's APIs."""
 
     client_id: Name
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    name: Annotated[Text, msgspec.Meta(min_length=1, max_length=200)]
     team: Name
     scopes: Annotated[list[Scope], msgspec.Meta(max_length=100)] = []
 
@@ -350,11 +370,22 @@ class GrantList(msgspec.Struct):
 class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):
     consumer: Name
     team: Name
-    versions: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-    operations: list[Annotated[str, msgspec.Meta(min_length=1, max_length=500)]] = []
+    versions: Annotated[
+        Text, msgspec.Meta(min_length=1, max_length=200, description="an npm-style semver range, e.g. ^1.4")
+    ]
+    operations: list[Annotated[Text, msgspec.Meta(min_length=1, max_length=500)]] = []
     # Lifecycle events (contract.deprecated) are POSTed here, signed: Charter-Signature: sha256=<hmac>.
-    webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2000)] | None = None
-    webhook_secret: Annotated[str, msgspec.Meta(min_length=16, max_length=200)] | None = None
+    webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\x00]*$", max_length=2000)] | None = None
+    webhook_secret: Annotated[Text, msgspec.Meta(min_length=16, max_length=200)] | None = None
+
+    # registry.consumers refuses a webhook without its secret, and a secret without its webhook.
+    json_schema_all_of: ClassVar[list[dict[str, Any]]] = [
+        {
+            "if": {"properties": {given: {"type": "string"}}, "required": [given]},
+            "then": {"properties": {needed: {"type": "string"}}, "required": [needed]},
+        }
+        for given, needed in (("webhook_url", "webhook_secret"), ("webhook_secret", "webhook_url"))
+    ]
 
 
 class ConsumerOut(msgspec.Struct):

@@ -5,10 +5,54 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from litestar import Request
+from litestar.openapi.spec import OAuthFlow, OAuthFlows, SecurityRequirement, SecurityScheme
 
 from policies.auth import InvalidToken, Principal
 from policies.auth.principal import TokenSource
+from registry.access import ADMIN, READ, WRITE
 from registry.errors import Unauthenticated
+
+TOKEN_PATH = "/oauth/token"
+# How the contract names the two ways to send a token: paste one (from any accepted issuer), or let
+# Swagger UI's Authorize get one from the built-in issuer by client credentials.
+SECURITY_SCHEMES = {
+    "bearer": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        bearer_format="JWT",
+        description="An access token of the built-in issuer (POST /oauth/token) or of a configured provider.",
+    ),
+    "clientCredentials": SecurityScheme(
+        type="oauth2",
+        description="Client credentials of a registered client (the admin, or POST /api/v1/clients).",
+        flows=OAuthFlows(
+            client_credentials=OAuthFlow(
+                token_url=TOKEN_PATH,
+                scopes={
+                    READ: "read contracts, teams and consumers",
+                    WRITE: "publish and manage the APIs of the caller's teams",
+                    ADMIN: "everything, including teams, clients, the audit log and forced publishes",
+                },
+            )
+        ),
+    ),
+}
+
+
+def requirement(scope: str) -> list[SecurityRequirement]:
+    """Either scheme may carry the token; the oauth2 alternative names the scope it needs."""
+    return [{"bearer": []}, {"clientCredentials": [scope]}]
+
+
+WRITE_SECURITY = requirement(WRITE)
+ADMIN_SECURITY = requirement(ADMIN)
+# No credentials needed (the empty requirement), as on the token endpoint and health.
+PUBLIC: list[SecurityRequirement] = [{}]
+
+
+def read_security(*, anonymous_reads: bool) -> list[SecurityRequirement]:
+    """The document-wide requirement reads inherit: optional when anonymous reads are allowed."""
+    return requirement(READ) + (PUBLIC if anonymous_reads else [])
 
 
 class BearerAuth:

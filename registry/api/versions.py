@@ -19,7 +19,8 @@ from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
-from registry.api.schemas import ConformanceResult, DeprecateIn, RetireIn, VersionList, VersionOut
+from registry.api.schemas import NO_NUL, ConformanceRun, DeprecateIn, RetireIn, VersionList, VersionOut
+from registry.api.security import WRITE_SECURITY
 from registry.api.views import version_out
 from registry.db.models import Api, ApiVersion
 from registry.errors import RegistryError
@@ -29,7 +30,12 @@ YAML = "application/yaml"
 JSON = "application/json"
 ZIP = "application/zip"
 _DOCUMENT_TYPES = (JSON, YAML, "application/x-yaml", "text/yaml", "application/vnd.oai.openapi+json")
-VersionName = Annotated[str, PathParameter(description="semantic version, or `latest`", max_length=100)]
+VersionName = Annotated[
+    str,
+    PathParameter(
+        description="semantic version, or `latest`", max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$"
+    ),
+]
 
 
 class UnsupportedMediaType(RegistryError):
@@ -46,15 +52,18 @@ class PublishOperation(Operation):
             description="The contract: JSON or YAML, a zip bundle, or a multipart upload of its files.",
             content={
                 JSON: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
-                YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                # A YAML document is a mapping at its root, as a JSON one is an object.
+                YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
                 ZIP: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary")),  # type: ignore[arg-type]
                 "multipart/form-data": OpenAPIMediaType(
                     schema=Schema(
                         type=OpenAPIType.OBJECT,
+                        description="One `file` part is the document; several file parts are a bundle.",
                         properties={
                             "file": Schema(type=OpenAPIType.STRING, format="binary"),  # type: ignore[arg-type]
-                            "root": Schema(type=OpenAPIType.STRING),
+                            "root": Schema(type=OpenAPIType.STRING, pattern=NO_NUL, max_length=500),
                         },
+                        required=["file"],
                     )
                 ),
             },
@@ -68,7 +77,7 @@ class DocumentOperation(Operation):
         if ok is not None and not isinstance(ok, type(None)):
             ok.content = {  # type: ignore[union-attr]
                 JSON: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
-                YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
+                YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.OBJECT)),
             }
 
 
@@ -84,6 +93,7 @@ class VersionController(Controller):
         },
         status_code=201,
         summary="Publish a contract version",
+        security=WRITE_SECURITY,
     )
     async def publish(
         self,
@@ -92,14 +102,14 @@ class VersionController(Controller):
         principal: Caller,
         settings: Config,
         name: ApiName,
-        version: Annotated[str | None, QueryParameter(name="version", max_length=100)] = None,
-        owner: Annotated[str | None, QueryParameter(name="owner", max_length=100)] = None,
+        version: Annotated[str | None, QueryParameter(name="version", max_length=100, pattern=NO_NUL)] = None,
+        owner: Annotated[str | None, QueryParameter(name="owner", max_length=100, pattern=NO_NUL)] = None,
         draft: Annotated[bool, QueryParameter(name="draft")] = False,
         force: Annotated[
             bool,
             QueryParameter(name="force", description="admins only: publish despite incompatible changes"),
         ] = False,
-        root: Annotated[str | None, QueryParameter(name="root", max_length=500)] = None,
+        root: Annotated[str | None, QueryParameter(name="root", max_length=500, pattern=NO_NUL)] = None,
     ) -> Response[VersionOut]:
         submission = await read_submission(request, root)
         result = await publishing.publish_version(
@@ -180,7 +190,7 @@ class VersionController(Controller):
         settings: Config,
         name: ApiName,
         version: VersionName,
-        path: Annotated[str, PathParameter(description="file path inside the bundle")],
+        path: Annotated[str, PathParameter(description="file path inside the bundle", pattern=NO_NUL)],
     ) -> Response[bytes]:
         _, row = await self._version(session, principal, settings, name, version)
         content = await get_file(session, row, path.lstrip("/"))
@@ -194,6 +204,7 @@ class VersionController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404, 409, 422),
         summary="Deprecate a version, with a sunset date and a replacement",
+        security=WRITE_SECURITY,
     )
     async def deprecate(
         self,
@@ -211,6 +222,7 @@ class VersionController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404, 409, 422),
         summary="Retire a deprecated version (or, admins only, a published one in an emergency)",
+        security=WRITE_SECURITY,
     )
     async def retire(
         self,
@@ -223,7 +235,13 @@ class VersionController(Controller):
         row = await lifecycle.retire(session, principal, name, version, data or RetireIn())
         return await self._done(session, name, row)
 
-    @post("/{version:str}/release", status_code=200, responses=errors(400, 401, 403, 404, 409, 422))
+    @post(
+        "/{version:str}/release",
+        status_code=200,
+        responses=errors(400, 401, 403, 404, 409, 422),
+        summary="Release a draft version",
+        security=WRITE_SECURITY,
+    )
     async def release(
         self,
         session: Session,
@@ -246,6 +264,7 @@ class VersionController(Controller):
         status_code=200,
         responses=errors(400, 401, 403, 404),
         summary="Record a conformance run of the version against a live deployment",
+        security=WRITE_SECURITY,
     )
     async def conformance(
         self,
@@ -253,7 +272,7 @@ class VersionController(Controller):
         principal: Caller,
         name: ApiName,
         version: VersionName,
-        data: Annotated[ConformanceResult, Body()],
+        data: Annotated[ConformanceRun, Body()],
     ) -> VersionOut:
         row = await lifecycle.record_conformance(session, principal, name, version, data)
         return await self._done(session, name, row)
