@@ -86,7 +86,8 @@ def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> s
 
 @contextmanager
 def charter_server(workdir: Path, **env: str) -> Iterator[str]:
-    """A real `charter serve` on loopback (SQLite in `workdir`, no demo, CHARTER_* from `env`)."""
+    """A real `charter serve` on loopback (SQLite in `workdir`, no demo, CHARTER_* from `env`, which may
+    name another `database_url`); its output goes to `workdir/server.log`, shown if it fails to start."""
     port = free_port()
     environ = {
         **os.environ,
@@ -96,24 +97,26 @@ def charter_server(workdir: Path, **env: str) -> Iterator[str]:
         "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
         **{f"CHARTER_{name.upper()}": value for name, value in env.items()},
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail("charter serve did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
+            env=environ,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.2)
+            else:
+                pytest.fail(f"charter serve did not start: {log_path.read_text()[-2000:]}")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=30)

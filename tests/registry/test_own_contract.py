@@ -11,7 +11,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,8 +19,7 @@ import httpx
 import pytest
 
 from tests.conftest import PG_ADMIN_DSN
-from tests.loopback import free_port
-from tests.registry.support import ADMIN
+from tests.registry.support import ADMIN, SECRETS_KEY, charter_server
 
 # Enough cases per operation to cross every phase (examples, coverage, fuzzing, stateful) in about
 # half a minute per database on two cores. The seed makes a failure reproducible; set
@@ -92,39 +90,17 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         asyncio.run(_admin_sql(f'CREATE DATABASE "{database}"'))
         host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
         database_url = f"postgresql+asyncpg://postgres@{host}/{database}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "CHARTER_DATABASE_URL": database_url,
-        "CHARTER_DEMO": "1",
-        "CHARTER_ADMIN_CLIENT_ID": ADMIN[0],
-        "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
-        "CHARTER_SIGNING_KEY_FILE": str(workdir / "signing-key.json"),
-        "CHARTER_ACCESS_LOG": "0",
-    }
-    log = (workdir / "server.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"charter serve did not start: {(workdir / 'server.log').read_text()[-2000:]}")
-        yield url
+        with charter_server(
+            workdir,
+            database_url=database_url,
+            demo="1",
+            signing_key_file=str(workdir / "signing-key.json"),
+            access_log="0",
+            secrets_key=SECRETS_KEY,
+        ) as url:
+            yield url
     finally:
-        process.terminate()
-        process.wait(timeout=30)
-        log.close()
         if request.param == "postgres":
             asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
 
