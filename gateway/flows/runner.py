@@ -32,6 +32,7 @@ log = logging.getLogger("charter.flows")
 OPERATOR_TOPIC = "charter-operator"
 _PARK_WAIT_SECONDS = 24 * 3600.0
 _SUMMARY_CHARS = 200
+_INDEXED_WITHIN_SECONDS = 5.0  # a run started here writes its first record at once
 _encoder = msgspec.json.Encoder()
 
 ClientFactory = Callable[[Flow, str, str, str], SystemClient]  # flow, run id, step, traceparent
@@ -136,6 +137,7 @@ class FlowRunner:
         }
         with SetWorkflowID(new_id):
             await DBOS.start_workflow_async(charter_flow_run, flow.name, source.input, start, prior, meta)
+        await self.wait(new_id, 0)
         return new_id
 
     async def retry(self, run_id: str) -> None:
@@ -151,17 +153,19 @@ class FlowRunner:
         await DBOS.send_async(run_id, action, OPERATOR_TOPIC)
 
     async def wait(self, run_id: str, timeout: float) -> RunRecord | None:
-        """The run's record once it has finished or parked, or None when `timeout` passes first."""
+        """The run's record once it has finished or parked; when `timeout` passes first, the record
+        as it stands (waiting on past `timeout` only for the run to be indexed at all)."""
         deadline = time.monotonic() + timeout
+        indexed_deadline = deadline + _INDEXED_WITHIN_SECONDS
         delay = 0.01
         while True:
             record = await self.index.get(run_id)
             if record is not None and (record.state in FINISHED or record.state is RunState.FAILED):
                 return record
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            await asyncio.sleep(min(delay, left))
+            now = time.monotonic()
+            if (record is not None and now >= deadline) or now >= indexed_deadline:
+                return record
+            await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
 
     async def _record(self, run_id: str) -> RunRecord:
