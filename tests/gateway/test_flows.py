@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import sys
+import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -81,6 +82,8 @@ class Erp:
         self.calls: Counter[str] = Counter()
         self.faults: dict[str, list[int]] = {}  # "POST /engagements" -> statuses of the next calls
         self.headers: list[dict[str, str]] = []
+        self.held: set[str] = set()  # routes that wait until released
+        self.released = threading.Event()
         self._ids = itertools.count(1)
 
     def fail(self, route: str, times: int, status: int = 503) -> None:
@@ -93,6 +96,8 @@ class Erp:
         key = "DELETE /projects/{id}" if route.startswith("DELETE /projects/") else route
         self.calls[key] += 1
         self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        while key in self.held and not self.released.is_set():
+            await asyncio.sleep(0.02)
         pending = self.faults.get(key)
         if pending:
             status = pending.pop(0)
