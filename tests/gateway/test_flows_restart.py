@@ -12,7 +12,7 @@ import httpx
 from tests import acme_flows
 from tests.gateway.test_flows import ERP, ONBOARDING, Erp
 from tests.loopback import serving
-from tests.registry.support import ADMIN, LOOPBACK, charter_process
+from tests.registry.support import ADMIN, LOOPBACK, charter, charter_process
 
 
 def token(url: str, client_id: str, secret: str) -> dict[str, str]:
@@ -80,6 +80,16 @@ def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
                 return bool(runs["items"]) and runs["items"][0]["state"] == "succeeded"
 
             until(succeeded, "the run to resume and finish")
+            runs = charter("flows", "runs", "--key", "opp-1", url=url)
+            assert runs.returncode == 0, runs.stderr
+            assert "succeeded" in runs.stdout and "1 of 1 runs" in runs.stdout
+            run_id = httpx.get(f"{url}/api/v1/flows/runs", headers=admin).json()["items"][0]["id"]
+            shown = charter("flows", "show", run_id, url=url, COLUMNS="200")
+            assert shown.returncode == 0 and "provision-engagement" in shown.stdout, shown.stderr
+            listed = charter("flows", "list", url=url)
+            assert listed.returncode == 0 and "onboarding" in listed.stdout, listed.stderr
+            refused = charter("flows", "retry", run_id, url=url)
+            assert refused.returncode == 2 and "only a failed run" in refused.stderr
     assert erp.calls["POST /clients"] == 1 and erp.calls["POST /projects"] == 1
     assert erp.calls["POST /engagements"] == 2
     in_flight, again = (h["idempotency-key"] for h in erp.headers[2:4])
