@@ -132,9 +132,11 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         egress=egress,
         adapter_factories={"flow": flow_host.flow_adapter_factory(flow_runner)},
     )
+    run_index = flow_host.SqlRunIndex(sessionmaker)
     runner = flow_host.create_runner(
         flows,
         database_url=settings.database_url,
+        index=run_index,
         sessionmaker=sessionmaker,
         gateway=gateway,
         prefix=GATEWAY_PREFIX,
@@ -167,8 +169,12 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             for client in await clients.registered_clients(session):
                 issuer.register(client)
         await gateway.reload()
+        background: list[asyncio.Task] = []
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()
+            background.append(
+                asyncio.create_task(flow_host.watch_late_runs(runner, run_index), name="charter-flows-late")
+            )
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         stop_counting = asyncio.Event()
@@ -182,7 +188,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             relay.stop()
             stop_counting.set()
             await asyncio.wait([relaying, counting], timeout=10)
-            for task in (relaying, logging_access, counting):
+            for task in (relaying, logging_access, counting, *background):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -3,6 +3,7 @@ its outbox, and operator actions (retry, replay, cancel) with their authorizatio
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -188,6 +189,17 @@ async def _require_flow_owner(session: AsyncSession, principal: Principal | None
     return require_owner(caller, team)
 
 
+async def watch_late_runs(runner: FlowRunner, index: SqlRunIndex, *, every_seconds: float = 30.0) -> None:
+    """Keep the `late` gauge current: unfinished runs older than their flow's SLA."""
+    while True:
+        if runner.metrics is not None:
+            now = utcnow()
+            for flow in runner.flows.values():
+                late = await index.late(flow.name, now - dt.timedelta(seconds=flow.sla_seconds))
+                runner.metrics.late.labels(flow.name).set(late)
+        await asyncio.sleep(every_seconds)
+
+
 def flow_system_database(database_url: str) -> str:
     """DBOS's system database: PostgreSQL shared with the registry (its own `dbos` schema, so
     replicas share and recover runs), or a SQLite file of its own beside the registry's."""
@@ -228,6 +240,7 @@ def create_runner(
     flows: Mapping[str, Flow],
     *,
     database_url: str,
+    index: SqlRunIndex,
     sessionmaker: async_sessionmaker[AsyncSession],
     gateway: Gateway,
     prefix: str,
@@ -244,7 +257,7 @@ def create_runner(
 
     return FlowRunner(
         flows,
-        index=SqlRunIndex(sessionmaker),
+        index=index,
         events=OutboxEvents(sessionmaker),
         client_factory=client,
         system_database_url=flow_system_database(database_url),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class FlowMetrics:
@@ -26,6 +26,12 @@ class FlowMetrics:
         self.parked = Counter(
             "charter_flow_runs_parked",
             "Runs parked as failed, waiting for an operator",
+            ("flow",),
+            registry=registry,
+        )
+        self.late = Gauge(
+            "charter_flow_runs_late",
+            "Unfinished runs older than their flow's SLA (refreshed periodically)",
             ("flow",),
             registry=registry,
         )

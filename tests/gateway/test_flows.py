@@ -343,6 +343,15 @@ async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps
     # The first caller's key now answers the result.
     assert (await win(client, "opp-7", "k")).status_code == 201
     assert await on_server(client, flow_actions, app) == ["flow.run.retry"]
+    metrics = (await client.get("/metrics")).text
+    for line in (
+        'charter_flow_runs_parked_total{flow="onboarding"} 1.0',
+        'charter_flow_step_retries_total{flow="onboarding",step="provision-engagement"} 2.0',
+        'charter_flow_runs_total{flow="onboarding",state="failed"} 1.0',
+        'charter_flow_runs_total{flow="onboarding",state="succeeded"} 1.0',
+        'charter_flow_step_duration_seconds_count{flow="onboarding",step="provision-engagement"} 4.0',
+    ):
+        assert line in metrics
 
 
 async def test_replay_from_a_step_reuses_the_recorded_outputs_before_it(client, bound, delivery, admin):
