@@ -61,6 +61,7 @@ onboarding = Flow(
         Step("provision-engagement", provision_engagement, retry=FAST),
     ),
     result=won,
+    client_id="onboarding-flow",
 )
 
 

@@ -23,7 +23,7 @@ from registry.db.models import AuditEvent, OutboxEvent
 from tests import acme_flows
 from tests.gateway.conftest import settled
 from tests.loopback import serving
-from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
+from tests.registry.support import ADMIN, CLIENTS, bearer, fetch_token, make_settings
 
 T = TypeVar("T")
 ERP = {
@@ -40,10 +40,27 @@ ERP = {
             "delete": {"operationId": "closeProject", "responses": {"204": {"description": "closed"}}},
         },
         "/engagements": {
-            "post": {"operationId": "createEngagement", "responses": {"201": {"description": "ok"}}}
+            "post": {
+                "operationId": "createEngagement",
+                # Called with the flow's own client: its scopes decide.
+                "security": [{"oauth": ["erp:write"]}],
+                "responses": {"201": {"description": "ok"}},
+            }
         },
     },
+    "components": {
+        "securitySchemes": {
+            "oauth": {
+                "type": "oauth2",
+                "flows": {
+                    "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {"erp:write": "Write"}}
+                },
+            }
+        }
+    },
 }
+# The onboarding flow's own client at the gateway.
+FLOW_CLIENT = {"client_id": "onboarding-flow", "client_secret": "flow-secret", "scopes": ["erp:write"]}
 WON = {
     "operationId": "winOpportunity",
     "parameters": [
@@ -137,8 +154,14 @@ def flow_package(tmp_path: Path) -> Iterator[None]:
 
 
 @pytest.fixture
-def app(database_url: str, flow_package: None) -> Litestar:
-    return create_app(make_settings(database_url))
+def flow_scopes() -> list[str]:
+    return FLOW_CLIENT["scopes"]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def app(database_url: str, flow_package: None, flow_scopes: list[str]) -> Litestar:
+    clients = [*CLIENTS, {**FLOW_CLIENT, "scopes": flow_scopes}]
+    return create_app(make_settings(database_url, clients_json=json.dumps(clients)))
 
 
 @pytest.fixture
@@ -398,3 +421,14 @@ async def test_a_binding_to_an_unknown_flow_is_refused(client, bound, delivery):
         "/api/v1/apis/onboarding/adapter", json={"kind": "flow", "flow": "nope"}, headers=delivery
     )
     assert response.status_code == 422
+
+
+@pytest.mark.parametrize("flow_scopes", [[]])
+async def test_steps_call_with_the_flows_own_client_and_its_scopes(client, bound, admin):
+    response = await win(client, "opp-5", "k")
+    assert response.status_code == 202  # parked at once: a refusal is not retried
+    run = (await client.get(response.headers["location"], headers=admin)).json()
+    step = run["steps"][2]
+    assert (step["state"], step["attempts"], step["error"]["status"]) == ("failed", 1, 403)
+    assert step["error"]["problem"]["type"] == "/problems/insufficient-scope"
+    assert bound.calls["POST /engagements"] == 0

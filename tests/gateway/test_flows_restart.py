@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 
 from tests import acme_flows
-from tests.gateway.test_flows import ERP, ONBOARDING, Erp
+from tests.gateway.test_flows import ERP, FLOW_CLIENT, ONBOARDING, Erp
 from tests.loopback import serving
-from tests.registry.support import ADMIN, LOOPBACK, charter, charter_process
+from tests.registry.support import ADMIN, CLIENTS, LOOPBACK, charter, charter_process
 
 
 def token(url: str, client_id: str, secret: str) -> dict[str, str]:
@@ -35,8 +35,9 @@ def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
     site = str(acme_flows.install(tmp_path / "site"))
     erp = Erp()
     erp.held.add("POST /engagements")
+    settings = {"egress_allow": LOOPBACK, "access_log": "0", "clients": json.dumps([*CLIENTS, FLOW_CLIENT])}
     with serving(erp) as erp_url:
-        with charter_process(tmp_path, python_path=site, egress_allow=LOOPBACK, access_log="0") as (
+        with charter_process(tmp_path, python_path=site, **settings) as (
             url,
             process,
         ):
@@ -72,7 +73,7 @@ def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
             process.kill()
             process.wait(timeout=10)
         erp.released.set()
-        with charter_process(tmp_path, python_path=site, egress_allow=LOOPBACK, access_log="0") as (url, _):
+        with charter_process(tmp_path, python_path=site, **settings) as (url, _):
             admin = token(url, *ADMIN)
 
             def succeeded() -> bool:
