@@ -137,7 +137,6 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         flows,
         database_url=settings.database_url,
         index=run_index,
-        sessionmaker=sessionmaker,
         gateway=gateway,
         prefix=GATEWAY_PREFIX,
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),

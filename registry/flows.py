@@ -1,17 +1,18 @@
-"""The registry's side of flows: the run index in its database, status and business events through
-its outbox, and operator actions (retry, replay, cancel) with their authorization and audit."""
+"""The registry's side of flows: the run index in its database (status and business events leave
+through its outbox in the same transactions), and operator actions (retry, replay, cancel) with
+their authorization and audit."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, make_url, select
+from sqlalchemy import func, make_url, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.app import AdapterFactory, Gateway
@@ -37,25 +38,24 @@ class SqlRunIndex:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def save(self, run: RunRecord) -> None:
+    async def save(self, run: RunRecord, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         async with self._sessionmaker() as session:
             await begin_write(session)
             row = await session.get(FlowRun, run.id)
             record = msgspec.to_builtins(run)
             if row is None:
-                row = FlowRun(id=run.id, flow=run.flow, created_at=run.created_at)
+                row = FlowRun(id=run.id, flow=run.flow, created_at=run.created_at, keys=[])
                 session.add(row)
             else:
                 record["created_at"] = msgspec.to_builtins(row.created_at)
-                await session.execute(delete(FlowRunKey).where(FlowRunKey.run_id == run.id))
             row.state = run.state.value
             row.updated_at = run.updated_at
             row.record = record
-            await session.flush()
-            session.add_all(
-                FlowRunKey(run_id=run.id, name=name[:100], value=value[:500])
-                for name, value in run.keys.items()
-            )
+            keys = {name[:100]: value[:500] for name, value in run.keys.items()}
+            if {key.name: key.value for key in row.keys} != keys:
+                row.keys = [FlowRunKey(name=name, value=value) for name, value in keys.items()]
+            for topic, payload in events:
+                audit.emit(session, topic, payload)
             await session.commit()
 
     async def get(self, run_id: str) -> RunRecord | None:
@@ -102,19 +102,6 @@ class SqlRunIndex:
 
 def _record(row: FlowRun) -> RunRecord:
     return msgspec.convert(row.record, RunRecord)
-
-
-class OutboxEvents:
-    """Flow events leave through the registry's transactional outbox, like every other event."""
-
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self._sessionmaker = sessionmaker
-
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        async with self._sessionmaker() as session:
-            await begin_write(session)
-            audit.emit(session, topic, payload)
-            await session.commit()
 
 
 def is_late(run: RunRecord, flow: Flow | None, now: dt.datetime | None = None) -> bool:
@@ -241,7 +228,6 @@ def create_runner(
     *,
     database_url: str,
     index: SqlRunIndex,
-    sessionmaker: async_sessionmaker[AsyncSession],
     gateway: Gateway,
     prefix: str,
     tokens: FlowTokens,
@@ -258,7 +244,6 @@ def create_runner(
     return FlowRunner(
         flows,
         index=index,
-        events=OutboxEvents(sessionmaker),
         client_factory=client,
         system_database_url=flow_system_database(database_url),
         metrics=FlowMetrics(gateway.metrics.registry),

@@ -13,6 +13,7 @@ DBOS is a process-wide singleton: one runner is active per process (`start` / `s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import logging
@@ -26,13 +27,14 @@ from dbos import DBOS, SetWorkflowID
 
 from gateway.flows.declaration import Flow, FlowInput, Outcome, StepContext, StepFailed, SystemClient
 from gateway.flows.metrics import FlowMetrics
-from gateway.flows.runs import FINISHED, EventSink, RunIndex, RunRecord, RunState, StepRun
+from gateway.flows.runs import FINISHED, RunIndex, RunRecord, RunState, StepRun
 
 log = logging.getLogger("charter.flows")
 OPERATOR_TOPIC = "charter-operator"
 _PARK_WAIT_SECONDS = 24 * 3600.0
 _SUMMARY_CHARS = 200
 _INDEXED_WITHIN_SECONDS = 5.0  # a run started here writes its first record at once
+_POLL_SECONDS = 0.25
 _encoder = msgspec.json.Encoder()
 
 ClientFactory = Callable[[Flow, str, str, str], SystemClient]  # flow, run id, step, traceparent
@@ -56,7 +58,6 @@ class FlowRunner:
         flows: Mapping[str, Flow],
         *,
         index: RunIndex,
-        events: EventSink,
         client_factory: ClientFactory,
         system_database_url: str,
         app_name: str = "charter-flows",
@@ -64,11 +65,11 @@ class FlowRunner:
     ) -> None:
         self.flows = dict(flows)
         self.index = index
-        self.events = events
         self.client_factory = client_factory
         self.system_database_url = system_database_url
         self.app_name = app_name
         self.metrics = metrics
+        self._settled: dict[str, asyncio.Event] = {}
 
     # Lifecycle: DBOS recovers this process's pending runs on launch, on the running event loop.
     async def start(self) -> None:
@@ -154,19 +155,33 @@ class FlowRunner:
 
     async def wait(self, run_id: str, timeout: float) -> RunRecord | None:
         """The run's record once it has finished or parked; when `timeout` passes first, the record
-        as it stands (waiting on past `timeout` only for the run to be indexed at all)."""
+        as it stands (waiting on past `timeout` only for the run to be indexed at all).
+
+        A run executing in this process wakes its waiters when it settles; one that another replica
+        executes is polled for."""
         deadline = time.monotonic() + timeout
         indexed_deadline = deadline + _INDEXED_WITHIN_SECONDS
-        delay = 0.01
-        while True:
-            record = await self.index.get(run_id)
-            if record is not None and (record.state in FINISHED or record.state is RunState.FAILED):
-                return record
-            now = time.monotonic()
-            if (record is not None and now >= deadline) or now >= indexed_deadline:
-                return record
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
+        settled = self._settled.setdefault(run_id, asyncio.Event())
+        try:
+            while True:
+                record = await self.index.get(run_id)
+                if record is not None and (record.state in FINISHED or record.state is RunState.FAILED):
+                    return record
+                now = time.monotonic()
+                if (record is not None and now >= deadline) or now >= indexed_deadline:
+                    return record
+                left = (deadline if record is not None else indexed_deadline) - now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(settled.wait(), min(left, _POLL_SECONDS))
+                settled.clear()
+        finally:
+            if not settled.is_set():
+                self._settled.pop(run_id, None)
+
+    def _settle(self, run_id: str) -> None:
+        waiting = self._settled.pop(run_id, None)
+        if waiting is not None:
+            waiting.set()
 
     async def _record(self, run_id: str) -> RunRecord:
         record = await self.index.get(run_id)
@@ -287,11 +302,6 @@ async def _compensate(
     return {"ok": True, "events": [[topic, data] for topic, data in context.events]}
 
 
-@DBOS.step(name="charter_flow_publish")
-async def _publish(topic: str, payload: dict) -> None:
-    await _runner().events.publish(topic, payload)
-
-
 @DBOS.workflow(name="charter_flow_run")
 async def charter_flow_run(
     flow_name: str, flow_input: dict, start: int, prior_outputs: dict, meta: dict
@@ -345,12 +355,50 @@ class _Run:
             request_hash=meta.get("request_hash"),
             replay_of=meta.get("replay_of"),
         )
+        self._dirty = False
+        # Events leave in the transaction that records what they announce (at least once: a run
+        # recovered after a crash records, and announces, its replayed steps again).
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._writing: set[asyncio.Task[None]] = set()
+        self._write_lock = asyncio.Lock()
 
     async def save(self) -> None:
+        """Write the record now (a run starting, parking, resuming or ending)."""
         self.record.updated_at = _now()
-        await self.runner.index.save(self.record)
+        self._dirty = True
+        await self._flush()
+        if self.record.state in FINISHED or self.record.state is RunState.FAILED:
+            self.runner._settle(self.record.id)
+
+    def progress(self) -> None:
+        """Write the record soon: a step's progress. Writes in flight are folded into one, so the
+        index costs the run two synchronous writes, not two per step; the engine, not the index,
+        is what a resumed run relies on."""
+        self.record.updated_at = _now()
+        self._dirty = True
+        # One task per change: a task that finds nothing left to write (an earlier one took its
+        # change along) ends at once; a writer between its last check and its end misses nothing.
+        task = asyncio.create_task(self._flush_in_background())
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
+
+    async def _flush_in_background(self) -> None:
+        try:
+            await self._flush()
+        except Exception:  # the next write carries the change; the run goes on
+            log.exception("could not index the progress of run %s", self.record.id)
+
+    async def _flush(self) -> None:
+        async with self._write_lock:
+            while self._dirty:
+                self._dirty = False
+                snapshot = msgspec.json.decode(msgspec.json.encode(self.record), type=RunRecord)
+                events, self._events = self._events, []
+                await self.runner.index.save(snapshot, events)
 
     async def execute(self, start: int) -> dict[str, Any]:
+        if start < len(self.record.steps):
+            self.record.steps[start].state = "running"
         await self.save()
         index = start
         while index < len(self.flow.steps):
@@ -368,16 +416,17 @@ class _Run:
         outcome = self.flow.result(msgspec.convert(self.input, FlowInput), dict(self.record.outputs))
         self.record.result = _outcome(outcome)
         self.record.state = RunState.SUCCEEDED
+        self._events.append(("flow.run.succeeded", self._status_event()))
         await self.save()
         self._count()
-        await _publish("flow.run.succeeded", self._status_event())
         return self.record.result
 
     async def _run_step(self, index: int) -> bool:
         step = self.flow.steps[index]
         state = self.record.steps[index]
-        state.state, state.error, state.ended_at = "running", None, None
-        await self.save()
+        if state.state != "running":  # else marked by the save that recorded the step before
+            state.state, state.error, state.ended_at = "running", None, None
+            self.progress()
         for attempt in range(1, step.retry.attempts + 1):
             state.attempts += 1
             outcome = await _attempt(
@@ -399,14 +448,15 @@ class _Run:
                 self.record.outputs[step.name] = output
                 state.state, state.output_summary, state.error = "succeeded", _summary(output), None
                 self.record.keys.update(_keys_from(self.flow, output))
-                await self.save()
-                for topic, data in outcome["events"]:
-                    await _publish(topic, self._business_event(data))
+                if index + 1 < len(self.record.steps):
+                    self.record.steps[index + 1].state = "running"
+                self._events += [(topic, self._business_event(data)) for topic, data in outcome["events"]]
+                self.progress()
                 return True
             state.error = outcome["error"]
             if not outcome["retryable"] or attempt == step.retry.attempts:
                 break
-            await self.save()
+            self.progress()
             if metrics is not None:
                 metrics.retries.labels(self.flow.name, step.name).inc()
             await DBOS.sleep_async(step.retry.delay(attempt))
@@ -416,11 +466,11 @@ class _Run:
     async def _park(self, index: int) -> str:
         self.record.state = RunState.FAILED
         self.record.failed_step = self.flow.steps[index].name
+        self._events.append(("flow.run.failed", self._status_event()))
         await self.save()
         self._count()
         if self.runner.metrics is not None:
             self.runner.metrics.parked.labels(self.flow.name).inc()
-        await _publish("flow.run.failed", self._status_event())
         while True:
             message = await DBOS.recv_async(OPERATOR_TOPIC, timeout_seconds=_PARK_WAIT_SECONDS)
             if message in ("retry", "cancel"):
@@ -437,14 +487,13 @@ class _Run:
             )
             if outcome["ok"]:
                 state.state = "compensated"
-                for topic, data in outcome["events"]:
-                    await _publish(topic, self._business_event(data))
+                self._events += [(topic, self._business_event(data)) for topic, data in outcome["events"]]
             else:
                 state.error = outcome["error"]
         self.record.state = final
+        self._events.append(("flow.run.failed", self._status_event()))
         await self.save()
         self._count()
-        await _publish("flow.run.failed", self._status_event())
         return {"status": 409, "body": None, "headers": []}
 
     def _count(self) -> None:

@@ -1,4 +1,5 @@
-"""A run as operators see it, and the index that stores it (implemented by the host, e.g. the registry).
+"""A run as operators see it, and the index that stores it and sends its events (implemented by
+the host, e.g. the registry).
 
 The durable engine keeps what it needs to resume a run; the index keeps what people search for:
 state, business keys, each step's attempts and error, the answer. The runner writes the whole
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -65,8 +67,9 @@ class RunQuery(msgspec.Struct, kw_only=True):
 
 
 class RunIndex(Protocol):
-    async def save(self, run: RunRecord) -> None:
-        """Insert or replace the run (its `created_at` stays the first one stored)."""
+    async def save(self, run: RunRecord, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        """Insert or replace the run (its `created_at` stays the first one stored), and send
+        `events` (topic, payload) if and only if the record is stored: through the host's outbox."""
         ...
 
     async def get(self, run_id: str) -> RunRecord | None: ...
@@ -77,8 +80,3 @@ class RunIndex(Protocol):
         """Runs by flow and state."""
         ...
 
-
-class EventSink(Protocol):
-    async def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        """Send an event through the host's outbox (at least once)."""
-        ...

@@ -404,14 +404,17 @@ async def test_cancel_compensates_the_completed_steps(client, bound, delivery, a
     assert bound.calls["DELETE /projects/{id}"] == 1
 
 
-async def test_a_run_longer_than_the_wait_budget_answers_202_and_where_to_poll(
-    client, bound, delivery, admin
-):
-    await bind_onboarding(client, delivery, wait_seconds=0)
+async def test_a_run_longer_than_the_wait_budget_answers_202_and_location(client, bound, delivery, admin):
+    await bind_onboarding(client, delivery, wait_seconds=0.2)
     await on_server(client, settled, client.app)
+    bound.held.add("POST /engagements")
     response = await win(client, "opp-3", "slow")
     assert response.status_code == 202
     assert response.headers["location"].startswith("/api/v1/flows/runs/")
+    running = (await client.get(response.headers["location"], headers=admin)).json()
+    assert running["state"] == "running"
+    assert [s["state"] for s in running["steps"]] == ["succeeded", "succeeded", "running"]
+    bound.released.set()
     run = await wait_for(client, response.json()["run"], admin, "succeeded")
     assert run["result"]["status"] == 201
 
