@@ -25,7 +25,7 @@ from gateway.flows.runs import RunQuery, RunRecord, RunState
 from gateway.source import AdapterBinding
 from policies.auth import ClientCredentialsIssuer, Principal
 from registry import audit
-from registry.access import ADMIN, WRITE, require_owner, require_scope
+from registry.access import ADMIN, WRITE, is_member, require_owner, require_scope
 from registry.catalog import get_team
 from registry.db.engine import begin_write
 from registry.db.models import FlowRun, FlowRunKey, utcnow
@@ -115,6 +115,19 @@ async def get_run(runner: FlowRunner, run_id: str) -> RunRecord:
     if run is None:
         raise NotFound(f"flow run {run_id!r} does not exist")
     return run
+
+
+async def sees_run_data(session: AsyncSession, principal: Principal | None, flow_owner: str) -> bool:
+    """A run's input and answer are business data: its flow's owning team and admins see them."""
+    if principal is None:
+        return False
+    if ADMIN in principal.scopes:
+        return True
+    try:
+        team = await get_team(session, flow_owner)
+    except NotFound:
+        return False
+    return is_member(principal, team)
 
 
 async def operate(

@@ -194,12 +194,17 @@ class FlowController(Controller):
         )
 
     @get("/runs/{run_id:str}", responses=errors(400, 401, 403, 404), summary="One flow run, step by step")
-    async def get_run(self, request: Request, principal: Caller, settings: Config, run_id: RunId) -> RunOut:
-        """Steps with state, attempts, start and end, last error (the downstream problem), output summary."""
+    async def get_run(
+        self, request: Request, session: Session, principal: Caller, settings: Config, run_id: RunId
+    ) -> RunOut:
+        """Steps with state, attempts, start and end, last error (the downstream problem), output summary;
+        the request and the answer for the flow's owning team and admins only."""
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         runner = _runner(request)
         run = await flows.get_run(runner, run_id)
-        return run_out(run, runner, detail=True, now=utcnow())
+        flow = runner.flows.get(run.flow)
+        detail = flow is not None and await flows.sees_run_data(session, principal, flow.owner)
+        return run_out(run, runner, detail=detail, now=utcnow())
 
     @post(
         "/runs/{run_id:str}/retry",

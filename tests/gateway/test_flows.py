@@ -334,6 +334,9 @@ async def parked(client: AsyncTestClient, bound: Erp, admin: dict[str, str]) -> 
     assert (step["state"], step["attempts"], step["error"]["status"]) == ("failed", 3, 503)
     assert step["error"]["problem"]["type"] == "/problems/erp-down"
     assert run["input"]["body"] == {"client": "ACME"}
+    other_team = bearer(await fetch_token(client, "reader", "reader-secret"))
+    seen = (await client.get(response.headers["location"], headers=other_team)).json()
+    assert seen["state"] == "failed" and seen["input"] is None
     queue = (await client.get("/api/v1/flows/runs", params={"state": "failed"}, headers=admin)).json()
     assert [r["id"] for r in queue["items"]] == [run["id"]]
     return run
