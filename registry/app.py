@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         gateway=gateway,
         prefix=GATEWAY_PREFIX,
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
+        executor_id=settings.flows_executor_id,
     )
     reloader = GatewayReloader(gateway)
     bus.subscribe("", reloader.on_event)

@@ -244,6 +244,7 @@ def create_runner(
     gateway: Gateway,
     prefix: str,
     tokens: FlowTokens,
+    executor_id: str = "local",
 ) -> FlowRunner:
     def client(flow: Flow, run_id: str, step: str, traceparent: str) -> GatewayClient:
         return GatewayClient(
@@ -259,6 +260,7 @@ def create_runner(
         index=index,
         client_factory=client,
         system_database_url=flow_system_database(database_url),
+        executor_id=executor_id,
         metrics=FlowMetrics(gateway.metrics.registry),
     )
 

@@ -61,6 +61,7 @@ class FlowRunner:
         client_factory: ClientFactory,
         system_database_url: str,
         app_name: str = "charter-flows",
+        executor_id: str = "local",
         metrics: FlowMetrics | None = None,
     ) -> None:
         self.flows = dict(flows)
@@ -68,6 +69,7 @@ class FlowRunner:
         self.client_factory = client_factory
         self.system_database_url = system_database_url
         self.app_name = app_name
+        self.executor_id = executor_id
         self.metrics = metrics
         self._settled: dict[str, asyncio.Event] = {}
 
@@ -82,6 +84,7 @@ class FlowRunner:
                 "name": self.app_name,
                 "system_database_url": self.system_database_url,
                 "log_level": "WARNING",
+                "executor_id": self.executor_id,
                 # Every deployment runs the flows it has: recovery must not skip runs started by
                 # an earlier build of the same flows.
                 "application_version": "charter",
