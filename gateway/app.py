@@ -42,6 +42,9 @@ from policies.versioning import (
 
 log = logging.getLogger("charter.gateway")
 Authenticate = Callable[[str], Awaitable[Principal]]
+# Builds the adapter of a binding kind the core does not know (the flow adapter): the composition
+# root hands these in, so the core never imports what it hosts.
+AdapterFactory = Callable[[AdapterBinding, str], Adapter | None]
 PROBLEM = "application/problem+json"
 _MAJOR = re.compile(r"^v(\d+)$")
 _encoder = msgspec.json.Encoder()
@@ -98,8 +101,10 @@ class Gateway:
         metrics: GatewayMetrics | None = None,
         access_log: AccessLog | None = None,
         egress: EgressPolicy | None = None,
+        adapter_factories: Mapping[str, AdapterFactory] | None = None,
     ) -> None:
         self.source = source
+        self._factories = dict(adapter_factories or {})
         self.authenticate = authenticate
         self.throttle = throttle
         self.config = config or GatewayConfig()
@@ -117,22 +122,31 @@ class Gateway:
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
         )
         self._table: dict[str, ApiRoutes] = {}
-        self._adapters: dict[str, Adapter | None] = {}
+        self._adapters: dict[str, _Bound] = {}
 
     async def reload(self) -> None:
         """Recompile the routing table from the source (called when a version changes state)."""
         apis = await self.source.load()
         table = compile_routes(apis)
-        self._adapters = {name: self._adapter(routes.adapter, name) for name, routes in table.items()}
+        self._adapters = {name: self._bind(routes.adapter, name) for name, routes in table.items()}
         self._table = table
 
     async def aclose(self) -> None:
         self.access_log.flush()
         await self._http.aclose()
 
+    def _bind(self, binding: AdapterBinding | None, api: str) -> _Bound:
+        if binding is None:
+            return _Bound(None, {})
+        singles = binding.operations or {}
+        operations = {operation_id: self._adapter(single, api) for operation_id, single in singles.items()}
+        return _Bound(self._adapter(binding, api), operations)
+
     def _adapter(self, binding: AdapterBinding | None, api: str) -> Adapter | None:
         if binding is None:
             return None
+        if binding.kind in self._factories:
+            return self._factories[binding.kind](binding, api)
         if binding.kind == "mock":
             return MockAdapter()
         if binding.kind == "http" and binding.url:
@@ -269,7 +283,8 @@ class Gateway:
                     errors=[{"pointer": v.pointer, "message": v.message} for v in violations],
                 )
 
-        adapter = self._adapters.get(api_name)
+        bound = self._adapters.get(api_name)
+        adapter = bound.for_operation(operation.operation_id) if bound is not None else None
         if adapter is None:
             raise _Refusal(503, "no-adapter", "Service unavailable", f"no adapter is bound to {api_name}")
         request = GatewayRequest(
@@ -400,6 +415,21 @@ class Gateway:
             f"{consumer} is over the {routes.rate_limit.name} quota of {routes.name}",
             headers=list(decision.headers().items()),
         )
+
+
+class _Bound:
+    """An API's adapters: its default, and those bound to single operationIds."""
+
+    __slots__ = ("default", "operations")
+
+    def __init__(self, default: Adapter | None, operations: dict[str, Adapter | None]) -> None:
+        self.default = default
+        self.operations = operations
+
+    def for_operation(self, operation_id: str | None) -> Adapter | None:
+        if operation_id is not None and operation_id in self.operations:
+            return self.operations[operation_id]
+        return self.default
 
 
 class _RequestState:

@@ -14,14 +14,19 @@ from policies.throttle import RateLimitPolicy
 from policies.versioning import VersionInfo
 
 
-class AdapterBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Where an API's operations go: its contract's examples, an HTTP upstream, or Python handlers."""
+class AdapterBinding(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Where an API's operations go: its contract's examples, an HTTP upstream, Python handlers, or
+    a flow; `operations` binds single operationIds otherwise (one process API mixes flows and
+    handlers)."""
 
-    kind: Literal["mock", "http", "python"]
+    kind: Literal["mock", "http", "python", "flow"]
     url: str | None = None  # http: the upstream base URL
     entry_point: str | None = None  # python: a name in the `charter.adapters` entry-point group
     connect_timeout: float = 2.0
     read_timeout: float = 10.0
+    flow: str | None = None  # flow: a name in the `charter.flows` entry-point group
+    wait_seconds: float = 10.0  # flow: how long a call waits for the run before answering 202
+    operations: dict[str, AdapterBinding] | None = None
 
 
 class ContractVersion(msgspec.Struct, frozen=True):

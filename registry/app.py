@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -14,6 +14,9 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 
 from gateway.app import Gateway, GatewayConfig
+from gateway.flows.declaration import Flow
+from gateway.flows.registration import load_flows
+from gateway.flows.runner import FlowRunner
 from gateway.observability import AccessLog
 from policies.auth import (
     AttemptLimits,
@@ -28,6 +31,7 @@ from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients, usage
+from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import ClientController
@@ -35,6 +39,7 @@ from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
+from registry.api.flows import FlowController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
 from registry.api.grants import AccessRequestController, GrantController
 from registry.api.health import health
@@ -56,8 +61,10 @@ from registry.webhooks import WebhookNotifier
 VERSION = "0.1.0"
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | None = None) -> Litestar:
+    """`flows`: the flows this server hosts; by default those of the `charter.flows` entry points."""
     settings = settings or Settings.from_env()
+    flows = load_flows() if flows is None else flows
     engine = create_engine(settings.database_url)
     egress = EgressPolicy.from_allow_list(settings.egress_allow)
     secret_box = SecretBox.from_settings(settings)
@@ -102,6 +109,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
     bearer_auth = BearerAuth(verifiers)
+    runner: FlowRunner | None = None
+
+    def flow_runner() -> FlowRunner:
+        assert runner is not None
+        return runner
+
     gateway = Gateway(
         RegistryContracts(sessionmaker),
         authenticate=bearer_auth.verify,
@@ -117,6 +130,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
             max_body_depth=settings.gateway_max_body_depth,
         ),
         egress=egress,
+        adapter_factories={"flow": flow_host.flow_adapter_factory(flow_runner)},
+    )
+    run_index = flow_host.SqlRunIndex(sessionmaker)
+    runner = flow_host.create_runner(
+        flows,
+        database_url=settings.database_url,
+        index=run_index,
+        gateway=gateway,
+        prefix=GATEWAY_PREFIX,
+        tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
+        executor_id=settings.flows_executor_id,
     )
     reloader = GatewayReloader(gateway)
     bus.subscribe("", reloader.on_event)
@@ -145,6 +169,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             for client in await clients.registered_clients(session):
                 issuer.register(client)
         await gateway.reload()
+        background: list[asyncio.Task] = []
+        if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
+            await runner.start()
+            background.append(
+                asyncio.create_task(flow_host.watch_late_runs(runner, run_index), name="charter-flows-late")
+            )
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         stop_counting = asyncio.Event()
@@ -154,10 +184,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         try:
             yield
         finally:
+            await runner.stop()
             relay.stop()
             stop_counting.set()
             await asyncio.wait([relaying, counting], timeout=10)
-            for task in (relaying, logging_access, counting):
+            for task in (relaying, logging_access, counting, *background):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -176,6 +207,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ConsumerController,
             RulesetController,
             DiscoveryController,
+            FlowController,
             token,
             jwks,
             ClientController,
@@ -214,6 +246,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "gateway": gateway,
                 "reloader": reloader,
                 "notifier": notifier,
+                "flow_runner": runner,
             }
         ),
         lifespan=[lifespan],

@@ -164,11 +164,13 @@ async def set_adapter(
     *,
     egress: EgressPolicy,
 ) -> Api:
-    if adapter is not None and adapter.get("url"):
-        # Only the API's owners get the host resolved, and not while holding the write lock.
+    targets = _upstream_targets(adapter)
+    if targets:
+        # Only the API's owners get the hosts resolved, and not while holding the write lock.
         require_owner(principal, (await get_api(session, name)).owner)
         await session.rollback()
-        await require_allowed_target(egress, adapter["url"], pointer="/url")
+        for pointer, url in targets:
+            await require_allowed_target(egress, url, pointer=pointer)
     await begin_write(session)
     api = await get_api(session, name)
     actor = require_owner(principal, api.owner)
@@ -185,6 +187,18 @@ async def set_adapter(
     )
     audit.emit(session, "api.updated", {"api": api.name})
     return api
+
+
+def _upstream_targets(adapter: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The upstream URLs of a binding, its single operations' included, with their JSON pointers."""
+    if adapter is None:
+        return []
+    found = [("/url", adapter["url"])] if adapter.get("url") else []
+    for operation_id, single in (adapter.get("operations") or {}).items():
+        if single.get("url"):
+            escaped = operation_id.replace("~", "~0").replace("/", "~1")
+            found.append((f"/operations/{escaped}/url", single["url"]))
+    return found
 
 
 async def reindex(session: AsyncSession, api: Api) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
+from urllib.parse import quote
 
 import click
 import httpx
@@ -641,6 +642,109 @@ def _declared_version(file: Path) -> semver.Version:
         return semver.Version.parse(str(doc["info"]["version"]))
     except Exception:  # any unreadable file: the publish step reports it properly
         return semver.Version(0)
+
+
+@cli.group()
+def flows() -> None:
+    """Flows: registered flows, their runs (the exception queue), retry, replay and cancel."""
+
+
+@flows.command(name="list")
+@click.pass_obj
+def flows_list(registry: Registry) -> None:
+    """Registered flows with their steps, bound operations and runs by state."""
+    items = registry.request("GET", "/api/v1/flows").json()["items"]
+    table = Table("flow", "owner", "steps", "bound to", "runs", "late")
+    for item in items:
+        bound = ", ".join(f"{o['api']}:{o['operation_id'] or '*'}" for o in item["operations"])
+        runs = " ".join(f"{state}={count}" for state, count in sorted(item["runs"].items()))
+        steps = " > ".join(step["name"] for step in item["steps"])
+        add_row(table, item["name"], item["owner"], steps, bound, runs, str(item["late"]))
+    stdout.print(table)
+
+
+@flows.command(name="runs")
+@click.option("--flow", default=None, help="Only runs of this flow.")
+@click.option(
+    "--state",
+    "run_state",
+    type=click.Choice(["running", "succeeded", "failed", "cancelled", "compensated"]),
+    default=None,
+    help="Only runs in this state (failed: the exception queue).",
+)
+@click.option("--key", default=None, help="Only runs with this business key value.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100))
+@click.pass_obj
+def flows_runs(
+    registry: Registry, flow: str | None, run_state: str | None, key: str | None, limit: int
+) -> None:
+    """Runs, newest first."""
+    params = {k: v for k, v in {"flow": flow, "state": run_state, "key": key, "limit": limit}.items() if v}
+    page = registry.request("GET", "/api/v1/flows/runs", params=params).json()
+    table = Table("run", "flow", "state", "keys", "failed step", "started", "late")
+    for run in page["items"]:
+        keys = " ".join(f"{name}={value}" for name, value in run["keys"].items())
+        late = "late" if run["late"] else ""
+        add_row(
+            table,
+            run["id"],
+            run["flow"],
+            run["state"],
+            keys,
+            run["failed_step"] or "",
+            run["created_at"][:19],
+            late,
+        )
+    stdout.print(table)
+    click.echo(f"{len(page['items'])} of {page['total']} runs")
+
+
+@flows.command(name="show")
+@click.argument("run_id")
+@click.pass_obj
+def flows_show(registry: Registry, run_id: str) -> None:
+    """One run, step by step, with the last error of a failed step."""
+    run = registry.request("GET", f"/api/v1/flows/runs/{quote(run_id, safe='')}").json()
+    click.echo(
+        f"{run['id']} {run['flow']} {run['state']}{' (late)' if run['late'] else ''} trace {run['trace_id']}"
+    )
+    table = Table("step", "state", "attempts", "started", "ended", "error / output")
+    for step in run["steps"]:
+        error = step.get("error") or {}
+        detail = error.get("message") or step.get("output_summary") or ""
+        started, ended = (step.get(f) or "" for f in ("started_at", "ended_at"))
+        add_row(table, step["name"], step["state"], str(step["attempts"]), started[:23], ended[:23], detail)
+    stdout.print(table)
+
+
+@flows.command(name="retry")
+@click.argument("run_id")
+@click.pass_obj
+def flows_retry(registry: Registry, run_id: str) -> None:
+    """Resume a failed run at its failed step."""
+    registry.request("POST", f"/api/v1/flows/runs/{quote(run_id, safe='')}/retry")
+    click.echo(f"retrying {run_id}")
+
+
+@flows.command(name="replay")
+@click.argument("run_id")
+@click.option("--from-step", required=True, help="The step the new run starts at.")
+@click.pass_obj
+def flows_replay(registry: Registry, run_id: str, from_step: str) -> None:
+    """Start a new run from a step, with the recorded outputs of the steps before it."""
+    body = registry.request(
+        "POST", f"/api/v1/flows/runs/{quote(run_id, safe='')}/replay", json={"from_step": from_step}
+    ).json()
+    click.echo(f"replaying {run_id} from {from_step} as {body['run']}")
+
+
+@flows.command(name="cancel")
+@click.argument("run_id")
+@click.pass_obj
+def flows_cancel(registry: Registry, run_id: str) -> None:
+    """Cancel a failed run: its completed steps are compensated in reverse."""
+    registry.request("POST", f"/api/v1/flows/runs/{quote(run_id, safe='')}/cancel")
+    click.echo(f"cancelling {run_id}")
 
 
 def fail(message: str) -> NoReturn:

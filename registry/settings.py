@@ -65,6 +65,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Fernet keys for secrets kept at rest (newest first), or a file of them; see registry.secret_box.
     secrets_key: str | None = None
     secrets_key_file: str | None = None
+    # This server's name among replicas running flows: on start it resumes the unfinished runs of
+    # that name. Replicas sharing PostgreSQL need one each (the same name would resume runs that
+    # another live replica is executing).
+    flows_executor_id: str = "local"
 
     def load_limits(self) -> LoadLimits:
         """What one submitted document may cost: its bytes, its depth, the comparisons of its diff."""
@@ -140,6 +144,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             egress_allow=text("EGRESS_ALLOW"),
             secrets_key=text("SECRETS_KEY"),
             secrets_key_file=text("SECRETS_KEY_FILE"),
+            flows_executor_id=text("FLOWS_EXECUTOR_ID") or "local",
             gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
         )

@@ -53,7 +53,10 @@ async def reset_postgres(name: str) -> None:
     dsn = PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{name}"
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+        # `dbos` holds the flow engine's runs (workflow ids derive from idempotency keys).
+        await conn.execute(
+            "DROP SCHEMA IF EXISTS dbos CASCADE; DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"
+        )
     finally:
         await conn.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get, patch, post, put
+from litestar import Controller, Request, get, patch, post, put
 from litestar.params import Body, PathParameter
 
 from registry import catalog
@@ -15,6 +15,7 @@ from registry.api.problems import errors
 from registry.api.schemas import AdapterIn, ApiIn, ApiOut, ApiPatch, Sla, TeamIn, TeamList, TeamOut
 from registry.api.security import ADMIN_SECURITY, WRITE_SECURITY
 from registry.api.views import api_out, team_out
+from registry.errors import InvalidRequest
 
 ApiName = Annotated[str, PathParameter(description="API name", pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 
@@ -103,15 +104,21 @@ class ApiController(Controller):
     )
     async def put_adapter(
         self,
+        request: Request,
         session: Session,
         principal: Caller,
         egress: Egress,
         name: ApiName,
         data: Annotated[AdapterIn, Body()],
     ) -> ApiOut:
-        """Bind the API's operations to a gateway adapter: mock, an HTTP upstream, or Python handlers.
+        """Bind the API's operations to a gateway adapter: mock, an HTTP upstream, Python handlers or a
+        flow; `operations` binds single operationIds otherwise.
 
-        An upstream must be a public address unless the operator's egress allow-list names it (422)."""
+        An upstream must be a public address unless the operator's egress allow-list names it (422);
+        a flow must be registered in this server (422)."""
+        unknown = sorted(data.flows() - set(request.app.state.flow_runner.flows))
+        if unknown:
+            raise InvalidRequest(f"no flow named {', '.join(unknown)} is registered")
         api = await catalog.set_adapter(session, principal, name, msgspec.to_builtins(data), egress=egress)
         await session.commit()
         return api_out(api)

@@ -76,14 +76,21 @@ class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
     burst: Annotated[int, msgspec.Meta(ge=0, le=1_000_000_000)] = 0
 
 
-class AdapterIn(msgspec.Struct, forbid_unknown_fields=True):
-    """Where the gateway sends an API's calls: its examples, an HTTP upstream, or Python handlers."""
+OperationId = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\x00]+$")]
+_ADAPTER_NEEDS = (("http", "url"), ("python", "entry_point"), ("flow", "flow"))
 
-    kind: Literal["mock", "http", "python"]
+
+class OperationAdapterIn(msgspec.Struct, forbid_unknown_fields=True):
+    """Where the gateway sends one operation's calls: examples, an HTTP upstream, handlers, or a flow."""
+
+    kind: Literal["mock", "http", "python", "flow"]
     url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\x00]*$", max_length=2000)] | None = None
     entry_point: Annotated[Text, msgspec.Meta(min_length=1, max_length=200)] | None = None
     connect_timeout: Annotated[float, msgspec.Meta(gt=0, le=60)] = 2.0
     read_timeout: Annotated[float, msgspec.Meta(gt=0, le=600)] = 10.0
+    flow: Annotated[Text, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    # How long a call waits for its run before answering 202 with where to poll.
+    wait_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 10.0
 
     # What __post_init__ checks, in the contract (registry.api.wire_schema puts it there).
     json_schema_all_of: ClassVar[list[dict[str, Any]]] = [
@@ -91,14 +98,26 @@ class AdapterIn(msgspec.Struct, forbid_unknown_fields=True):
             "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
             "then": {"properties": {field: {"type": "string"}}, "required": [field]},
         }
-        for kind, field in (("http", "url"), ("python", "entry_point"))
+        for kind, field in _ADAPTER_NEEDS
     ]
 
     def __post_init__(self) -> None:
-        if self.kind == "http" and not self.url:
-            raise ValueError("an http adapter needs `url`")
-        if self.kind == "python" and not self.entry_point:
-            raise ValueError("a python adapter needs `entry_point`")
+        for kind, field in _ADAPTER_NEEDS:
+            if self.kind == kind and not getattr(self, field):
+                raise ValueError(f"a{'n' if kind == 'http' else ''} {kind} adapter needs `{field}`")
+
+
+OperationBindings = Annotated[dict[OperationId, OperationAdapterIn], msgspec.Meta(max_length=500)]
+
+
+class AdapterIn(OperationAdapterIn, forbid_unknown_fields=True):
+    """An API's default adapter, and those of single operations (`operations`: operationId to binding)."""
+
+    operations: OperationBindings | None = None
+
+    def flows(self) -> set[str]:
+        named = {self.flow} if self.flow else set()
+        return named | {single.flow for single in (self.operations or {}).values() if single.flow}
 
 
 class Sla(msgspec.Struct, omit_defaults=True):

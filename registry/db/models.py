@@ -317,3 +317,28 @@ class OutboxEvent(Base):
     topic: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     relayed_at: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
+class FlowRun(Base):
+    """The index of flow runs (the durable engine keeps its own state): what operators search."""
+
+    __tablename__ = "flow_runs"
+    __table_args__ = (Index("ix_flow_runs_flow_state", "flow", "state"),)
+
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    flow: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(index=True)
+    updated_at: Mapped[dt.datetime]
+    record: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole run: steps, input, outputs, result
+    keys: Mapped[list[FlowRunKey]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class FlowRunKey(Base):
+    """A business key value of a run (`opportunityId` = `opp-1`), searchable by value."""
+
+    __tablename__ = "flow_run_keys"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(String(500), index=True)

@@ -88,6 +88,15 @@ def charter(*args: str, url: str, secret: str = "admin-secret", **env: str) -> s
 def charter_server(workdir: Path, **env: str) -> Iterator[str]:
     """A real `charter serve` on loopback (SQLite in `workdir`, no demo, CHARTER_* from `env`, which may
     name another `database_url`); its output goes to `workdir/server.log`, shown if it fails to start."""
+    with charter_process(workdir, **env) as (url, _):
+        yield url
+
+
+@contextmanager
+def charter_process(
+    workdir: Path, *, python_path: str | None = None, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`charter_server`, with its process (for tests that kill it) and more import paths for it."""
     port = free_port()
     environ = {
         **os.environ,
@@ -97,8 +106,10 @@ def charter_server(workdir: Path, **env: str) -> Iterator[str]:
         "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
         **{f"CHARTER_{name.upper()}": value for name, value in env.items()},
     }
+    if python_path:
+        environ["PYTHONPATH"] = os.pathsep.join(filter(None, [python_path, environ.get("PYTHONPATH")]))
     log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
             env=environ,
@@ -116,7 +127,7 @@ def charter_server(workdir: Path, **env: str) -> Iterator[str]:
                     time.sleep(0.2)
             else:
                 pytest.fail(f"charter serve did not start: {log_path.read_text()[-2000:]}")
-            yield url
+            yield url, process
         finally:
             process.terminate()
             process.wait(timeout=30)

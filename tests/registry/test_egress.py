@@ -44,6 +44,15 @@ async def test_an_http_upstream_on_an_internal_target_is_refused(
     assert stored.json()["adapter"] is None
 
 
+async def test_an_operation_bound_to_an_internal_upstream_is_refused(client, publisher_headers, published):
+    binding = {"kind": "mock", "operations": {"listProjects": {"kind": "http", "url": "http://10.0.0.1/"}}}
+    response = await client.put("/api/v1/apis/projects/adapter", json=binding, headers=publisher_headers)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["pointer"] == "/operations/listProjects/url"
+    stored = await client.get("/api/v1/apis/projects", headers=publisher_headers)
+    assert stored.json()["adapter"] is None
+
+
 @pytest.mark.parametrize(("url", "reason"), FORBIDDEN_TARGETS)
 async def test_a_webhook_on_an_internal_target_is_refused(client, publisher_headers, published, url, reason):
     response = await client.post(

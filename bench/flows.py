@@ -1,0 +1,186 @@
+"""The cost of durability: a four-step flow on DBOS against the same four steps called directly.
+
+Run: .venv/bin/python -m bench.flows [--runs 300] [--concurrency 20] [--database sqlite|postgres]
+     .venv/bin/python -m bench.flows --recovery 1000 [--database ...]
+The runner is the one `charter serve` uses (DBOS system database, the registry's run index written at
+every transition, events through the outbox); the steps are in-process async functions that return at
+once, so the difference is what durability costs. Sequential runs give the latency (p50/p99 per run
+and the added cost per step); `--concurrency` runs at once give the throughput in runs/s.
+`--recovery N`: a child process starts N runs whose second step blocks, and exits hard once they are
+all in flight; a new runner on the same databases is then timed until every run has succeeded.
+PostgreSQL: a database `charter_bench_flows` on 127.0.0.1:5432 is dropped and created.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+from gateway.flows import Flow, FlowInput, RetryPolicy, Step, StepContext
+from gateway.flows.runner import FlowRunner
+from gateway.flows.runs import RunQuery, RunState
+from registry.db.engine import create_engine, migrate, session_factory
+from registry.flows import SqlRunIndex, flow_system_database
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+BLOCK = asyncio.Event()  # set in every process but the one that is killed
+
+
+async def step(context: StepContext) -> dict:
+    if context.step == "s1":
+        await BLOCK.wait()
+    return {"step": context.step, "n": len(context.outputs)}
+
+
+STEPS = tuple(Step(f"s{i}", step, retry=RetryPolicy(attempts=1, timeout_seconds=None)) for i in range(4))
+FLOW = Flow(name="bench", owner="bench", steps=STEPS)
+
+
+class NoClient:
+    pass
+
+
+async def direct() -> None:
+    outputs: dict = {}
+    for s in STEPS:
+        context = StepContext(
+            run_id="direct",
+            flow="bench",
+            step=s.name,
+            attempt=1,
+            input=FlowInput(),
+            outputs=outputs,
+            client=NoClient(),
+            idempotency_key="k",
+            traceparent="",  # type: ignore[arg-type]
+        )
+        outputs[s.name] = await s.run(context)
+
+
+async def one_run(runner: FlowRunner) -> float:
+    started = time.perf_counter()
+    run_id = await runner.start_run("bench", FlowInput(body={"x": 1}))
+    record = await runner.wait(run_id, 30)
+    assert record is not None and record.state is RunState.SUCCEEDED, record
+    return time.perf_counter() - started
+
+
+def pct(values: list[float], q: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
+
+
+async def databases(database: str, fresh: bool) -> str:
+    if database == "postgres":
+        if fresh:
+            admin = await asyncpg.connect(f"{PG}/test")
+            await admin.execute("DROP DATABASE IF EXISTS charter_bench_flows WITH (FORCE)")
+            await admin.execute("CREATE DATABASE charter_bench_flows")
+            await admin.close()
+        return "postgresql+asyncpg://postgres@127.0.0.1:5432/charter_bench_flows"
+    directory = Path(tempfile.gettempdir()) / "charter-bench-flows"
+    if fresh:
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir()
+    return f"sqlite+aiosqlite:///{directory}/charter.db"
+
+
+async def start_runner(url: str) -> tuple[FlowRunner, object]:
+    engine = create_engine(url)
+    await migrate(engine)
+    runner = FlowRunner(
+        {"bench": FLOW},
+        index=SqlRunIndex(session_factory(engine)),
+        client_factory=lambda *args: NoClient(),  # type: ignore[arg-type,return-value]
+        system_database_url=flow_system_database(url),
+    )
+    await runner.start()
+    return runner, engine
+
+
+async def leave_pending(runs: int, database: str) -> None:
+    """The killed process: N runs in flight at their blocking step, then a hard exit."""
+    runner, _ = await start_runner(await databases(database, fresh=False))
+    ids = [await runner.start_run("bench", FlowInput(body={"n": n})) for n in range(runs)]
+    for run_id in ids:
+        while (record := await runner.index.get(run_id)) is None or record.steps[0].state != "succeeded":
+            await asyncio.sleep(0.01)
+    os._exit(9)
+
+
+async def recovery(runs: int, database: str) -> None:
+    url = await databases(database, fresh=True)
+    child = subprocess.run(
+        [sys.executable, "-m", "bench.flows", "--leave-pending", str(runs), "--database", database],
+        check=False,
+    )
+    assert child.returncode == 9, child.returncode
+    BLOCK.set()
+    started = time.perf_counter()
+    runner, engine = await start_runner(url)
+    launched = time.perf_counter() - started
+    while (await runner.index.search(RunQuery(state=RunState.SUCCEEDED, limit=1)))[1] < runs:
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    await runner.stop()
+    await engine.dispose()  # type: ignore[attr-defined]
+    print(
+        f"| {database} | {runs} pending | launch {launched:.1f} s | all succeeded after {elapsed:.1f} s |"
+    )
+
+
+async def main(runs: int, concurrency: int, database: str) -> None:
+    BLOCK.set()
+    runner, engine = await start_runner(await databases(database, fresh=True))
+    try:
+        for _ in range(10):
+            await one_run(runner)
+        plain = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            await direct()
+            plain.append(time.perf_counter() - started)
+        durable = [await one_run(runner) for _ in range(runs)]
+        started = time.perf_counter()
+        pending = runs
+        while pending > 0:
+            batch = min(concurrency, pending)
+            await asyncio.gather(*(one_run(runner) for _ in range(batch)))
+            pending -= batch
+        rate = runs / (time.perf_counter() - started)
+    finally:
+        await runner.stop()
+        await engine.dispose()  # type: ignore[attr-defined]
+    added = (statistics.median(durable) - statistics.median(plain)) * 1000 / len(STEPS)
+    print(
+        f"| {database} | {runs} | {pct(plain, 0.5):.3f} | {pct(durable, 0.5):.1f} | {pct(durable, 0.99):.1f} "
+        f"| {added:.1f} | {rate:.0f} |"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--recovery", type=int, default=0)
+    parser.add_argument("--leave-pending", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.leave_pending:
+        asyncio.run(leave_pending(args.leave_pending, args.database))
+    elif args.recovery:
+        asyncio.run(recovery(args.recovery, args.database))
+    else:
+        print("| database | runs | direct p50 ms | flow p50 ms | flow p99 ms | added per step ms | runs/s |")
+        asyncio.run(main(args.runs, args.concurrency, args.database))

@@ -1,0 +1,264 @@
+"""HTTP routes for flows: what is registered, the runs (the exception queue among them), and the
+operator actions on a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import Body, PathParameter, QueryParameter
+from sqlalchemy import select
+
+from gateway.flows.runner import FlowRunner
+from gateway.flows.runs import RunQuery, RunRecord, RunState, StepRun
+from registry import flows
+from registry.access import require_read
+from registry.api.dependencies import Caller, Config, Session
+from registry.api.discovery import Limit, Offset, Text, When, instant
+from registry.api.problems import errors
+from registry.api.schemas import NO_NUL
+from registry.api.security import WRITE_SECURITY
+from registry.db.models import Api, utcnow
+
+RunId = Annotated[str, PathParameter(description="run id", max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
+StepName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
+
+
+class FlowStepOut(msgspec.Struct):
+    name: str
+    description: str
+    attempts: int
+    timeout_seconds: float | None
+    compensated: bool  # the step declares a compensation
+
+
+class BoundOperation(msgspec.Struct):
+    api: str
+    operation_id: str | None  # None: the API's default binding
+
+
+class FlowOut(msgspec.Struct):
+    name: str
+    title: str
+    description: str
+    owner: str
+    business_keys: list[str]
+    sla_seconds: float
+    steps: list[FlowStepOut]
+    operations: list[BoundOperation]
+    runs: dict[str, int]  # by state
+    late: int
+
+
+class FlowList(msgspec.Struct):
+    items: list[FlowOut]
+
+
+class RunOut(msgspec.Struct):
+    id: str
+    flow: str
+    state: RunState
+    late: bool
+    keys: dict[str, str]
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    steps: list[StepRun]
+    failed_step: str | None
+    trace_id: str
+    replay_of: str | None
+    operation: str | None
+    input: dict[str, Any] | None = None  # on a single run only
+    result: dict[str, Any] | None = None
+
+
+class RunPage(msgspec.Struct):
+    items: list[RunOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class ReplayIn(msgspec.Struct, forbid_unknown_fields=True):
+    from_step: StepName
+
+
+class ActionOut(msgspec.Struct):
+    run: str  # the run acted on, or the new run of a replay
+    action: str
+
+
+def _runner(request: Request) -> FlowRunner:
+    return request.app.state.flow_runner
+
+
+def run_out(run: RunRecord, runner: FlowRunner, *, detail: bool, now: dt.datetime) -> RunOut:
+    return RunOut(
+        id=run.id,
+        flow=run.flow,
+        state=run.state,
+        late=flows.is_late(run, runner.flows.get(run.flow), now),
+        keys=run.keys,
+        created_at=run.created_at,
+        updated_at=run.updated_at,
+        steps=run.steps,
+        failed_step=run.failed_step,
+        trace_id=run.trace_id,
+        replay_of=run.replay_of,
+        operation=run.operation,
+        input=run.input if detail else None,
+        result=run.result if detail else None,
+    )
+
+
+class FlowController(Controller):
+    path = "/api/v1/flows"
+    tags = ["flows"]
+
+    @get("", responses=errors(400, 401, 403), summary="Registered flows, their bindings and run counts")
+    async def list_flows(
+        self, request: Request, session: Session, principal: Caller, settings: Config
+    ) -> FlowList:
+        """Each flow with its steps, the operations bound to it, its runs by state and late runs."""
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        runner = _runner(request)
+        bound: dict[str, list[BoundOperation]] = {}
+        for name, adapter in await session.execute(
+            select(Api.name, Api.adapter).where(Api.adapter.is_not(None))
+        ):
+            for operation_id, binding in _flow_bindings(adapter):
+                bound.setdefault(str(binding), []).append(BoundOperation(api=name, operation_id=operation_id))
+        await session.rollback()
+        index = runner.index
+        assert isinstance(index, flows.SqlRunIndex)
+        counts = await index.counts()
+        now = utcnow()
+        items = []
+        for flow in sorted(runner.flows.values(), key=lambda f: f.name):
+            late = await index.late(flow.name, now - dt.timedelta(seconds=flow.sla_seconds))
+            items.append(
+                FlowOut(
+                    name=flow.name,
+                    title=flow.title,
+                    description=flow.description,
+                    owner=flow.owner,
+                    business_keys=list(flow.business_keys),
+                    sla_seconds=flow.sla_seconds,
+                    steps=[
+                        FlowStepOut(
+                            name=step.name,
+                            description=step.description,
+                            attempts=step.retry.attempts,
+                            timeout_seconds=step.retry.timeout_seconds,
+                            compensated=step.compensate is not None,
+                        )
+                        for step in flow.steps
+                    ],
+                    operations=bound.get(flow.name, []),
+                    runs=counts.get(flow.name, {}),
+                    late=late,
+                )
+            )
+        return FlowList(items=items)
+
+    @get("/runs", responses=errors(400, 401, 403), summary="Search flow runs")
+    async def list_runs(
+        self,
+        request: Request,
+        principal: Caller,
+        settings: Config,
+        flow: Text = None,
+        # `state` is litestar's reserved name for application state.
+        run_state: Annotated[RunState | None, QueryParameter(name="state")] = None,
+        key: Annotated[
+            str | None, QueryParameter(max_length=500, pattern=NO_NUL, description="any business key value")
+        ] = None,
+        since: When = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> RunPage:
+        """Runs, newest first: by flow, state (`failed` is the exception queue), business key value, start."""
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        runner = _runner(request)
+        query = RunQuery(
+            flow=flow, state=run_state, key=key, since=instant(since, "since"), limit=limit, offset=offset
+        )
+        runs, total = await runner.index.search(query)
+        now = utcnow()
+        return RunPage(
+            items=[run_out(run, runner, detail=False, now=now) for run in runs],
+            total=total,
+            limit=limit,
+            offset=offset,
+        )
+
+    @get("/runs/{run_id:str}", responses=errors(400, 401, 403, 404), summary="One flow run, step by step")
+    async def get_run(
+        self, request: Request, session: Session, principal: Caller, settings: Config, run_id: RunId
+    ) -> RunOut:
+        """Steps with state, attempts, start and end, last error (the downstream problem), output summary;
+        the request and the answer for the flow's owning team and admins only."""
+        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        runner = _runner(request)
+        run = await flows.get_run(runner, run_id)
+        flow = runner.flows.get(run.flow)
+        detail = flow is not None and await flows.sees_run_data(session, principal, flow.owner)
+        return run_out(run, runner, detail=detail, now=utcnow())
+
+    @post(
+        "/runs/{run_id:str}/retry",
+        status_code=202,
+        responses=errors(400, 401, 403, 404, 409),
+        summary="Resume a failed run at its failed step",
+        security=WRITE_SECURITY,
+    )
+    async def retry(self, request: Request, session: Session, principal: Caller, run_id: RunId) -> ActionOut:
+        """Steps that completed are not run again. For the flow's owning team or admins; audited."""
+        await flows.operate(session, principal, _runner(request), run_id, "retry")
+        return ActionOut(run=run_id, action="retry")
+
+    @post(
+        "/runs/{run_id:str}/replay",
+        status_code=202,
+        responses=errors(400, 401, 403, 404, 409, 422),
+        summary="Start a new run from a step, with the recorded outputs before it",
+        security=WRITE_SECURITY,
+    )
+    async def replay(
+        self,
+        request: Request,
+        session: Session,
+        principal: Caller,
+        run_id: RunId,
+        data: Annotated[ReplayIn, Body()],
+    ) -> ActionOut:
+        """For the flow's owning team or admins; audited. Answers the new run's id."""
+        new_run = await flows.operate(
+            session, principal, _runner(request), run_id, "replay", from_step=data.from_step
+        )
+        return ActionOut(run=new_run, action="replay")
+
+    @post(
+        "/runs/{run_id:str}/cancel",
+        status_code=202,
+        responses=errors(400, 401, 403, 404, 409),
+        summary="Cancel a failed run, compensating its completed steps in reverse",
+        security=WRITE_SECURITY,
+    )
+    async def cancel(self, request: Request, session: Session, principal: Caller, run_id: RunId) -> ActionOut:
+        """For the flow's owning team or admins; audited."""
+        await flows.operate(session, principal, _runner(request), run_id, "cancel")
+        return ActionOut(run=run_id, action="cancel")
+
+
+def _flow_bindings(adapter: Any) -> list[tuple[str | None, Any]]:
+    if not isinstance(adapter, dict):
+        return []
+    found: list[tuple[str | None, Any]] = []
+    if adapter.get("kind") == "flow":
+        found.append((None, adapter.get("flow")))
+    for operation_id, single in (adapter.get("operations") or {}).items():
+        if isinstance(single, dict) and single.get("kind") == "flow":
+            found.append((operation_id, single.get("flow")))
+    return found

@@ -1,0 +1,274 @@
+"""The registry's side of flows: the run index in its database (status and business events leave
+through its outbox in the same transactions), and operator actions (retry, replay, cancel) with
+their authorization and audit."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, make_url, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.app import AdapterFactory, Gateway
+from gateway.flows.adapter import FlowAdapter
+from gateway.flows.client import GatewayClient
+from gateway.flows.declaration import Flow
+from gateway.flows.metrics import FlowMetrics
+from gateway.flows.runner import FlowRunner, RunConflict, UnknownRun, step_idempotency_key
+from gateway.flows.runs import RunQuery, RunRecord, RunState
+from gateway.source import AdapterBinding
+from policies.auth import ClientCredentialsIssuer, Principal
+from registry import audit
+from registry.access import ADMIN, WRITE, is_member, require_owner, require_scope
+from registry.catalog import get_team
+from registry.db.engine import begin_write
+from registry.db.models import FlowRun, FlowRunKey, utcnow
+from registry.errors import Forbidden, IllegalTransition, InvalidRequest, NotFound
+
+
+class SqlRunIndex:
+    """Runs in the registry's own database, so they are searched with the rest of the catalog."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def save(self, run: RunRecord, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+        async with self._sessionmaker() as session:
+            await begin_write(session)
+            row = await session.get(FlowRun, run.id)
+            record = msgspec.to_builtins(run)
+            if row is None:
+                row = FlowRun(id=run.id, flow=run.flow, created_at=run.created_at, keys=[])
+                session.add(row)
+            else:
+                record["created_at"] = msgspec.to_builtins(row.created_at)
+            row.state = run.state.value
+            row.updated_at = run.updated_at
+            row.record = record
+            keys = {name[:100]: value[:500] for name, value in run.keys.items()}
+            if {key.name: key.value for key in row.keys} != keys:
+                row.keys = [FlowRunKey(name=name, value=value) for name, value in keys.items()]
+            for topic, payload in events:
+                audit.emit(session, topic, payload)
+            await session.commit()
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        async with self._sessionmaker() as session:
+            row = await session.get(FlowRun, run_id)
+            return _record(row) if row is not None else None
+
+    async def search(self, query: RunQuery) -> tuple[list[RunRecord], int]:
+        stmt = select(FlowRun)
+        if query.flow:
+            stmt = stmt.where(FlowRun.flow == query.flow)
+        if query.state:
+            stmt = stmt.where(FlowRun.state == query.state.value)
+        if query.since:
+            stmt = stmt.where(FlowRun.created_at >= query.since)
+        if query.key:
+            stmt = stmt.where(FlowRun.id.in_(select(FlowRunKey.run_id).where(FlowRunKey.value == query.key)))
+        async with self._sessionmaker() as session:
+            total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+            rows = await session.scalars(
+                stmt.order_by(FlowRun.created_at.desc(), FlowRun.id).limit(query.limit).offset(query.offset)
+            )
+            return [_record(row) for row in rows], total
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        async with self._sessionmaker() as session:
+            rows = await session.execute(
+                select(FlowRun.flow, FlowRun.state, func.count()).group_by(FlowRun.flow, FlowRun.state)
+            )
+            counts: dict[str, dict[str, int]] = {}
+            for flow, state, count in rows:
+                counts.setdefault(flow, {})[state] = count
+            return counts
+
+    async def late(self, flow: str, older_than: dt.datetime) -> int:
+        async with self._sessionmaker() as session:
+            stmt = select(func.count()).where(
+                FlowRun.flow == flow,
+                FlowRun.state.in_((RunState.RUNNING.value, RunState.FAILED.value)),
+                FlowRun.created_at < older_than,
+            )
+            return await session.scalar(stmt) or 0
+
+
+def _record(row: FlowRun) -> RunRecord:
+    return msgspec.convert(row.record, RunRecord)
+
+
+def is_late(run: RunRecord, flow: Flow | None, now: dt.datetime | None = None) -> bool:
+    if flow is None or run.state not in (RunState.RUNNING, RunState.FAILED):
+        return False
+    return ((now or utcnow()) - run.created_at).total_seconds() > flow.sla_seconds
+
+
+async def get_run(runner: FlowRunner, run_id: str) -> RunRecord:
+    run = await runner.index.get(run_id)
+    if run is None:
+        raise NotFound(f"flow run {run_id!r} does not exist")
+    return run
+
+
+async def sees_run_data(session: AsyncSession, principal: Principal | None, flow_owner: str) -> bool:
+    """A run's input and answer are business data: its flow's owning team and admins see them."""
+    if principal is None:
+        return False
+    if ADMIN in principal.scopes:
+        return True
+    try:
+        team = await get_team(session, flow_owner)
+    except NotFound:
+        return False
+    return is_member(principal, team)
+
+
+async def operate(
+    session: AsyncSession,
+    principal: Principal | None,
+    runner: FlowRunner,
+    run_id: str,
+    action: str,
+    *,
+    from_step: str | None = None,
+) -> str:
+    """Retry, replay or cancel a run: for members of the flow's owning team, or admins. Audited."""
+    run = await get_run(runner, run_id)
+    flow = runner.flows.get(run.flow)
+    if flow is None:
+        raise IllegalTransition(f"flow {run.flow!r} is not registered in this server")
+    actor = await _require_flow_owner(session, principal, flow)
+    await session.rollback()
+    try:
+        if action == "retry":
+            await runner.retry(run_id)
+            subject_run = run_id
+        elif action == "cancel":
+            await runner.cancel(run_id)
+            subject_run = run_id
+        else:
+            assert from_step is not None
+            try:
+                subject_run = await runner.replay(run_id, from_step)
+            except KeyError:
+                raise InvalidRequest(f"flow {flow.name} has no step {from_step!r}") from None
+    except RunConflict as exc:
+        raise IllegalTransition(str(exc)) from None
+    except UnknownRun:
+        raise NotFound(f"flow run {run_id!r} does not exist") from None
+    await begin_write(session)
+    audit.record(
+        session,
+        actor=actor.subject,
+        action=f"flow.run.{action}",
+        subject=f"flows/runs/{run_id}",
+        before={"state": run.state.value, "failed_step": run.failed_step},
+        after={"run": subject_run, "from_step": from_step} if action == "replay" else None,
+    )
+    await session.commit()
+    return subject_run
+
+
+async def _require_flow_owner(session: AsyncSession, principal: Principal | None, flow: Flow) -> Principal:
+    caller = require_scope(principal, WRITE)
+    if ADMIN in caller.scopes:
+        return caller
+    try:
+        team = await get_team(session, flow.owner)
+    except NotFound:
+        raise Forbidden(
+            f"{caller.subject} is not a member of {flow.owner}, which owns flow {flow.name}"
+        ) from None
+    return require_owner(caller, team)
+
+
+async def watch_late_runs(runner: FlowRunner, index: SqlRunIndex, *, every_seconds: float = 30.0) -> None:
+    """Keep the `late` gauge current: unfinished runs older than their flow's SLA."""
+    while True:
+        if runner.metrics is not None:
+            now = utcnow()
+            for flow in runner.flows.values():
+                late = await index.late(flow.name, now - dt.timedelta(seconds=flow.sla_seconds))
+                runner.metrics.late.labels(flow.name).set(late)
+        await asyncio.sleep(every_seconds)
+
+
+def flow_system_database(database_url: str) -> str:
+    """DBOS's system database: PostgreSQL shared with the registry (its own `dbos` schema, so
+    replicas share and recover runs), or a SQLite file of its own beside the registry's."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "postgresql":
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    database = url.database or ""
+    if not database or database == ":memory:":
+        raise ValueError("flows need a file or PostgreSQL database, not an in-memory one")
+    path = Path(database)
+    return f"sqlite:///{path.with_name(path.stem + '-flows.sqlite')}"
+
+
+class FlowTokens:
+    """Bearer tokens of flows' own clients, minted in process and reused for half their life."""
+
+    def __init__(self, issuer: ClientCredentialsIssuer, lifetime: int) -> None:
+        self._issuer = issuer
+        self._reuse_seconds = lifetime / 2
+        self._tokens: dict[str, tuple[str, float]] = {}
+
+    def for_flow(self, flow: Flow) -> Callable[[], Awaitable[str | None]]:
+        async def token() -> str | None:
+            if flow.client_id is None:
+                return None
+            cached = self._tokens.get(flow.client_id)
+            if cached is not None and time.monotonic() - cached[1] < self._reuse_seconds:
+                return cached[0]
+            minted = self._issuer.mint(flow.client_id)
+            if minted is not None:
+                self._tokens[flow.client_id] = (minted, time.monotonic())
+            return minted
+
+        return token
+
+
+def create_runner(
+    flows: Mapping[str, Flow],
+    *,
+    database_url: str,
+    index: SqlRunIndex,
+    gateway: Gateway,
+    prefix: str,
+    tokens: FlowTokens,
+    executor_id: str = "local",
+) -> FlowRunner:
+    def client(flow: Flow, run_id: str, step: str, traceparent: str) -> GatewayClient:
+        return GatewayClient(
+            gateway,
+            prefix=prefix,
+            idempotency_key=step_idempotency_key(run_id, step),
+            traceparent=traceparent,
+            token=tokens.for_flow(flow),
+        )
+
+    return FlowRunner(
+        flows,
+        index=index,
+        client_factory=client,
+        system_database_url=flow_system_database(database_url),
+        executor_id=executor_id,
+        metrics=FlowMetrics(gateway.metrics.registry),
+    )
+
+
+def flow_adapter_factory(runner: Callable[[], FlowRunner]) -> AdapterFactory:
+    def build(binding: AdapterBinding, api: str) -> FlowAdapter | None:
+        if binding.flow is None:
+            return None
+        return FlowAdapter(runner(), binding.flow, wait_seconds=binding.wait_seconds)
+
+    return build

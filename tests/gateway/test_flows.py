@@ -1,0 +1,440 @@
+"""Flows through the gateway: a process API bound to a durable flow whose steps call a system API
+(a real HTTP downstream on loopback, bound through the registry) through the gateway's own chain."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import sys
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import select
+
+from registry.app import create_app
+from registry.db.models import AuditEvent, OutboxEvent
+from tests import acme_flows
+from tests.gateway.conftest import settled
+from tests.loopback import serving
+from tests.registry.support import ADMIN, CLIENTS, bearer, fetch_token, make_settings
+
+T = TypeVar("T")
+ERP = {
+    "openapi": "3.1.0",
+    "info": {"title": "ERP", "version": "1.0.0"},
+    "security": [],
+    "paths": {
+        "/clients": {"post": {"operationId": "upsertClient", "responses": {"201": {"description": "ok"}}}},
+        "/projects": {"post": {"operationId": "createProject", "responses": {"201": {"description": "ok"}}}},
+        "/projects/{projectId}": {
+            "parameters": [
+                {"name": "projectId", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "delete": {"operationId": "closeProject", "responses": {"204": {"description": "closed"}}},
+        },
+        "/engagements": {
+            "post": {
+                "operationId": "createEngagement",
+                # Called with the flow's own client: its scopes decide.
+                "security": [{"oauth": ["erp:write"]}],
+                "responses": {"201": {"description": "ok"}},
+            }
+        },
+    },
+    "components": {
+        "securitySchemes": {
+            "oauth": {
+                "type": "oauth2",
+                "flows": {
+                    "clientCredentials": {"tokenUrl": "/oauth/token", "scopes": {"erp:write": "Write"}}
+                },
+            }
+        }
+    },
+}
+# The onboarding flow's own client at the gateway.
+FLOW_CLIENT = {"client_id": "onboarding-flow", "client_secret": "flow-secret", "scopes": ["erp:write"]}
+WON = {
+    "operationId": "winOpportunity",
+    "parameters": [
+        {"name": "opportunityId", "in": "path", "required": True, "schema": {"type": "string"}},
+        {"name": "Idempotency-Key", "in": "header", "required": True, "schema": {"type": "string"}},
+    ],
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object", "properties": {"client": {"type": "string"}}}}
+        }
+    },
+    "responses": {"201": {"description": "project set up"}, "202": {"description": "still running"}},
+}
+ONBOARDING = {
+    "openapi": "3.1.0",
+    "info": {"title": "Onboarding", "version": "1.0.0"},
+    "security": [],
+    "paths": {
+        "/opportunities/{opportunityId}/won": {"post": WON},
+        "/status": {
+            "get": {
+                "operationId": "status",
+                "responses": {
+                    "200": {"description": "ok", "content": {"application/json": {"example": {"up": True}}}}
+                },
+            }
+        },
+    },
+}
+
+
+class Erp:
+    """A system API on loopback that counts calls, records headers, and fails on demand."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.faults: dict[str, list[int]] = {}  # "POST /engagements" -> statuses of the next calls
+        self.headers: list[dict[str, str]] = []
+        self.held: set[str] = set()  # routes that wait until released
+        self.released = threading.Event()
+        self._ids = itertools.count(1)
+
+    def fail(self, route: str, times: int, status: int = 503) -> None:
+        self.faults[route] = [status] * times
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        route = f"{scope['method']} {scope['path']}"
+        key = "DELETE /projects/{id}" if route.startswith("DELETE /projects/") else route
+        self.calls[key] += 1
+        self.headers.append({k.decode(): v.decode() for k, v in scope["headers"]})
+        while key in self.held and not self.released.is_set():
+            await asyncio.sleep(0.02)
+        pending = self.faults.get(key)
+        if pending:
+            status = pending.pop(0)
+            body = {
+                "type": "/problems/erp-down",
+                "title": "ERP unavailable",
+                "status": status,
+                "detail": "maintenance",
+            }
+            return await _reply(send, status, body, "application/problem+json")
+        if scope["method"] == "DELETE":
+            return await _reply(send, 204, None)
+        await _reply(send, 201, {"id": f"{scope['path'].strip('/').rstrip('s')}-{next(self._ids)}"})
+
+
+async def _reply(send: Any, status: int, body: Any, media: str = "application/json") -> None:
+    content = b"" if body is None else json.dumps(body).encode()
+    headers = [(b"content-type", media.encode())] if content else []
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": content})
+
+
+@pytest.fixture
+def erp() -> Iterator[tuple[Erp, str]]:
+    downstream = Erp()
+    with serving(downstream) as url:
+        yield downstream, url
+
+
+@pytest.fixture
+def flow_package(tmp_path: Path) -> Iterator[None]:
+    """The firm's flows, found only through their entry point."""
+    directory = str(acme_flows.install(tmp_path / "site"))
+    sys.path.insert(0, directory)
+    yield
+    sys.path.remove(directory)
+
+
+@pytest.fixture
+def flow_scopes() -> list[str]:
+    return FLOW_CLIENT["scopes"]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def app(database_url: str, flow_package: None, flow_scopes: list[str]) -> Litestar:
+    clients = [*CLIENTS, {**FLOW_CLIENT, "scopes": flow_scopes}]
+    return create_app(make_settings(database_url, clients_json=json.dumps(clients)))
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def admin(client: AsyncTestClient) -> dict[str, str]:
+    return bearer(await fetch_token(client, *ADMIN))
+
+
+@pytest.fixture
+async def delivery(client: AsyncTestClient, admin: dict[str, str]) -> dict[str, str]:
+    """A member of `delivery`, the team that owns the flow and the APIs."""
+    created = await client.post(
+        "/api/v1/teams", json={"name": "delivery", "members": ["delivery-ci"]}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    return bearer(await fetch_token(client, "delivery-ci", "delivery-secret"))
+
+
+@pytest.fixture
+async def bound(
+    app: Litestar, client: AsyncTestClient, delivery: dict[str, str], erp: tuple[Erp, str]
+) -> Erp:
+    downstream, url = erp
+    for name, document in (("erp", ERP), ("onboarding", ONBOARDING)):
+        published = await client.post(
+            f"/api/v1/apis/{name}/versions",
+            content=json.dumps(document),
+            params={"owner": "delivery"},
+            headers={**delivery, "Content-Type": "application/json"},
+        )
+        assert published.status_code == 201, published.text
+    erp_bound = await client.put(
+        "/api/v1/apis/erp/adapter", json={"kind": "http", "url": url}, headers=delivery
+    )
+    assert erp_bound.status_code == 200, erp_bound.text
+    await bind_onboarding(client, delivery)
+    await on_server(client, settled, app)
+    return downstream
+
+
+async def on_server(client: AsyncTestClient, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+    """Run `function` on the app's own event loop (the test client serves it from another thread;
+    asyncpg connections belong to the loop that opened them)."""
+    return await asyncio.to_thread(client.blocking_portal.call, function, *args)
+
+
+async def outbox_topics(app: Litestar) -> list[str]:
+    async with app.state.sessionmaker() as session:
+        return list((await session.scalars(select(OutboxEvent.topic).order_by(OutboxEvent.id))).all())
+
+
+async def flow_actions(app: Litestar) -> list[str]:
+    async with app.state.sessionmaker() as session:
+        return list(
+            (await session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("flow.%")))).all()
+        )
+
+
+async def bind_onboarding(client: AsyncTestClient, headers: dict[str, str], **flow_binding: Any) -> None:
+    binding = {
+        "kind": "mock",
+        "operations": {"winOpportunity": {"kind": "flow", "flow": "onboarding", **flow_binding}},
+    }
+    response = await client.put("/api/v1/apis/onboarding/adapter", json=binding, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def win(client: AsyncTestClient, opportunity: str, key: str, body: Any = None) -> Any:
+    return await client.post(
+        f"/gw/onboarding/v1/opportunities/{opportunity}/won",
+        json=body if body is not None else {"client": "ACME"},
+        headers={"Idempotency-Key": key},
+    )
+
+
+async def test_a_won_opportunity_runs_the_flow_and_answers_its_result(app, client, bound, admin):
+    response = await win(client, "opp-1", "k-1")
+    assert response.status_code == 201, response.text
+    assert response.json() == {
+        "opportunityId": "opp-1",
+        "projectId": "project-2",
+        "engagementId": "engagement-3",
+    }
+    run_id = response.headers["charter-flow-run"]
+
+    # The other operations of the API keep the API's default binding (the mock).
+    assert (await client.get("/gw/onboarding/v1/status")).json() == {"up": True}
+
+    # Each outgoing call carried an idempotency key of its run and step, and the caller's trace.
+    trace_id = response.headers["traceparent"].split("-")[1]
+    keys = [h["idempotency-key"] for h in bound.headers]
+    assert len(set(keys)) == 3
+    assert all(h["traceparent"].split("-")[1] == trace_id for h in bound.headers)
+
+    run = (await client.get(f"/api/v1/flows/runs/{run_id}", headers=admin)).json()
+    assert run["state"] == "succeeded" and run["trace_id"] == trace_id and run["late"] is False
+    assert run["keys"] == {"opportunityId": "opp-1", "projectId": "project-2"}
+    assert [(s["name"], s["state"], s["attempts"]) for s in run["steps"]] == [
+        ("upsert-client", "succeeded", 1),
+        ("create-project", "succeeded", 1),
+        ("provision-engagement", "succeeded", 1),
+    ]
+    assert run["steps"][1]["output_summary"] == '{"projectId":"project-2"}'
+
+    for key in ("opp-1", "project-2"):
+        found = (await client.get("/api/v1/flows/runs", params={"key": key}, headers=admin)).json()
+        assert [r["id"] for r in found["items"]] == [run_id]
+    assert (await client.get("/api/v1/flows/runs", params={"key": "opp-2"}, headers=admin)).json()[
+        "total"
+    ] == 0
+
+    flows = (await client.get("/api/v1/flows", headers=admin)).json()["items"]
+    assert [(f["name"], f["runs"], f["operations"]) for f in flows] == [
+        ("onboarding", {"succeeded": 1}, [{"api": "onboarding", "operation_id": "winOpportunity"}])
+    ]
+    topics = await on_server(client, outbox_topics, app)
+    assert [t for t in topics if t.startswith(("project.", "flow."))] == [
+        "project.created",
+        "flow.run.succeeded",
+    ]
+
+
+async def test_the_same_key_answers_the_first_run_without_running_again(client, bound):
+    first = await win(client, "opp-1", "same")
+    again = await win(client, "opp-1", "same")
+    assert (again.status_code, again.json()) == (first.status_code, first.json())
+    assert bound.calls["POST /projects"] == 1
+
+    other_body = await win(client, "opp-1", "same", {"client": "Globex"})
+    assert other_body.status_code == 422
+    assert other_body.json()["type"] == "/problems/idempotency-key-reused"
+
+    missing = await client.post("/gw/onboarding/v1/opportunities/opp-1/won", json={})
+    assert missing.status_code == 400  # the contract requires the header
+
+
+async def test_concurrent_duplicates_run_once(client, bound):
+    answers = await asyncio.gather(*(win(client, "opp-9", "burst") for _ in range(20)))
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.headers["charter-flow-run"] for a in answers}) == 1
+    assert bound.calls["POST /projects"] == 1 and bound.calls["POST /engagements"] == 1
+
+
+async def test_a_failing_step_is_retried_with_backoff(client, bound, admin):
+    bound.fail("POST /engagements", 2)
+    response = await win(client, "opp-1", "k")
+    assert response.status_code == 201, response.text
+    run = (
+        await client.get(f"/api/v1/flows/runs/{response.headers['charter-flow-run']}", headers=admin)
+    ).json()
+    assert run["steps"][2]["attempts"] == 3 and run["steps"][2]["error"] is None
+    assert bound.calls["POST /engagements"] == 3 and bound.calls["POST /projects"] == 1
+    retried = [h["idempotency-key"] for h in bound.headers[2:]]
+    assert len(set(retried)) == 1  # every attempt of a step sends the same key
+
+
+async def parked(client: AsyncTestClient, bound: Erp, admin: dict[str, str]) -> dict:
+    bound.fail("POST /engagements", 3)
+    response = await win(client, "opp-7", "k")
+    assert response.status_code == 202, response.text
+    assert response.json()["state"] == "failed"
+    run = (await client.get(response.headers["location"], headers=admin)).json()
+    assert run["state"] == "failed" and run["failed_step"] == "provision-engagement"
+    step = run["steps"][2]
+    assert (step["state"], step["attempts"], step["error"]["status"]) == ("failed", 3, 503)
+    assert step["error"]["problem"]["type"] == "/problems/erp-down"
+    assert run["input"]["body"] == {"client": "ACME"}
+    other_team = bearer(await fetch_token(client, "reader", "reader-secret"))
+    seen = (await client.get(response.headers["location"], headers=other_team)).json()
+    assert seen["state"] == "failed" and seen["input"] is None
+    queue = (await client.get("/api/v1/flows/runs", params={"state": "failed"}, headers=admin)).json()
+    assert [r["id"] for r in queue["items"]] == [run["id"]]
+    return run
+
+
+async def wait_for(client: AsyncTestClient, run_id: str, headers: dict[str, str], state: str) -> dict:
+    for _ in range(200):
+        run = (await client.get(f"/api/v1/flows/runs/{run_id}", headers=headers)).json()
+        if run.get("state") == state:
+            return run
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"run {run_id} is {run.get('state')}, not {state}")
+
+
+async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps(
+    app, client, bound, admin, delivery
+):
+    run = await parked(client, bound, admin)
+    outsider = bearer(await fetch_token(client, "finance-ci", "finance-secret"))
+    refused = await client.post(f"/api/v1/flows/runs/{run['id']}/retry", headers=outsider)
+    assert refused.status_code == 403
+
+    retried = await client.post(f"/api/v1/flows/runs/{run['id']}/retry", headers=delivery)
+    assert retried.status_code == 202, retried.text
+    done = await wait_for(client, run["id"], admin, "succeeded")
+    assert done["steps"][2]["attempts"] == 4
+    assert bound.calls["POST /clients"] == 1 and bound.calls["POST /projects"] == 1
+    again = await client.post(f"/api/v1/flows/runs/{run['id']}/retry", headers=delivery)
+    assert again.status_code == 409
+    # The first caller's key now answers the result.
+    assert (await win(client, "opp-7", "k")).status_code == 201
+    assert await on_server(client, flow_actions, app) == ["flow.run.retry"]
+    metrics = (await client.get("/metrics")).text
+    for line in (
+        'charter_flow_runs_parked_total{flow="onboarding"} 1.0',
+        'charter_flow_step_retries_total{flow="onboarding",step="provision-engagement"} 2.0',
+        'charter_flow_runs_total{flow="onboarding",state="failed"} 1.0',
+        'charter_flow_runs_total{flow="onboarding",state="succeeded"} 1.0',
+        'charter_flow_step_duration_seconds_count{flow="onboarding",step="provision-engagement"} 4.0',
+    ):
+        assert line in metrics
+
+
+async def test_replay_from_a_step_reuses_the_recorded_outputs_before_it(client, bound, delivery, admin):
+    first = await win(client, "opp-1", "k")
+    run_id = first.headers["charter-flow-run"]
+    replayed = await client.post(
+        f"/api/v1/flows/runs/{run_id}/replay", json={"from_step": "provision-engagement"}, headers=delivery
+    )
+    assert replayed.status_code == 202, replayed.text
+    new_id = replayed.json()["run"]
+    assert new_id != run_id
+    run = await wait_for(client, new_id, admin, "succeeded")
+    assert run["replay_of"] == run_id and run["result"]["body"]["projectId"] == "project-2"
+    assert bound.calls["POST /projects"] == 1 and bound.calls["POST /engagements"] == 2
+    unknown = await client.post(
+        f"/api/v1/flows/runs/{run_id}/replay", json={"from_step": "nope"}, headers=delivery
+    )
+    assert unknown.status_code == 422
+
+
+async def test_cancel_compensates_the_completed_steps(client, bound, delivery, admin):
+    run = await parked(client, bound, admin)
+    cancelled = await client.post(f"/api/v1/flows/runs/{run['id']}/cancel", headers=delivery)
+    assert cancelled.status_code == 202, cancelled.text
+    done = await wait_for(client, run["id"], admin, "cancelled")
+    assert [s["state"] for s in done["steps"]] == ["succeeded", "compensated", "failed"]
+    assert bound.calls["DELETE /projects/{id}"] == 1
+
+
+async def test_a_run_longer_than_the_wait_budget_answers_202_and_location(client, bound, delivery, admin):
+    await bind_onboarding(client, delivery, wait_seconds=0.2)
+    await on_server(client, settled, client.app)
+    bound.held.add("POST /engagements")
+    response = await win(client, "opp-3", "slow")
+    assert response.status_code == 202
+    assert response.headers["location"].startswith("/api/v1/flows/runs/")
+    running = (await client.get(response.headers["location"], headers=admin)).json()
+    assert running["state"] == "running"
+    assert [s["state"] for s in running["steps"]] == ["succeeded", "succeeded", "running"]
+    bound.released.set()
+    run = await wait_for(client, response.json()["run"], admin, "succeeded")
+    assert run["result"]["status"] == 201
+
+
+async def test_a_binding_to_an_unknown_flow_is_refused(client, bound, delivery):
+    response = await client.put(
+        "/api/v1/apis/onboarding/adapter", json={"kind": "flow", "flow": "nope"}, headers=delivery
+    )
+    assert response.status_code == 422
+
+
+@pytest.mark.parametrize("flow_scopes", [[]])
+async def test_steps_call_with_the_flows_own_client_and_its_scopes(client, bound, admin):
+    response = await win(client, "opp-5", "k")
+    assert response.status_code == 202  # parked at once: a refusal is not retried
+    run = (await client.get(response.headers["location"], headers=admin)).json()
+    step = run["steps"][2]
+    assert (step["state"], step["attempts"], step["error"]["status"]) == ("failed", 1, 403)
+    assert step["error"]["problem"]["type"] == "/problems/insufficient-scope"
+    assert bound.calls["POST /engagements"] == 0
