@@ -33,6 +33,7 @@ from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
+from registry.api.demo import DemoController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
@@ -45,6 +46,7 @@ from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
 from registry.api.wire_schema import WireStructSchema
 from registry.db.engine import create_engine, migrate, session_factory
+from registry.demo.systems import DemoSystems
 from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
@@ -102,6 +104,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             )
         )
     bearer_auth = BearerAuth(verifiers)
+    # The demo's simulated systems live in this process, beside the endpoints that inject their faults.
+    demo_systems = DemoSystems() if settings.demo else None
     gateway = Gateway(
         RegistryContracts(sessionmaker),
         authenticate=bearer_auth.verify,
@@ -117,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             max_body_depth=settings.gateway_max_body_depth,
         ),
         egress=egress,
+        handlers=demo_systems.adapters() if demo_systems else None,
     )
     reloader = GatewayReloader(gateway)
     bus.subscribe("", reloader.on_event)
@@ -185,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             metrics,
             gateway_mount(gateway),
             static_files_router(),
+            *([DemoController] if demo_systems else []),
         ],
         dependencies={
             "session": Provide(provide_session),
@@ -214,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "gateway": gateway,
                 "reloader": reloader,
                 "notifier": notifier,
+                "demo_systems": demo_systems,
             }
         ),
         lifespan=[lifespan],
