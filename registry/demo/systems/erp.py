@@ -9,7 +9,14 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.adapters.base import GatewayRequest, GatewayResponse
-from registry.demo.systems.simulated import Handler, SimulatedSystem, admit, not_found, problem
+from registry.demo.systems.simulated import (
+    Handler,
+    SimulatedSystem,
+    admit,
+    not_found,
+    problem,
+    query_value,
+)
 
 SEED_CLIENTS = ({"id": "acme", "name": "Acme Corporation", "country": "DE", "vatId": "DE123456789"},)
 # The project whose approved time the demo bills (the PSA books time against it).
@@ -50,6 +57,7 @@ class Erp(SimulatedSystem):
             "getProject": self.get_project,
             "closeProject": self.close_project,
             "postBillingLines": self.post_billing_lines,
+            "listInvoices": self.list_invoices,
             "issueInvoice": self.issue_invoice,
             "getInvoice": self.get_invoice,
         }
@@ -120,6 +128,14 @@ class Erp(SimulatedSystem):
                 accepted += 1
         body = {"clientId": client_id, "period": period, "accepted": accepted, "lines": len(lines)}
         return GatewayResponse(status=201, body=body)
+
+    async def list_invoices(self, request: GatewayRequest) -> list[dict[str, Any]]:
+        client_id, period = query_value(request, "clientId"), query_value(request, "period")
+        return [
+            i
+            for i in self.invoices.values()
+            if i["clientId"] == client_id and (period is None or i["period"] == period)
+        ]
 
     async def issue_invoice(self, request: GatewayRequest) -> GatewayResponse:
         client_id, period = request.json["clientId"], request.json["period"]
