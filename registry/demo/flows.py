@@ -5,7 +5,7 @@ engagement; when the PSA refuses the engagement for good, the ERP project is clo
 `time-to-bill` bills a client's approved time of one month as ERP billing lines and an invoice,
 once per client and period. Both call the system APIs through the gateway with the `demo-flows`
 client, which holds the systems' own scopes (crm:read crm:write erp:read erp:write psa:read
-psa:write hcm:read), and are registered in the `charter.flows` entry-point group as `demo`.
+psa:write hcm:read). `FLOWS` is what a server hosting the demo hands its flow runner.
 
 Steps read only `context.input` and `context.outputs`: a retried or replayed run repeats none of
 the completed ones, and every write carries the step's idempotency key, so the systems recognise

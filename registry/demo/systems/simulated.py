@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from abc import ABC, abstractmethod
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -67,8 +68,8 @@ class _Reply(msgspec.Struct, frozen=True):
     response: GatewayResponse
 
 
-class SimulatedSystem:
-    """Subclasses list their handlers by operationId in `operations()`."""
+class SimulatedSystem(ABC):
+    """One simulated system: its handlers by operationId, its call counts and its current fault."""
 
     name: str = ""
 
@@ -77,8 +78,9 @@ class SimulatedSystem:
         self.fault = Fault()
         self._replies: OrderedDict[tuple[str, str, str], _Reply] = OrderedDict()
 
+    @abstractmethod
     def operations(self) -> Mapping[str, Handler]:
-        raise NotImplementedError
+        """The system's handlers by operationId, unwrapped."""
 
     def set_fault(self, fault: Fault) -> None:
         self.fault = fault
@@ -90,9 +92,8 @@ class SimulatedSystem:
     def _wrap(self, operation_id: str, handler: Handler) -> Handler:
         async def handle(request: GatewayRequest) -> GatewayResponse:
             self.calls[operation_id] += 1
-            fault = self.fault
-            if fault.delay_ms:
-                await asyncio.sleep(fault.delay_ms / 1000)
+            if self.fault.delay_ms:
+                await asyncio.sleep(self.fault.delay_ms / 1000)
             if self.fault.fail_next > 0:
                 self.fault = msgspec.structs.replace(self.fault, fail_next=self.fault.fail_next - 1)
                 return problem(
@@ -127,6 +128,7 @@ class SimulatedSystem:
                     "this Idempotency-Key was sent before with a different request",
                 )
             return earlier.response
+        # The handlers never wait on anything, so no second request with this key can start in between.
         response = await self._answer(handler, request)
         # Server errors may be retried with the same key and get a fresh attempt.
         if response.status < 500:
