@@ -28,6 +28,12 @@ class DemoController(Controller):
     tags = ["demo"]
     security = ADMIN_SECURITY
 
+    @get(responses=errors(400, 401, 403), summary="Calls and faults of every demo system")
+    async def list_systems(self, request: Request, principal: Caller) -> list[DemoSystemOut]:
+        """For admins: the simulated CRM, ERP, PSA and HCM, each with its call counts and fault."""
+        require_scope(principal, ADMIN)
+        return [_system_out(system) for system in _systems(request).by_name.values()]
+
     @get("/{system:str}", responses=errors(400, 401, 403, 404), summary="Calls and faults of a demo system")
     async def get_system(self, request: Request, principal: Caller, system: SystemName) -> DemoSystemOut:
         """For admins: how often each operation of the simulated system was called, and its fault."""

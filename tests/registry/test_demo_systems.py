@@ -234,6 +234,10 @@ async def test_fail_next_fails_the_next_calls_through_the_gateway_and_counts_the
         "faults": {"fail_next": 0, "status": 503, "delay_ms": 0},
     }
 
+    every = (await client.get("/api/v1/demo/systems", headers=admin)).json()
+    assert [s["name"] for s in every] == ["crm", "erp", "psa", "hcm"]
+    assert every[3]["calls"] == {"getEmployee": 3}
+
     await client.put("/api/v1/demo/systems/hcm/faults", json={"fail_next": 1, "status": 429}, headers=admin)
     assert (await client.get("/gw/hcm/v1/people?role=analyst", headers=flows)).status_code == 429
     assert (await client.get("/gw/hcm/v1/people?role=analyst", headers=flows)).status_code == 200
@@ -245,7 +249,8 @@ async def test_faults_are_for_admins_only(client, flows):
     for headers in (reader, publisher, flows):
         put = await client.put("/api/v1/demo/systems/erp/faults", json={"fail_next": 5}, headers=headers)
         get = await client.get("/api/v1/demo/systems/erp", headers=headers)
-        assert (put.status_code, get.status_code) == (403, 403)
+        listed = await client.get("/api/v1/demo/systems", headers=headers)
+        assert (put.status_code, get.status_code, listed.status_code) == (403, 403, 403)
         assert put.headers["content-type"].startswith("application/problem+json")
     anonymous = await client.put("/api/v1/demo/systems/erp/faults", json={"fail_next": 5})
     assert anonymous.status_code == 401
