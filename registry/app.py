@@ -37,6 +37,7 @@ from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
+from registry.api.demo import DemoController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
 from registry.api.flows import FlowController
@@ -50,6 +51,7 @@ from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
 from registry.api.wire_schema import WireStructSchema
 from registry.db.engine import create_engine, migrate, session_factory
+from registry.demo.systems import DemoSystems
 from registry.docs_ui import openapi_config, static_files_router
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         assert runner is not None
         return runner
 
+    # The demo's simulated systems live in this process, beside the endpoints that inject their faults.
+    demo_systems = DemoSystems() if settings.demo else None
     gateway = Gateway(
         RegistryContracts(sessionmaker),
         authenticate=bearer_auth.verify,
@@ -130,6 +134,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             max_body_depth=settings.gateway_max_body_depth,
         ),
         egress=egress,
+        handlers=demo_systems.adapters() if demo_systems else None,
         adapter_factories={"flow": flow_host.flow_adapter_factory(flow_runner)},
     )
     run_index = flow_host.SqlRunIndex(sessionmaker)
@@ -217,6 +222,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             metrics,
             gateway_mount(gateway),
             static_files_router(),
+            *([DemoController] if demo_systems else []),
         ],
         dependencies={
             "session": Provide(provide_session),
@@ -247,6 +253,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "reloader": reloader,
                 "notifier": notifier,
                 "flow_runner": runner,
+                "demo_systems": demo_systems,
             }
         ),
         lifespan=[lifespan],

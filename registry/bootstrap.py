@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from policies.auth import ClientConfig, Principal, load_clients
 from policies.egress import EgressPolicy
-from registry import catalog, publishing
+from registry import catalog, clients, publishing
 from registry.access import ALL_SCOPES
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
@@ -44,8 +44,9 @@ def configured_clients(settings: Settings) -> list[ClientConfig]:
 
 
 async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    """Publish the demo contracts; on a second start everything is already there and nothing changes."""
-    from registry.demo import demo_apis
+    """Publish the demo contracts and register the demo flows' client; on a second start everything
+    is already there and nothing changes."""
+    from registry.demo import FLOWS_CLIENT, FLOWS_CLIENT_SCOPES, FLOWS_CLIENT_TEAM, demo_apis
 
     limits = settings.load_limits()
     for demo in demo_apis():
@@ -85,6 +86,22 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
                     limits=limits,
                 )
                 await session.commit()
+    configured = {c.client_id for c in load_clients(settings.clients_json or "[]")}
+    async with sessionmaker() as session:
+        await begin_write(session)
+        # Nobody is shown this client's secret: the flow runner has its tokens issued in process.
+        if FLOWS_CLIENT not in configured and await clients.find_client(session, FLOWS_CLIENT) is None:
+            await _ensure_team(session, FLOWS_CLIENT_TEAM)
+            await clients.register_client(
+                session,
+                SYSTEM,
+                client_id=FLOWS_CLIENT,
+                name="Demo flows",
+                team=FLOWS_CLIENT_TEAM,
+                scopes=list(FLOWS_CLIENT_SCOPES),
+                taken=lambda _: False,
+            )
+            await session.commit()
     log.info("demo contracts loaded")
 
 

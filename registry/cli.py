@@ -141,13 +141,18 @@ def serve(host: str, port: int) -> None:
     """Run the registry (configuration from CHARTER_* variables)."""
     import uvicorn
 
+    from gateway.flows.registration import load_flows
     from registry.app import create_app
+    from registry.demo.flows import FLOWS as DEMO_FLOWS
     from registry.http_limits import header_deadline_protocol
     from registry.settings import Settings
 
     try:
         settings = Settings.from_env()
-        app = create_app(settings)
+        flows = load_flows()
+        if settings.demo:  # the demo's process APIs are bound to these; only a serving process hosts them
+            flows |= {flow.name: flow for flow in DEMO_FLOWS}
+        app = create_app(settings, flows=flows)
     except ValueError as exc:  # a malformed setting: the allow-list, a secrets key, a number
         raise CliError(str(exc)) from None
     uvicorn.run(

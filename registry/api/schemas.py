@@ -457,3 +457,17 @@ class UsageOut(msgspec.Struct):
 
 class UsageList(msgspec.Struct):
     items: list[UsageOut]
+
+
+class DemoFault(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What a simulated demo system does to its next calls until told otherwise."""
+
+    fail_next: Annotated[int, msgspec.Meta(ge=0, le=10_000, description="calls that answer `status`")] = 0
+    status: Annotated[int, msgspec.Meta(ge=400, le=599, description="what the failing calls answer")] = 503
+    delay_ms: Annotated[int, msgspec.Meta(ge=0, le=30_000, description="wait before every call")] = 0
+
+
+class DemoSystemOut(msgspec.Struct, frozen=True):
+    name: str
+    calls: dict[str, int]  # by operationId, since the service started
+    faults: DemoFault

@@ -8,6 +8,10 @@ from typing import Any
 import msgspec
 
 DEMO_DIR = Path(__file__).parent
+# The client the demo flows call the simulated systems as: its scopes are the systems' own.
+FLOWS_CLIENT = "demo-flows"
+FLOWS_CLIENT_SCOPES = ("crm:read", "crm:write", "erp:read", "erp:write", "psa:read", "psa:write", "hcm:read")
+FLOWS_CLIENT_TEAM = "integration"
 
 
 class DemoVersion(msgspec.Struct, frozen=True):

@@ -1,11 +1,20 @@
-"""The embedded default starts with the demo contracts, and a restart changes nothing."""
+"""The embedded default starts with the demo contracts, and a restart changes nothing; the contracts
+themselves are valid, and those of the orchestration demo are complete enough to call from the docs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
+import pytest
 from litestar.testing import AsyncTestClient
 
+from contracts.kinds import detect_kind
+from contracts.loading import load_document
+from contracts.references import deref
+from contracts.validation import validate_document
 from registry.app import create_app
-from registry.demo import demo_apis
+from registry.demo import FLOWS_CLIENT, FLOWS_CLIENT_SCOPES, demo_apis
 from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 
 
@@ -31,3 +40,82 @@ async def test_demo_contracts_are_loaded_once(database_url):
         )
     assert again == audit_total
     assert [hit["name"] for hit in events.json()["items"]] == ["invoice-events"]
+
+
+async def test_the_demo_registers_the_client_its_flows_call_the_systems_with(tmp_path):
+    settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/demo.db", demo=True)
+    for _ in range(2):  # a restart registers nothing twice
+        async with AsyncTestClient(create_app(settings)) as client:
+            headers = bearer(await fetch_token(client, *ADMIN))
+            found = await client.get(f"/api/v1/clients/{FLOWS_CLIENT}", headers=headers)
+            assert found.status_code == 200, found.text
+            assert sorted(found.json()["scopes"]) == sorted(FLOWS_CLIENT_SCOPES)
+            assert found.json()["team"] == "integration"
+
+
+DEMO_FILES = [item.path for api in demo_apis() for item in api.versions]
+# The simulated systems, the process APIs over them and the events they emit: a person calls them
+# from the docs, the mock adapter answers from their examples, and flows retry their writes.
+ORCHESTRATED = [
+    "crm",
+    "erp",
+    "psa",
+    "hcm",
+    "lead-to-project",
+    "time-to-bill",
+    "project-events",
+    "invoice-events",
+]
+_METHODS = {"get", "put", "post", "delete", "patch"}
+
+
+@pytest.mark.parametrize("path", DEMO_FILES, ids=[p.name for p in DEMO_FILES])
+def test_every_demo_contract_validates(path: Path) -> None:
+    doc = load_document(path.read_bytes())
+    assert validate_document(doc, detect_kind(doc)) == []
+
+
+@pytest.mark.parametrize("name", ORCHESTRATED)
+def test_orchestrated_demo_contracts_carry_examples_scopes_problems_and_idempotency_keys(name: str) -> None:
+    api = next(api for api in demo_apis() if api.name == name)
+    doc = load_document(api.versions[-1].path.read_bytes())
+    assert contract_gaps(doc) == []
+
+
+def contract_gaps(doc: dict[str, Any]) -> list[str]:
+    if "asyncapi" in doc:
+        return [
+            f"message {n}: no examples"
+            for n, m in doc["components"]["messages"].items()
+            if not m.get("examples")
+        ]
+    gaps = []
+    schemes = doc["components"]["securitySchemes"]
+    for path, item in doc["paths"].items():
+        for method, operation in ((m, o) for m, o in item.items() if m in _METHODS):
+            label = f"{method} {path}"
+            security = operation.get("security", doc.get("security"))
+            scopes = {
+                s for requirement in security or [] for scheme in requirement for s in requirement[scheme]
+            }
+            declared = {
+                s for scheme in schemes.values() for f in scheme["flows"].values() for s in f["scopes"]
+            }
+            if not scopes or not scopes <= declared:
+                gaps.append(f"{label}: scopes {sorted(scopes)} not declared")
+            parameters = [deref(doc, p) for p in item.get("parameters", []) + operation.get("parameters", [])]
+            gaps += [f"{label}: {p['name']} has no example" for p in parameters if "example" not in p]
+            if method != "get" and "Idempotency-Key" not in {p["name"] for p in parameters}:
+                gaps.append(f"{label}: no Idempotency-Key")
+            media = [
+                ("request", m)
+                for m in (deref(doc, operation.get("requestBody")) or {}).get("content", {}).items()
+            ]
+            for status, response in operation["responses"].items():
+                media += [(status, m) for m in (deref(doc, response).get("content") or {}).items()]
+            gaps += [
+                f"{label}: {where} {kind} has no example" for where, (kind, m) in media if "example" not in m
+            ]
+            if not any(kind == "application/problem+json" for _, (kind, _) in media):
+                gaps.append(f"{label}: documents no problem+json error")
+    return gaps
