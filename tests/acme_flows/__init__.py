@@ -3,6 +3,7 @@ point (see `install`), never imported by Charter directly."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from gateway.flows import Flow, Outcome, RetryPolicy, Step, StepContext
@@ -65,11 +66,18 @@ onboarding = Flow(
 )
 
 
+# The same steps, undone at once when a step fails for good instead of waiting for an operator.
+strict_onboarding = replace(onboarding, name="strict-onboarding", compensate_on_failure=True)
+
+
 def install(directory: Path) -> Path:
     """Write the dist-info of a package declaring the `onboarding` flow's entry point into `directory`
     (put it on sys.path, or PYTHONPATH for a subprocess)."""
     info = directory / "acme_flows-1.0.dist-info"
     info.mkdir(parents=True, exist_ok=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-flows\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[charter.flows]\nonboarding = tests.acme_flows:onboarding\n")
+    (info / "entry_points.txt").write_text(
+        "[charter.flows]\nonboarding = tests.acme_flows:onboarding\n"
+        "strict-onboarding = tests.acme_flows:strict_onboarding\n"
+    )
     return directory

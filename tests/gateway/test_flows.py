@@ -280,7 +280,8 @@ async def test_a_won_opportunity_runs_the_flow_and_answers_its_result(app, clien
 
     flows = (await client.get("/api/v1/flows", headers=admin)).json()["items"]
     assert [(f["name"], f["runs"], f["operations"]) for f in flows] == [
-        ("onboarding", {"succeeded": 1}, [{"api": "onboarding", "operation_id": "winOpportunity"}])
+        ("onboarding", {"succeeded": 1}, [{"api": "onboarding", "operation_id": "winOpportunity"}]),
+        ("strict-onboarding", {}, []),
     ]
     topics = await on_server(client, outbox_topics, app)
     assert [t for t in topics if t.startswith(("project.", "flow."))] == [
@@ -405,6 +406,31 @@ async def test_cancel_compensates_the_completed_steps(client, bound, delivery, a
     done = await wait_for(client, run["id"], admin, "cancelled")
     assert [s["state"] for s in done["steps"]] == ["succeeded", "compensated", "failed"]
     assert bound.calls["DELETE /projects/{id}"] == 1
+
+
+async def test_a_step_refused_for_good_compensates_at_once_when_the_flow_says_so(
+    client, bound, delivery, admin
+):
+    binding = {
+        "kind": "mock",
+        "operations": {"winOpportunity": {"kind": "flow", "flow": "strict-onboarding"}},
+    }
+    rebound = await client.put("/api/v1/apis/onboarding/adapter", json=binding, headers=delivery)
+    assert rebound.status_code == 200, rebound.text
+    await on_server(client, settled, client.app)
+    bound.fail("POST /engagements", 1, status=422)
+    response = await win(client, "opp-4", "k")
+    assert response.status_code == 409, response.text
+    problem = response.json()
+    assert problem["type"] == "/problems/flow-run-compensated" and problem["error"]["status"] == 422
+    run = (await client.get(response.headers["location"], headers=admin)).json()
+    assert run["state"] == "compensated"
+    assert [(s["state"], s["attempts"]) for s in run["steps"]] == [
+        ("succeeded", 1),
+        ("compensated", 1),
+        ("failed", 1),
+    ]
+    assert bound.calls["POST /engagements"] == 1 and bound.calls["DELETE /projects/{id}"] == 1
 
 
 async def test_a_run_longer_than_the_wait_budget_answers_202_and_location(client, bound, delivery, admin):
