@@ -53,6 +53,7 @@ from registry.api.wire_schema import WireStructSchema
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.demo.systems import DemoSystems
 from registry.docs_ui import openapi_config, static_files_router
+from registry.event_contracts import RELOAD_TOPICS, EventContracts
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import GatewayReloader, RegistryContracts
 from registry.http_limits import BodyDeadline
@@ -137,7 +138,10 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         handlers=demo_systems.adapters() if demo_systems else None,
         adapter_factories={"flow": flow_host.flow_adapter_factory(flow_runner)},
     )
-    run_index = flow_host.SqlRunIndex(sessionmaker)
+    event_contracts = EventContracts(sessionmaker)
+    for topic in RELOAD_TOPICS:
+        bus.subscribe(topic, event_contracts.on_event)
+    run_index = flow_host.SqlRunIndex(sessionmaker, event_check=event_contracts.violations)
     runner = flow_host.create_runner(
         flows,
         database_url=settings.database_url,
@@ -146,6 +150,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         prefix=GATEWAY_PREFIX,
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
         executor_id=settings.flows_executor_id,
+        event_check=event_contracts.violations,
     )
     reloader = GatewayReloader(gateway)
     bus.subscribe("", reloader.on_event)
@@ -174,6 +179,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             for client in await clients.registered_clients(session):
                 issuer.register(client)
         await gateway.reload()
+        await event_contracts.reload()
         background: list[asyncio.Task] = []
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()
@@ -198,6 +204,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await reloader.wait()
+            await event_contracts.wait()
             await usage.flush(sessionmaker, gateway.usage)
             await notifier.aclose()
             await gateway.aclose()
@@ -253,6 +260,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "reloader": reloader,
                 "notifier": notifier,
                 "flow_runner": runner,
+                "event_contracts": event_contracts,
                 "demo_systems": demo_systems,
             }
         ),

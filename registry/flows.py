@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from gateway.flows.adapter import FlowAdapter
 from gateway.flows.client import GatewayClient
 from gateway.flows.declaration import Flow
 from gateway.flows.metrics import FlowMetrics
-from gateway.flows.runner import FlowRunner, RunConflict, UnknownRun, step_idempotency_key
+from gateway.flows.runner import EventCheck, FlowRunner, RunConflict, UnknownRun, step_idempotency_key
 from gateway.flows.runs import RunQuery, RunRecord, RunState
 from gateway.source import AdapterBinding
 from policies.auth import ClientCredentialsIssuer, Principal
@@ -31,12 +32,18 @@ from registry.db.engine import begin_write
 from registry.db.models import FlowRun, FlowRunKey, utcnow
 from registry.errors import Forbidden, IllegalTransition, InvalidRequest, NotFound
 
+log = logging.getLogger("charter.flows")
+STATUS_TOPIC_PREFIX = "flow.run."
+
 
 class SqlRunIndex:
     """Runs in the registry's own database, so they are searched with the rest of the catalog."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], *, event_check: EventCheck | None = None
+    ) -> None:
         self._sessionmaker = sessionmaker
+        self._event_check = event_check
 
     async def save(self, run: RunRecord, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
         async with self._sessionmaker() as session:
@@ -55,8 +62,22 @@ class SqlRunIndex:
             if {key.name: key.value for key in row.keys} != keys:
                 row.keys = [FlowRunKey(name=name, value=value) for name, value in keys.items()]
             for topic, payload in events:
-                audit.emit(session, topic, payload)
+                if self._sends(topic, payload):
+                    audit.emit(session, topic, payload)
             await session.commit()
+
+    def _sends(self, topic: str, payload: dict[str, Any]) -> bool:
+        """Whether an event may leave. Business events were checked when their step completed (a
+        breaking one failed it); a status event cannot fail the run it reports on, so one that breaks
+        a contract registered for its topic is held back and logged, and the run index stays the
+        record of the run's state."""
+        if self._event_check is None or not topic.startswith(STATUS_TOPIC_PREFIX):
+            return True
+        violations = self._event_check(topic, payload)
+        if violations:
+            run = payload.get("run")
+            log.warning("status event %s of run %s held back: %s", topic, run, "; ".join(violations))
+        return not violations
 
     async def get(self, run_id: str) -> RunRecord | None:
         async with self._sessionmaker() as session:
@@ -245,6 +266,7 @@ def create_runner(
     prefix: str,
     tokens: FlowTokens,
     executor_id: str = "local",
+    event_check: EventCheck | None = None,
 ) -> FlowRunner:
     def client(flow: Flow, run_id: str, step: str, traceparent: str) -> GatewayClient:
         return GatewayClient(
@@ -262,6 +284,7 @@ def create_runner(
         system_database_url=flow_system_database(database_url),
         executor_id=executor_id,
         metrics=FlowMetrics(gateway.metrics.registry),
+        event_check=event_check,
     )
 
 

@@ -19,7 +19,7 @@ import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -38,6 +38,10 @@ _POLL_SECONDS = 0.25
 _encoder = msgspec.json.Encoder()
 
 ClientFactory = Callable[[Flow, str, str, str], SystemClient]  # flow, run id, step, traceparent
+# Why an event breaks the contracts registered for its topic (none: it may be sent).
+EventCheck = Callable[[str, Any], Sequence[str]]
+# An event leaves through an outbox row and a broker message: a step does not send megabytes.
+MAX_EVENT_BYTES = 256 * 1024
 
 
 class RunConflict(Exception):
@@ -63,6 +67,7 @@ class FlowRunner:
         app_name: str = "charter-flows",
         executor_id: str = "local",
         metrics: FlowMetrics | None = None,
+        event_check: EventCheck | None = None,
     ) -> None:
         self.flows = dict(flows)
         self.index = index
@@ -71,6 +76,7 @@ class FlowRunner:
         self.app_name = app_name
         self.executor_id = executor_id
         self.metrics = metrics
+        self.event_check = event_check
         self._settled: dict[str, asyncio.Event] = {}
 
     # Lifecycle: DBOS recovers this process's pending runs on launch, on the running event loop.
@@ -248,6 +254,9 @@ async def _attempt(
     try:
         output = await asyncio.wait_for(step.run(context), step.retry.timeout_seconds)
         msgspec.json.encode(output)  # an output must be recordable
+        refusal = _refused_events(runner, context.events)
+        if refusal is not None:
+            return _failure(started, clock, refusal, False)
     except StepFailed as exc:
         error = {"message": str(exc), "status": exc.status, "problem": exc.problem}
         return _failure(started, clock, error, exc.retryable)
@@ -264,6 +273,27 @@ async def _attempt(
         "ended_at": _now().isoformat(),
         "seconds": time.perf_counter() - clock,
     }
+
+
+def _refused_events(runner: FlowRunner, events: list[tuple[str, Any]]) -> dict[str, Any] | None:
+    """The error of a step whose events break their contracts, or None when all may be sent.
+
+    A contract-breaking event fails its step for good (retrying the same code emits the same event)
+    and parks the run, rather than being dropped or sent: consumers rely on the contract, and a
+    dropped `project.created` would silently lose business, while a parked run is visible in the
+    exception queue, names the violations, and is retried once the flow or the contract is fixed.
+    """
+    for topic, data in events:
+        size = len(_encoder.encode(data))
+        if size > MAX_EVENT_BYTES:
+            return {"message": f"event {topic} is {size} bytes; at most {MAX_EVENT_BYTES} may be sent"}
+        violations = list(runner.event_check(topic, data)) if runner.event_check is not None else []
+        if violations:
+            return {
+                "message": f"event {topic} breaks its contract: {'; '.join(violations)}",
+                "problem": {"event": topic, "violations": violations},
+            }
+    return None
 
 
 def _failure(started: dt.datetime, clock: float, error: dict, retryable: bool) -> dict[str, Any]:
@@ -300,8 +330,11 @@ async def _compensate(
     )
     try:
         await asyncio.wait_for(step.compensate(context), step.retry.timeout_seconds)
+        refusal = _refused_events(runner, context.events)
     except Exception as exc:
         return {"ok": False, "error": {"message": f"{type(exc).__name__}: {exc}"}}
+    if refusal is not None:
+        return {"ok": False, "error": refusal}
     return {"ok": True, "events": [[topic, data] for topic, data in context.events]}
 
 
