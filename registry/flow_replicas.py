@@ -47,6 +47,7 @@ class ExecutorLeases:
         self.executor_id = executor_id
         self.lease_seconds = lease_seconds
         self._seen: dict[str, tuple[int, float]] = {}  # executor: (beats, when they last changed)
+        self._looked_at: float | None = None
 
     async def beat(self) -> None:
         async with self._sessionmaker() as session:
@@ -64,6 +65,9 @@ class ExecutorLeases:
         async with self._sessionmaker() as session:
             rows = (await session.execute(select(FlowExecutor.id, FlowExecutor.beats))).all()
         now = time.monotonic()
+        if self._looked_at is not None and now - self._looked_at >= self.lease_seconds:
+            self.forget()  # this replica was paused: others' stillness meanwhile proves nothing
+        self._looked_at = now
         present = {executor for executor, _ in rows}
         for gone in self._seen.keys() - present:
             del self._seen[gone]
@@ -90,6 +94,11 @@ class ExecutorLeases:
             await session.commit()
         return result.rowcount == 1  # type: ignore[attr-defined]
 
+    def forget(self) -> None:
+        """Start watching afresh: after an outage every replica gets a whole lease to beat again."""
+        self._seen.clear()
+        self._looked_at = None
+
     async def release(self, executor: str) -> None:
         """Forget a dead executor whose runs have been resumed."""
         async with self._sessionmaker() as session:
@@ -112,4 +121,5 @@ async def take_over_dead_replicas(
                 await leases.release(executor)
         except Exception:  # a database outage must not end the watch: the next round tries again
             log.exception("flow executor heartbeat failed")
+            leases.forget()
         await asyncio.sleep(every_seconds)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -16,8 +16,10 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 from dbos import DBOS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from registry.flow_replicas import SINGLE_NODE_EXECUTOR, default_executor_id
+from registry.db.engine import create_engine, migrate, session_factory
+from registry.flow_replicas import SINGLE_NODE_EXECUTOR, ExecutorLeases, default_executor_id
 from tests import acme_flows
 from tests.conftest import PG_ADMIN_DSN, reset_postgres
 from tests.gateway.test_flows import ERP, FLOW_CLIENT, ONBOARDING, Erp
@@ -27,7 +29,6 @@ from tests.registry.support import ADMIN, CLIENTS, LOOPBACK, charter_process
 
 HEARTBEAT_SECONDS = 1
 LEASE_SECONDS = 3
-pytestmark = pytest.mark.postgres
 
 
 def test_the_recovery_entry_point_of_dbos_is_still_there() -> None:
@@ -133,6 +134,7 @@ def executor_of(database: str, url: str, opportunity: str) -> object:
     return query(database, "SELECT executor_id FROM dbos.workflow_status WHERE workflow_uuid = $1", run_id)
 
 
+@pytest.mark.postgres
 def test_a_surviving_replica_takes_over_the_run_of_a_killed_one(tmp_path: Path, database: str) -> None:
     erp = Erp()
     erp.held.add("POST /engagements")
@@ -150,6 +152,7 @@ def test_a_surviving_replica_takes_over_the_run_of_a_killed_one(tmp_path: Path, 
     assert in_flight == again
 
 
+@pytest.mark.postgres
 def test_a_live_replicas_run_is_not_taken_over(tmp_path: Path, database: str) -> None:
     erp = Erp()
     erp.held.add("POST /engagements")
@@ -159,8 +162,57 @@ def test_a_live_replicas_run_is_not_taken_over(tmp_path: Path, database: str) ->
         # B watches A for more than a lease (counted in B's own heartbeats) while A's step is held.
         watched_from = beats(database, "replica-b")
         rounds = LEASE_SECONDS // HEARTBEAT_SECONDS + 2
-        until(lambda: beats(database, "replica-b") >= watched_from + rounds, "B to watch A", 30)
+
+        def watched() -> bool:
+            return beats(database, "replica-b") >= watched_from + rounds
+
+        until(watched, "B to watch A, beating undisturbed", 30)
         assert executor_of(database, url_b, "opp-2") == "replica-a"
         erp.released.set()
         until(lambda: run_state(url_b, "opp-2") == "succeeded", "A to finish its run")
         assert executor_of(database, url_b, "opp-2") == "replica-a"
+
+
+LEASE = 0.3  # seconds; the leases below are watched in process, without servers
+
+
+@pytest.fixture
+async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def watch(*watchers: ExecutorLeases, rounds: int) -> list[str]:
+    """What the watchers claim, beating and looking together every quarter lease for `rounds` rounds."""
+    claimed: list[str] = []
+    for _ in range(rounds):
+        for watcher in watchers:
+            await watcher.beat()
+        for claims in await asyncio.gather(*(watcher.claim_dead() for watcher in watchers)):
+            claimed.extend(claims)
+        await asyncio.sleep(LEASE / 4)
+    return claimed
+
+
+async def test_a_still_heartbeat_is_claimed_by_one_survivor_only(sessionmaker) -> None:
+    dead, first, second = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "abc")
+    await dead.beat()
+    assert await watch(first, second, rounds=6) == ["a"]  # 1.5 leases: claimed once, then not again
+
+
+async def test_a_beating_replica_is_never_claimed(sessionmaker) -> None:
+    live, watcher = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "ab")
+    for _ in range(8):
+        await live.beat()
+        assert await watch(watcher, rounds=1) == []
+
+
+async def test_a_watcher_that_was_paused_watches_a_whole_lease_again(sessionmaker) -> None:
+    dead, watcher = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "ab")
+    await dead.beat()
+    assert await watcher.claim_dead() == []
+    await asyncio.sleep(LEASE)  # the watcher did not look meanwhile: the stillness it missed proves nothing
+    assert await watcher.claim_dead() == []
+    assert await watch(watcher, rounds=6) == ["a"]
