@@ -3,9 +3,10 @@
 Each replica counts heartbeats in `flow_executors`. A replica whose count stays still for a lease,
 as timed by a survivor's own monotonic clock (so clocks of different hosts never need to agree),
 is dead: the first survivor to advance its count from the value it saw claims it (a compare-and-set
-only one survivor wins), resumes its unfinished runs through DBOS, then deletes its row. A
-claimant that dies before deleting leaves a row that goes still again, so another survivor claims
-it later; DBOS's recovery of a run is idempotent, so a second claim resumes nothing twice.
+only one survivor wins), hands its unfinished runs back to DBOS (which queues them for whichever live
+replica dequeues each first), then deletes its row. A claimant that dies before deleting leaves a
+row that goes still again, so another survivor claims it later; DBOS's recovery of a run is
+idempotent, so a second claim resumes nothing twice.
 """
 
 from __future__ import annotations
@@ -117,7 +118,7 @@ async def take_over_dead_replicas(
             await leases.beat()
             for executor in await leases.claim_dead():
                 resumed = await runner.recover_executor(executor)
-                log.warning("executor %s stopped beating: resumed %d of its runs here", executor, resumed)
+                log.warning("executor %s stopped beating: re-enqueued %d of its runs", executor, resumed)
                 await leases.release(executor)
         except Exception:  # a database outage must not end the watch: the next round tries again
             log.exception("flow executor heartbeat failed")

@@ -93,7 +93,8 @@ class FlowRunner:
         DBOS.launch()
 
     async def recover_executor(self, executor_id: str) -> int:
-        """Resume here the unfinished runs of another executor, known to be dead; the number resumed.
+        """Queue the unfinished runs of another executor, known to be dead, for a live replica to
+        resume (whichever dequeues each first); the number queued.
 
         DBOS's startup recovery covers only this executor's own runs, and its recovery of other
         executors' runs is `DBOS._recover_pending_workflows` alone (no public equivalent in 3.4;
