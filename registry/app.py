@@ -30,7 +30,7 @@ from policies.auth import (
 from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
-from registry import bootstrap, clients, usage
+from registry import bootstrap, clients, flow_replicas, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
 from registry.api.catalog import ApiController, TeamController
@@ -149,7 +149,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         gateway=gateway,
         prefix=GATEWAY_PREFIX,
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
-        executor_id=settings.flows_executor_id,
+        executor_id=settings.flows_executor_id or flow_replicas.default_executor_id(settings.database_url),
         event_check=event_contracts.violations,
     )
     reloader = GatewayReloader(gateway)
@@ -186,6 +186,13 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             background.append(
                 asyncio.create_task(flow_host.watch_late_runs(runner, run_index), name="charter-flows-late")
             )
+            leases = flow_replicas.ExecutorLeases(
+                sessionmaker, runner.executor_id, lease_seconds=settings.flows_lease_seconds
+            )
+            watching = flow_replicas.take_over_dead_replicas(
+                runner, leases, every_seconds=settings.flows_heartbeat_seconds
+            )
+            background.append(asyncio.create_task(watching, name="charter-flows-takeover"))
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         stop_counting = asyncio.Event()

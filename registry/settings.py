@@ -66,9 +66,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     secrets_key: str | None = None
     secrets_key_file: str | None = None
     # This server's name among replicas running flows: on start it resumes the unfinished runs of
-    # that name. Replicas sharing PostgreSQL need one each (the same name would resume runs that
-    # another live replica is executing).
-    flows_executor_id: str = "local"
+    # that name. Unset: `local` on SQLite (one node), a fresh name per process on PostgreSQL.
+    flows_executor_id: str | None = None
+    # Replicas sharing PostgreSQL beat every `heartbeat` seconds; one silent for `lease` seconds is
+    # dead, and a survivor resumes its unfinished runs.
+    flows_heartbeat_seconds: int = 5
+    flows_lease_seconds: int = 15
 
     def load_limits(self) -> LoadLimits:
         """What one submitted document may cost: its bytes, its depth, the comparisons of its diff."""
@@ -144,7 +147,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             egress_allow=text("EGRESS_ALLOW"),
             secrets_key=text("SECRETS_KEY"),
             secrets_key_file=text("SECRETS_KEY_FILE"),
-            flows_executor_id=text("FLOWS_EXECUTOR_ID") or "local",
+            flows_executor_id=text("FLOWS_EXECUTOR_ID"),
+            flows_heartbeat_seconds=(heartbeat := bounded("FLOWS_HEARTBEAT_SECONDS", 5, 1, 3600)),
+            flows_lease_seconds=bounded("FLOWS_LEASE_SECONDS", 3 * heartbeat, 2 * heartbeat, 24 * 3600),
             gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
         )

@@ -98,6 +98,18 @@ class FlowRunner:
         )
         DBOS.launch()
 
+    async def recover_executor(self, executor_id: str) -> int:
+        """Queue the unfinished runs of another executor, known to be dead, for a live replica to
+        resume (whichever dequeues each first); the number queued.
+
+        DBOS's startup recovery covers only this executor's own runs, and its recovery of other
+        executors' runs is `DBOS._recover_pending_workflows` alone (no public equivalent in 3.4;
+        tests/gateway/test_flows_takeover.py fails if it changes). It re-enqueues each run only while
+        the run is still pending under `executor_id`, and one executor dequeues it, so two survivors
+        recovering the same dead executor resume each run once."""
+        handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [executor_id])
+        return len(handles)
+
     async def stop(self) -> None:
         global _active
         if _active is not self:

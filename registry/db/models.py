@@ -342,3 +342,13 @@ class FlowRunKey(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("flow_runs.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(String(500), index=True)
+
+
+class FlowExecutor(Base):
+    """A replica running flows, and its heartbeat: a count that survivors watch for going still."""
+
+    __tablename__ = "flow_executors"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    beats: Mapped[int] = mapped_column(BigInteger)
+    beat_at: Mapped[dt.datetime]  # for operators; liveness is judged by `beats` changing, not clocks

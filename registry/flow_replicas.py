@@ -1,0 +1,126 @@
+"""Replicas sharing PostgreSQL take over the flow runs of a replica that died.
+
+Each replica counts heartbeats in `flow_executors`. A replica whose count stays still for a lease,
+as timed by a survivor's own monotonic clock (so clocks of different hosts never need to agree),
+is dead: the first survivor to advance its count from the value it saw claims it (a compare-and-set
+only one survivor wins), hands its unfinished runs back to DBOS (which queues them for whichever live
+replica dequeues each first), then deletes its row. A claimant that dies before deleting leaves a
+row that goes still again, so another survivor claims it later; DBOS's recovery of a run is
+idempotent, so a second claim resumes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+
+from sqlalchemy import delete, make_url, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.flows.runner import FlowRunner
+from registry.db.engine import begin_write
+from registry.db.models import FlowExecutor, utcnow
+
+log = logging.getLogger("charter.flows")
+SINGLE_NODE_EXECUTOR = "local"
+
+
+def default_executor_id(database_url: str) -> str:
+    """`local` on SQLite: one node, which on restart resumes its own runs. On PostgreSQL a fresh
+    name per process, so replicas never share one: a restarted replica's old runs are taken over
+    once its old name's lease runs out."""
+    if make_url(database_url).get_backend_name() != "postgresql":
+        return SINGLE_NODE_EXECUTOR
+    return f"{socket.gethostname()[:120]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class ExecutorLeases:
+    """This replica's heartbeat, and its watch on the other replicas' heartbeats."""
+
+    def __init__(
+        self, sessionmaker: async_sessionmaker[AsyncSession], executor_id: str, *, lease_seconds: float
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self.executor_id = executor_id
+        self.lease_seconds = lease_seconds
+        self._seen: dict[str, tuple[int, float]] = {}  # executor: (beats, when they last changed)
+        self._looked_at: float | None = None
+
+    async def beat(self) -> None:
+        async with self._sessionmaker() as session:
+            await begin_write(session)
+            row = await session.get(FlowExecutor, self.executor_id)
+            if row is None:
+                session.add(FlowExecutor(id=self.executor_id, beats=0, beat_at=utcnow()))
+            else:
+                row.beats += 1
+                row.beat_at = utcnow()
+            await session.commit()
+
+    async def claim_dead(self) -> list[str]:
+        """The executors this replica has just claimed: still for a lease, and not claimed by another."""
+        async with self._sessionmaker() as session:
+            rows = (await session.execute(select(FlowExecutor.id, FlowExecutor.beats))).all()
+        now = time.monotonic()
+        if self._looked_at is not None and now - self._looked_at >= self.lease_seconds:
+            self.forget()  # this replica was paused: others' stillness meanwhile proves nothing
+        self._looked_at = now
+        present = {executor for executor, _ in rows}
+        for gone in self._seen.keys() - present:
+            del self._seen[gone]
+        claimed = []
+        for executor, beats in rows:
+            if executor == self.executor_id:
+                continue
+            seen = self._seen.get(executor)
+            if seen is None or seen[0] != beats:
+                self._seen[executor] = (beats, now)
+            elif now - seen[1] >= self.lease_seconds and await self._claim(executor, beats):
+                self._seen[executor] = (beats + 1, now)
+                claimed.append(executor)
+        return claimed
+
+    async def _claim(self, executor: str, beats: int) -> bool:
+        async with self._sessionmaker() as session:
+            await begin_write(session)
+            result = await session.execute(
+                update(FlowExecutor)
+                .where(FlowExecutor.id == executor, FlowExecutor.beats == beats)
+                .values(beats=beats + 1, beat_at=utcnow())
+            )
+            await session.commit()
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def forget(self) -> None:
+        """Start watching afresh: after an outage every replica gets a whole lease to beat again."""
+        self._seen.clear()
+        self._looked_at = None
+
+    async def release(self, executor: str) -> None:
+        """Forget a dead executor whose runs have been resumed."""
+        async with self._sessionmaker() as session:
+            await begin_write(session)
+            await session.execute(delete(FlowExecutor).where(FlowExecutor.id == executor))
+            await session.commit()
+        self._seen.pop(executor, None)
+
+
+async def take_over_dead_replicas(
+    runner: FlowRunner, leases: ExecutorLeases, *, every_seconds: float
+) -> None:
+    """Beat, and resume the runs of replicas that stopped beating."""
+    while True:
+        try:
+            await leases.beat()
+            for executor in await leases.claim_dead():
+                resumed = await runner.recover_executor(executor)
+                log.warning("executor %s stopped beating: re-enqueued %d of its runs", executor, resumed)
+                await leases.release(executor)
+        except Exception:  # a database outage must not end the watch: the next round tries again
+            log.exception("flow executor heartbeat failed")
+            leases.forget()
+        await asyncio.sleep(every_seconds)

@@ -1,0 +1,218 @@
+"""Two real `charter serve` replicas sharing PostgreSQL: when one is killed with SIGKILL in the
+middle of a run, the survivor takes the run over once the dead replica's lease runs out; a live
+replica's runs stay with it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from dbos import DBOS
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from registry.db.engine import create_engine, migrate, session_factory
+from registry.flow_replicas import SINGLE_NODE_EXECUTOR, ExecutorLeases, default_executor_id
+from tests import acme_flows
+from tests.conftest import PG_ADMIN_DSN, reset_postgres
+from tests.gateway.test_flows import ERP, FLOW_CLIENT, ONBOARDING, Erp
+from tests.gateway.test_flows_restart import token, until
+from tests.loopback import serving
+from tests.registry.support import ADMIN, CLIENTS, LOOPBACK, charter_process
+
+HEARTBEAT_SECONDS = 1
+LEASE_SECONDS = 3
+
+
+def test_the_recovery_entry_point_of_dbos_is_still_there() -> None:
+    # FlowRunner.recover_executor relies on this private DBOS method (no public one recovers another
+    # executor's runs); a DBOS upgrade that renames or reshapes it must fail here first.
+    assert list(inspect.signature(DBOS._recover_pending_workflows).parameters) == ["executor_ids"]
+
+
+def test_executor_ids_default_to_local_on_sqlite_and_to_one_per_process_on_postgresql() -> None:
+    assert default_executor_id("sqlite+aiosqlite:///data/charter.db") == SINGLE_NODE_EXECUTOR
+    postgres = "postgresql+asyncpg://postgres@127.0.0.1/charter"
+    assert default_executor_id(postgres) != default_executor_id(postgres)
+
+
+@contextmanager
+def replicas(tmp_path: Path, database: str, erp_url: str) -> Iterator[tuple[tuple[str, object], str]]:
+    """Replica A (set up, with its process) and replica B (its URL), sharing `database` and keys."""
+    site = str(acme_flows.install(tmp_path / "site"))
+    shared = {
+        "database_url": database,
+        "secrets_key": Fernet.generate_key().decode(),
+        "signing_key_file": str(tmp_path / "signing.pem"),
+        "egress_allow": LOOPBACK,
+        "access_log": "0",
+        "clients": json.dumps([*CLIENTS, FLOW_CLIENT]),
+        "flows_heartbeat_seconds": str(HEARTBEAT_SECONDS),
+        "flows_lease_seconds": str(LEASE_SECONDS),
+    }
+    with ExitStack() as stack:
+        (tmp_path / "a").mkdir()
+        (tmp_path / "b").mkdir()
+        url_a, process_a = stack.enter_context(
+            charter_process(tmp_path / "a", python_path=site, flows_executor_id="replica-a", **shared)
+        )
+        admin = token(url_a, *ADMIN)
+        team = httpx.post(f"{url_a}/api/v1/teams", json={"name": "delivery", "members": []}, headers=admin)
+        assert team.status_code == 201, team.text
+        for name, document in (("erp", ERP), ("onboarding", ONBOARDING)):
+            published = httpx.post(
+                f"{url_a}/api/v1/apis/{name}/versions",
+                content=json.dumps(document),
+                params={"owner": "delivery"},
+                headers={**admin, "Content-Type": "application/json"},
+            )
+            assert published.status_code == 201, published.text
+        bindings = {
+            "erp": {"kind": "http", "url": erp_url},
+            "onboarding": {"kind": "flow", "flow": "onboarding", "wait_seconds": 0},
+        }
+        for name, binding in bindings.items():
+            bound = httpx.put(f"{url_a}/api/v1/apis/{name}/adapter", json=binding, headers=admin)
+            assert bound.status_code == 200, bound.text
+        url_b, _ = stack.enter_context(
+            charter_process(tmp_path / "b", python_path=site, flows_executor_id="replica-b", **shared)
+        )
+        yield (url_a, process_a), url_b
+
+
+@pytest.fixture
+def database(postgres_database: str) -> str:
+    asyncio.run(reset_postgres(postgres_database))
+    host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
+    return f"postgresql+asyncpg://postgres@{host}/{postgres_database}"
+
+
+def start_run(url: str, opportunity: str) -> None:
+    def started() -> bool:
+        response = httpx.post(
+            f"{url}/gw/onboarding/v1/opportunities/{opportunity}/won",
+            json={"client": "ACME"},
+            headers={"Idempotency-Key": opportunity},
+        )
+        return response.status_code == 202
+
+    until(started, "the gateway to route to the flow")
+
+
+def run_state(url: str, opportunity: str) -> str | None:
+    admin = token(url, *ADMIN)
+    runs = httpx.get(f"{url}/api/v1/flows/runs", params={"key": opportunity}, headers=admin).json()
+    return runs["items"][0]["state"] if runs["items"] else None
+
+
+def query(database: str, sql: str, *args: object) -> object:
+    async def read() -> object:
+        connection = await asyncpg.connect(database.replace("+asyncpg", ""))
+        try:
+            return await connection.fetchval(sql, *args)
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
+
+
+def beats(database: str, executor: str) -> int:
+    return int(query(database, "SELECT beats FROM flow_executors WHERE id = $1", executor) or 0)  # type: ignore[call-overload]
+
+
+def executor_of(database: str, url: str, opportunity: str) -> object:
+    admin = token(url, *ADMIN)
+    runs = httpx.get(f"{url}/api/v1/flows/runs", params={"key": opportunity}, headers=admin).json()
+    run_id = runs["items"][0]["id"]
+    return query(database, "SELECT executor_id FROM dbos.workflow_status WHERE workflow_uuid = $1", run_id)
+
+
+@pytest.mark.postgres
+def test_a_surviving_replica_takes_over_the_run_of_a_killed_one(tmp_path: Path, database: str) -> None:
+    erp = Erp()
+    erp.held.add("POST /engagements")
+    with serving(erp) as erp_url, replicas(tmp_path, database, erp_url) as ((url_a, process_a), url_b):
+        start_run(url_a, "opp-1")
+        until(lambda: erp.calls["POST /engagements"] == 1, "the third step to be in flight on A")
+        process_a.kill()  # type: ignore[attr-defined]
+        process_a.wait(timeout=10)  # type: ignore[attr-defined]
+        erp.released.set()
+        until(lambda: run_state(url_b, "opp-1") == "succeeded", "B to take the run over and finish it", 30)
+        assert executor_of(database, url_b, "opp-1") == "replica-b"
+    assert erp.calls["POST /clients"] == 1 and erp.calls["POST /projects"] == 1
+    assert erp.calls["POST /engagements"] == 2
+    in_flight, again = (h["idempotency-key"] for h in erp.headers[2:4])
+    assert in_flight == again
+
+
+@pytest.mark.postgres
+def test_a_live_replicas_run_is_not_taken_over(tmp_path: Path, database: str) -> None:
+    erp = Erp()
+    erp.held.add("POST /engagements")
+    with serving(erp) as erp_url, replicas(tmp_path, database, erp_url) as ((url_a, _), url_b):
+        start_run(url_a, "opp-2")
+        until(lambda: erp.calls["POST /engagements"] == 1, "the third step to be in flight on A")
+        # B watches A for more than a lease (counted in B's own heartbeats) while A's step is held.
+        watched_from = beats(database, "replica-b")
+        rounds = LEASE_SECONDS // HEARTBEAT_SECONDS + 2
+
+        def watched() -> bool:
+            return beats(database, "replica-b") >= watched_from + rounds
+
+        until(watched, "B to watch A, beating undisturbed", 30)
+        assert executor_of(database, url_b, "opp-2") == "replica-a"
+        erp.released.set()
+        until(lambda: run_state(url_b, "opp-2") == "succeeded", "A to finish its run")
+        assert executor_of(database, url_b, "opp-2") == "replica-a"
+
+
+LEASE = 0.3  # seconds; the leases below are watched in process, without servers
+
+
+@pytest.fixture
+async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    engine = create_engine(database_url)
+    await migrate(engine)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+async def watch(*watchers: ExecutorLeases, rounds: int) -> list[str]:
+    """What the watchers claim, beating and looking together every quarter lease for `rounds` rounds."""
+    claimed: list[str] = []
+    for _ in range(rounds):
+        for watcher in watchers:
+            await watcher.beat()
+        for claims in await asyncio.gather(*(watcher.claim_dead() for watcher in watchers)):
+            claimed.extend(claims)
+        await asyncio.sleep(LEASE / 4)
+    return claimed
+
+
+async def test_a_still_heartbeat_is_claimed_by_one_survivor_only(sessionmaker) -> None:
+    dead, first, second = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "abc")
+    await dead.beat()
+    assert await watch(first, second, rounds=6) == ["a"]  # 1.5 leases: claimed once, then not again
+
+
+async def test_a_beating_replica_is_never_claimed(sessionmaker) -> None:
+    live, watcher = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "ab")
+    for _ in range(8):
+        await live.beat()
+        assert await watch(watcher, rounds=1) == []
+
+
+async def test_a_watcher_that_was_paused_watches_a_whole_lease_again(sessionmaker) -> None:
+    dead, watcher = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "ab")
+    await dead.beat()
+    assert await watcher.claim_dead() == []
+    await asyncio.sleep(LEASE)  # the watcher did not look meanwhile: the stillness it missed proves nothing
+    assert await watcher.claim_dead() == []
+    assert await watch(watcher, rounds=6) == ["a"]
