@@ -55,7 +55,7 @@ from registry.demo.systems import DemoSystems
 from registry.docs_ui import openapi_config, static_files_router
 from registry.event_contracts import RELOAD_TOPICS, EventContracts
 from registry.events import Event, InProcessBus, OutboxRelay
-from registry.gateway_source import GatewayReloader, RegistryContracts
+from registry.gateway_source import RegistryContracts, gateway_reloader
 from registry.http_limits import BodyDeadline
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         executor_id=settings.flows_executor_id or flow_replicas.default_executor_id(settings.database_url),
         event_check=event_contracts.violations,
     )
-    reloader = GatewayReloader(gateway)
+    reloader = gateway_reloader(gateway)
     bus.subscribe("", reloader.on_event)
 
     async def learn_client(event: Event) -> None:

@@ -7,8 +7,6 @@ publish compiles one contract, not all of them; reloads follow `contract.*` even
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -19,7 +17,7 @@ from contracts.events import ContractEvents, EventSchemaCatalog, compile_event_s
 from contracts.kinds import Family
 from registry.compatibility import stored_document
 from registry.db.models import Api, ApiVersion
-from registry.events import Event
+from registry.reloads import CoalescingReload
 from registry.versions import RELEASED
 
 log = logging.getLogger("charter.flows")
@@ -34,8 +32,15 @@ class EventContracts:
         self._sessionmaker = sessionmaker
         self._compiled: dict[int, tuple[str, ContractEvents]] = {}
         self.catalog = EventSchemaCatalog()
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
+        # Announcements during a reload fold into one more reload; a failed one keeps the contracts in force.
+        self._reloads = CoalescingReload(
+            self.reload,
+            name="charter-event-contracts-reload",
+            log=log,
+            failure="event contracts reload failed; the previous contracts stay in force",
+        )
+        self.on_event = self._reloads.on_event
+        self.wait = self._reloads.wait
 
     def violations(self, topic: str, payload: Any) -> list[str]:
         return self.catalog.violations(topic, payload)
@@ -69,26 +74,3 @@ class EventContracts:
                 compiled[row.id] = cached
         self._compiled = compiled
         self.catalog = EventSchemaCatalog(events for _, events in compiled.values())
-
-    async def on_event(self, event: Event) -> None:
-        """Reload in the background; announcements during a reload fold into one more reload."""
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._task = asyncio.create_task(self._run(), name="charter-event-contracts-reload")
-
-    async def _run(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self.reload()
-            except Exception:
-                log.exception("event contracts reload failed; the previous contracts stay in force")
-            if not self._again:
-                return
-
-    async def wait(self) -> None:
-        """For tests and shutdown: let a running reload finish."""
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task

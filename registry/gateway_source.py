@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 
@@ -17,7 +15,7 @@ from policies.throttle import RateLimitPolicy
 from policies.versioning import VersionInfo, VersionState
 from registry.compatibility import stored_document
 from registry.db.models import Api, ApiVersion
-from registry.events import Event
+from registry.reloads import CoalescingReload
 
 log = logging.getLogger("charter.gateway")
 _ROUTED = (VersionState.PUBLISHED.value, VersionState.DEPRECATED.value, VersionState.RETIRED.value)
@@ -83,33 +81,11 @@ def _rate_limit(api: Api) -> RateLimitPolicy | None:
     )
 
 
-class GatewayReloader:
-    """Rebuilds the routing table when the registry announces a change; changes that arrive while a
-    rebuild runs are folded into one more rebuild, never queued one by one."""
-
-    def __init__(self, gateway: Gateway) -> None:
-        self._gateway = gateway
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    async def on_event(self, event: Event) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._task = asyncio.create_task(self._run(), name="charter-gateway-reload")
-
-    async def _run(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self._gateway.reload()
-            except Exception:
-                log.exception("gateway reload failed; the previous routing table stays")
-            if not self._again:
-                return
-
-    async def wait(self) -> None:
-        """For tests and shutdown: let a running rebuild finish."""
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
+def gateway_reloader(gateway: Gateway) -> CoalescingReload:
+    """Rebuilds the routing table when the registry announces a change."""
+    return CoalescingReload(
+        gateway.reload,
+        name="charter-gateway-reload",
+        log=log,
+        failure="gateway reload failed; the previous routing table stays",
+    )

@@ -31,6 +31,28 @@ def until(condition, what: str, seconds: float = 20) -> None:  # type: ignore[no
         time.sleep(0.05)
 
 
+def publish_onboarding(url: str, admin: dict[str, str], erp_url: str) -> None:
+    """The `delivery` team's ERP system API (an HTTP upstream at `erp_url`) and the onboarding process
+    API bound to its flow, answering 202 at once so that a run can be caught mid-step."""
+    team = httpx.post(f"{url}/api/v1/teams", json={"name": "delivery", "members": []}, headers=admin)
+    assert team.status_code == 201, team.text
+    for name, document in (("erp", ERP), ("onboarding", ONBOARDING)):
+        published = httpx.post(
+            f"{url}/api/v1/apis/{name}/versions",
+            content=json.dumps(document),
+            params={"owner": "delivery"},
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert published.status_code == 201, published.text
+    bindings = {
+        "erp": {"kind": "http", "url": erp_url},
+        "onboarding": {"kind": "flow", "flow": "onboarding", "wait_seconds": 0},
+    }
+    for name, binding in bindings.items():
+        bound = httpx.put(f"{url}/api/v1/apis/{name}/adapter", json=binding, headers=admin)
+        assert bound.status_code == 200, bound.text
+
+
 def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
     site = str(acme_flows.install(tmp_path / "site"))
     erp = Erp()
@@ -42,23 +64,7 @@ def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
             process,
         ):
             admin = token(url, *ADMIN)
-            team = httpx.post(f"{url}/api/v1/teams", json={"name": "delivery", "members": []}, headers=admin)
-            assert team.status_code == 201, team.text
-            for name, document in (("erp", ERP), ("onboarding", ONBOARDING)):
-                published = httpx.post(
-                    f"{url}/api/v1/apis/{name}/versions",
-                    content=json.dumps(document),
-                    params={"owner": "delivery"},
-                    headers={**admin, "Content-Type": "application/json"},
-                )
-                assert published.status_code == 201, published.text
-            bindings = {
-                "erp": {"kind": "http", "url": erp_url},
-                "onboarding": {"kind": "flow", "flow": "onboarding", "wait_seconds": 0},
-            }
-            for name, binding in bindings.items():
-                bound = httpx.put(f"{url}/api/v1/apis/{name}/adapter", json=binding, headers=admin)
-                assert bound.status_code == 200, bound.text
+            publish_onboarding(url, admin, erp_url)
 
             def started() -> bool:
                 response = httpx.post(

@@ -22,8 +22,8 @@ from registry.db.engine import create_engine, migrate, session_factory
 from registry.flow_replicas import SINGLE_NODE_EXECUTOR, ExecutorLeases, default_executor_id
 from tests import acme_flows
 from tests.conftest import PG_ADMIN_DSN, reset_postgres
-from tests.gateway.test_flows import ERP, FLOW_CLIENT, ONBOARDING, Erp
-from tests.gateway.test_flows_restart import token, until
+from tests.gateway.test_flows import FLOW_CLIENT, Erp
+from tests.gateway.test_flows_restart import publish_onboarding, token, until
 from tests.loopback import serving
 from tests.registry.support import ADMIN, CLIENTS, LOOPBACK, charter_process
 
@@ -64,23 +64,7 @@ def replicas(tmp_path: Path, database: str, erp_url: str) -> Iterator[tuple[tupl
             charter_process(tmp_path / "a", python_path=site, flows_executor_id="replica-a", **shared)
         )
         admin = token(url_a, *ADMIN)
-        team = httpx.post(f"{url_a}/api/v1/teams", json={"name": "delivery", "members": []}, headers=admin)
-        assert team.status_code == 201, team.text
-        for name, document in (("erp", ERP), ("onboarding", ONBOARDING)):
-            published = httpx.post(
-                f"{url_a}/api/v1/apis/{name}/versions",
-                content=json.dumps(document),
-                params={"owner": "delivery"},
-                headers={**admin, "Content-Type": "application/json"},
-            )
-            assert published.status_code == 201, published.text
-        bindings = {
-            "erp": {"kind": "http", "url": erp_url},
-            "onboarding": {"kind": "flow", "flow": "onboarding", "wait_seconds": 0},
-        }
-        for name, binding in bindings.items():
-            bound = httpx.put(f"{url_a}/api/v1/apis/{name}/adapter", json=binding, headers=admin)
-            assert bound.status_code == 200, bound.text
+        publish_onboarding(url_a, admin, erp_url)
         url_b, _ = stack.enter_context(
             charter_process(tmp_path / "b", python_path=site, flows_executor_id="replica-b", **shared)
         )
