@@ -1,1 +1,1 @@
-"""The embedded policy gateway (issue 3): routing, policies and adapters in front of hosted APIs."""
+"""The embedded policy gateway: routing, policies and adapters in front of hosted APIs."""

@@ -1,4 +1,4 @@
-"""Publishing a contract: every acceptance rule of issue 2, point 2, on SQLite and PostgreSQL."""
+"""Publishing a contract: every acceptance rule (statuses, stored content, errors), SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
