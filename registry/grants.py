@@ -97,15 +97,30 @@ async def request_access(
     return Requested(row, created=True)
 
 
-async def approve(
-    session: AsyncSession, principal: Principal | None, api_name: str, request_id: int
-) -> AccessRequest:
-    """The owner team grants: the client holds the scopes from now on (new tokens may carry them)."""
+async def _open_decision(
+    session: AsyncSession,
+    principal: Principal | None,
+    api_name: str,
+    request_id: int,
+    state: AccessState,
+    verb: str,
+) -> tuple[Api, AccessRequest, Principal]:
+    """Under the write lock: the API, the request in `state` (409 otherwise) and its owner deciding."""
     await begin_write(session)
     api = await catalog.get_api(session, api_name)
     row = await _get(session, api, request_id)
     actor = require_owner(principal, api.owner)
-    _require_state(row, AccessState.PENDING, "approved")
+    _require_state(row, state, verb)
+    return api, row, actor
+
+
+async def approve(
+    session: AsyncSession, principal: Principal | None, api_name: str, request_id: int
+) -> AccessRequest:
+    """The owner team grants: the client holds the scopes from now on (new tokens may carry them)."""
+    api, row, actor = await _open_decision(
+        session, principal, api_name, request_id, AccessState.PENDING, "approved"
+    )
     # The API may have dropped a scope since it was asked for: it is no longer this team's to give.
     declared = await ownership.declared_by(session, api)
     gone = [s for s in row.scopes if s not in declared]
@@ -137,11 +152,9 @@ async def approve(
 async def reject(
     session: AsyncSession, principal: Principal | None, api_name: str, request_id: int, reason: str | None
 ) -> AccessRequest:
-    await begin_write(session)
-    api = await catalog.get_api(session, api_name)
-    row = await _get(session, api, request_id)
-    actor = require_owner(principal, api.owner)
-    _require_state(row, AccessState.PENDING, "rejected")
+    _, row, actor = await _open_decision(
+        session, principal, api_name, request_id, AccessState.PENDING, "rejected"
+    )
     before = _record(row)
     _decide(row, actor, AccessState.REJECTED, reason)
     _announce(session, actor, "access.rejected", row, before=before)
@@ -152,11 +165,9 @@ async def revoke(
     session: AsyncSession, principal: Principal | None, api_name: str, request_id: int, reason: str | None
 ) -> AccessRequest:
     """Takes the granted scopes off the client, except those another of its grants still gives."""
-    await begin_write(session)
-    api = await catalog.get_api(session, api_name)
-    row = await _get(session, api, request_id)
-    actor = require_owner(principal, api.owner)
-    _require_state(row, AccessState.APPROVED, "revoked")
+    api, row, actor = await _open_decision(
+        session, principal, api_name, request_id, AccessState.APPROVED, "revoked"
+    )
     before = _record(row)
     _decide(row, actor, AccessState.REVOKED, reason)
     await session.flush()
