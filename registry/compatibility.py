@@ -21,6 +21,10 @@ from registry.access import ADMIN, require_scope
 from registry.db.models import Api, ApiVersion, Compatibility, VersionFile, VersionState
 from registry.errors import RegistryError
 
+# The versions a candidate is judged against: every one ever released, retired included (retiring does
+# not rewrite what consumers were promised), never a draft (which promised nothing).
+EVER_RELEASED = ApiVersion.state != VersionState.DRAFT.value
+
 
 class IncompatibleChange(RegistryError):
     """The candidate breaks (or adds to) its predecessor more than its version number admits."""
@@ -125,8 +129,8 @@ async def current(
     the candidate judged again. Called under the API's lock: a verdict is reached before it (a diff
     costs CPU), and two concurrent publishes would otherwise each be judged without the other."""
     number = semver.Version.parse(candidate)
-    released = ApiVersion.state != VersionState.DRAFT.value
-    stored = await session.scalars(select(ApiVersion.version).where(ApiVersion.api_id == api.id, released))
+    query = select(ApiVersion.version).where(ApiVersion.api_id == api.id, EVER_RELEASED)
+    stored = await session.scalars(query)
     earlier = sorted((v for v in stored.all() if semver.Version.parse(v) < number), key=semver.Version.parse)
     if verdict is not None and verdict.judged == tuple(earlier):
         return verdict
@@ -185,7 +189,7 @@ def _issue(item: Change) -> Issue:
 async def _earlier(session: AsyncSession, api: Api, candidate: semver.Version) -> list[ApiVersion]:
     """The versions below the candidate that were ever released, in semver order."""
     rows = await session.scalars(
-        select(ApiVersion).where(ApiVersion.api_id == api.id, ApiVersion.state != VersionState.DRAFT.value)
+        select(ApiVersion).where(ApiVersion.api_id == api.id, EVER_RELEASED)
     )
     earlier = [row for row in rows.all() if semver.Version.parse(row.version) < candidate]
     return sorted(earlier, key=lambda row: semver.Version.parse(row.version))
