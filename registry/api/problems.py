@@ -7,11 +7,13 @@ import logging
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
+from sqlalchemy.exc import SQLAlchemyError
 
 from contracts.errors import ContractError, DocumentTooComplex, DocumentTooLarge
 from policies.auth import challenge
 from registry.api.schemas import Problem, ProblemIssue
 from registry.compatibility import IncompatibleChange
+from registry.db.engine import database_unavailable
 from registry.errors import Forbidden, RegistryError, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
@@ -29,6 +31,8 @@ _TITLES = {
     422: "Unprocessable content",
     500: "Internal server error",
 }
+# What a client told the database is away waits before trying again: a restart takes seconds.
+DATABASE_RETRY_AFTER_SECONDS = 2
 
 
 def problem_type(slug: str) -> str:
@@ -127,10 +131,28 @@ def unexpected_error(request: Request, exc: Exception) -> Response[Problem]:
     return problem_response(request, 500, "internal-error", _TITLES[500], "an unexpected error occurred")
 
 
+def storage_error(request: Request, exc: Exception) -> Response[Problem]:
+    """503 with Retry-After while the database cannot answer; any other such error is a bug (500)."""
+    if not database_unavailable(exc):
+        return unexpected_error(request, exc)
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(
+        request,
+        503,
+        "database-unavailable",
+        "Service unavailable",
+        "the database does not answer; try again shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 EXCEPTION_HANDLERS = {
     RegistryError: registry_error,
     ContractError: contract_error,
     HTTPException: http_error,
+    # The driver's own socket errors reach handlers unwrapped when a connection cannot be opened.
+    SQLAlchemyError: storage_error,
+    OSError: storage_error,
     Exception: unexpected_error,
 }
 

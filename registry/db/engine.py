@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, exc
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,15 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 WRITE = {"charter_write": True}
 
+# PostgreSQL: how long opening a connection, one statement, and waiting for a free pooled connection
+# may take. asyncpg waits 60 s to connect by default and statements have no limit, so a server that
+# stops answering (frozen, or a network that drops packets) would hold requests for as long as the
+# client waits; past these a request answers 503 instead. A statement waiting for a row lock that a
+# concurrent publish holds is one statement too: 30 s is far above any publish measured here.
+CONNECT_TIMEOUT_SECONDS = 5.0
+STATEMENT_TIMEOUT_SECONDS = 30.0
+POOL_TIMEOUT_SECONDS = 10.0
+
 
 def create_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
@@ -26,7 +37,46 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # pre-ping: a connection that a database restart broke is found and replaced at checkout, so
+    # the first request after the restart does not fail on it.
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"timeout": CONNECT_TIMEOUT_SECONDS, "command_timeout": STATEMENT_TIMEOUT_SECONDS},
+    )
+
+
+# asyncpg's errors that say the server cannot serve now: it refuses connections (starting up,
+# shutting down, too many clients), it ended the session (admin shutdown, crash) or the connection
+# broke under a statement.
+_ASYNCPG_UNAVAILABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.InterfaceError,
+)
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database cannot answer now, rather than that a statement is wrong.
+
+    Opening a connection raises the socket's own errors (refused, reset, timed out) unwrapped; a
+    statement on a broken connection raises a DBAPIError whose connection SQLAlchemy invalidated;
+    the pool raises its TimeoutError when every connection stays checked out too long.
+    """
+    if isinstance(error, ConnectionError | TimeoutError | socket.gaierror | exc.TimeoutError):
+        return True
+    if isinstance(error, exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        cause = error.orig.__cause__ if error.orig is not None else None
+        return isinstance(error.orig, _ASYNCPG_UNAVAILABLE) or isinstance(
+            cause, (*_ASYNCPG_UNAVAILABLE, ConnectionError, TimeoutError)
+        )
+    return False
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
