@@ -395,8 +395,13 @@ class Gateway:
         try:
             decision: RateLimitDecision = await self.throttle.check(key, routes.rate_limit)
         except ThrottleUnavailable:
+            # The store's timeout is a fraction of a second: a client may try again soon.
             raise _Refusal(
-                503, "throttle-unavailable", "Service unavailable", "the rate-limit store cannot be reached"
+                503,
+                "throttle-unavailable",
+                "Service unavailable",
+                "the rate-limit store cannot be reached",
+                headers=[("retry-after", "1")],
             ) from None
         if decision.degraded:
             self.metrics.degraded.labels(routes.name).inc()

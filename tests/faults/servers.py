@@ -12,6 +12,7 @@ import asyncio
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -71,9 +72,19 @@ class PrivateRedis:
         log.close()
         _wait_until(lambda: _listening(self.port), f"redis on port {self.port}")
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections open, nothing answers, as a hung host."""
+        assert self._process is not None
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process is None:
             return
+        self._process.send_signal(signal.SIGCONT)  # a paused process cannot die until it runs
         self._process.kill()
         self._process.wait(timeout=10)
         self._process = None
