@@ -1,0 +1,158 @@
+"""Replicas of `charter serve` on one private PostgreSQL, racing each other and dying under load.
+
+Two replicas publishing one version with different content at the same instant: one wins (2xx),
+the other gets 409 problem+json, never a 500, and the stored document is the winner's. A replica
+killed with SIGKILL in the middle of publishes loses none that it acknowledged. (Flow runs that a
+killed replica leaves are taken over by a survivor: tests/gateway/test_flows_takeover.py.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.faults.deployment import (
+    VERSIONS,
+    admin_headers,
+    create_api,
+    edition,
+    is_problem,
+    replica_env,
+    until,
+)
+from tests.faults.servers import PrivatePostgres
+from tests.registry.support import charter_process
+
+ROUNDS = 25
+
+
+@dataclass
+class Replicas:
+    urls: tuple[str, str]
+    headers: dict[str, str]
+    database_url: str
+    dsn: str
+    root: Path
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    private_postgres: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Replicas]:
+    root = tmp_path_factory.mktemp("replicas")
+    database = private_postgres.create_database()
+    database_url = private_postgres.url(database)
+    with ExitStack() as stack:
+        urls = []
+        for name in ("a", "b"):
+            workdir = root / name
+            workdir.mkdir()
+            url, _ = stack.enter_context(charter_process(workdir, **replica_env(database_url, workdir)))
+            urls.append(url)
+        headers = admin_headers(urls[0])
+        with httpx.Client(base_url=urls[0], timeout=30) as client:
+            create_api(client, headers)
+        yield Replicas((urls[0], urls[1]), headers, database_url, private_postgres.dsn(database), root)
+
+
+def test_one_version_published_at_once_on_two_replicas_stores_the_winner(replicas: Replicas) -> None:
+    barrier = threading.Barrier(2, timeout=30)
+    answers: list[list[httpx.Response]] = [[], []]
+    documents = [[edition(f"2.{n}.0", f"replica {side}") for n in range(ROUNDS)] for side in (0, 1)]
+
+    def publisher(side: int) -> None:
+        with httpx.Client(base_url=replicas.urls[side], timeout=60) as client:
+            client.get("/health")  # a warm connection, so that both requests leave at the barrier
+            for document in documents[side]:
+                barrier.wait()
+                answers[side].append(client.post(VERSIONS, content=document, headers=replicas.headers))
+
+    threads = [threading.Thread(target=publisher, args=(side,)) for side in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    with httpx.Client(timeout=30) as client:
+        for n in range(ROUNDS):
+            pair = answers[0][n], answers[1][n]
+            statuses = sorted(r.status_code for r in pair)
+            assert statuses == [201, 409], [r.text for r in pair]
+            loser = next(r for r in pair if r.status_code == 409)
+            assert is_problem(loser, 409) and loser.json()["type"] == "/problems/version-conflict"
+            winner = 0 if pair[0].status_code == 201 else 1
+            # Read from the replica that lost: it serves what the winner stored.
+            stored = client.get(f"{replicas.urls[1 - winner]}{VERSIONS}/2.{n}.0", headers=replicas.headers)
+            assert stored.status_code == 200, stored.text
+            assert stored.content == documents[winner][n]
+
+
+def test_no_publish_acknowledged_by_a_replica_killed_with_sigkill_is_lost(replicas: Replicas) -> None:
+    survivor = replicas.urls[0]
+    workdir = replicas.root / "victim"
+    workdir.mkdir()
+    acknowledged: dict[str, bytes] = {}
+    stop = threading.Event()
+
+    def publish_in_a_loop(url: str, major: int) -> None:
+        with httpx.Client(base_url=url, timeout=60) as client:
+            for n in range(10_000):
+                if stop.is_set():
+                    return
+                version = f"{major}.{n}.0"
+                document = edition(version)
+                try:
+                    response = client.post(VERSIONS, content=document, headers=replicas.headers)
+                except httpx.TransportError:
+                    return  # the replica is gone; the request in flight was never acknowledged
+                assert response.status_code == 201, response.text
+                acknowledged[version] = document
+
+    with charter_process(workdir, **replica_env(replicas.database_url, workdir)) as (victim, process):
+        publishers = [
+            threading.Thread(target=publish_in_a_loop, args=(victim, 3)),
+            threading.Thread(target=publish_in_a_loop, args=(survivor, 4)),
+        ]
+        for thread in publishers:
+            thread.start()
+        try:
+            until(lambda: sum(v.startswith("3.") for v in acknowledged) >= 5, "the victim acknowledged some")
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+            on_survivor = sum(v.startswith("4.") for v in acknowledged)
+            until(
+                lambda: sum(v.startswith("4.") for v in acknowledged) >= on_survivor + 5, "survivor goes on"
+            )
+        finally:
+            stop.set()
+            for thread in publishers:
+                thread.join(timeout=60)
+
+    with httpx.Client(base_url=survivor, timeout=30) as client:
+        for version, document in acknowledged.items():
+            stored = client.get(f"{VERSIONS}/{version}", headers=replicas.headers)
+            assert stored.status_code == 200, (version, stored.text)
+            assert stored.content == document
+
+    # The events of the victim's last commits are in the shared outbox: the survivor relays them.
+    until(lambda: pending_events(replicas.dsn) == 0, "the survivor relayed the victim's events")
+
+
+def pending_events(dsn: str) -> int:
+    async def count() -> int:
+        connection = await asyncpg.connect(dsn)
+        try:
+            return await connection.fetchval("SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL")
+        finally:
+            await connection.close()
+
+    return asyncio.run(count())
