@@ -32,9 +32,18 @@ def load_or_create_signing_key(path: str | None) -> RSAKey:
         return key
     key = generate_signing_key()
     file.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "wb") as out:
-        out.write(key.as_pem(private=True))
+    # Replicas starting together on a fresh volume race to create the file: each writes a whole key
+    # beside it and links it into place, which only one link can do; the others read the winner's.
+    draft = file.with_name(f".{file.name}.{os.getpid()}.{time.monotonic_ns()}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            out.write(key.as_pem(private=True))
+        os.link(draft, file)
+    except FileExistsError:
+        return load_or_create_signing_key(path)
+    finally:
+        draft.unlink(missing_ok=True)
     return key
 
 

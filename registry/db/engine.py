@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 import asyncpg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, exc
+from sqlalchemy import Connection, event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 if TYPE_CHECKING:
     from registry.secret_box import SecretBox
@@ -29,6 +30,8 @@ WRITE = {"charter_write": True}
 CONNECT_TIMEOUT_SECONDS = 5.0
 STATEMENT_TIMEOUT_SECONDS = 30.0
 POOL_TIMEOUT_SECONDS = 10.0
+# The advisory lock that replicas take in turn to migrate one PostgreSQL database (any fixed number).
+MIGRATION_LOCK = 0x636861727465
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -137,5 +140,19 @@ async def migrate(engine: AsyncEngine, secret_box: SecretBox | None = None) -> N
     def upgrade(connection: Connection) -> None:
         command.upgrade(alembic_config(connection, secret_box), "head")
 
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
+    if engine.dialect.name != "postgresql":
+        async with engine.begin() as connection:
+            await connection.run_sync(upgrade)
+        return
+    # A connection of its own, without the statement timeout: a data migration may take minutes.
+    migrating = create_async_engine(
+        engine.url, poolclass=NullPool, connect_args={"timeout": CONNECT_TIMEOUT_SECONDS}
+    )
+    try:
+        async with migrating.begin() as connection:
+            # Replicas starting together on a fresh database would each create the schema, and all
+            # but one fail on duplicate tables: they take turns, and the later ones find it done.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            await connection.run_sync(upgrade)
+    finally:
+        await migrating.dispose()

@@ -9,6 +9,8 @@ killed replica leaves are taken over by a survivor: tests/gateway/test_flows_tak
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import multiprocessing.synchronize
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ import asyncpg
 import httpx
 import pytest
 
+from policies.auth.keys import load_or_create_signing_key
+from registry.db.engine import create_engine, migrate
 from tests.faults.deployment import (
     VERSIONS,
     admin_headers,
@@ -62,6 +66,42 @@ def replicas(
         with httpx.Client(base_url=urls[0], timeout=30) as client:
             create_api(client, headers)
         yield Replicas((urls[0], urls[1]), headers, database_url, private_postgres.dsn(database), root)
+
+
+def _create_key_at_the_barrier(path: str, barrier: multiprocessing.synchronize.Barrier) -> str:
+    barrier.wait()
+    return load_or_create_signing_key(path).kid
+
+
+def test_replicas_creating_the_signing_key_file_at_once_all_start_with_one_key(tmp_path: Path) -> None:
+    """Replicas started together on a fresh volume each create CHARTER_SIGNING_KEY_FILE: none fails
+    on the file another created a moment before, and all sign with the same key."""
+    path = str(tmp_path / "signing.pem")
+    context = multiprocessing.get_context("fork")
+    with context.Manager() as manager:
+        barrier = manager.Barrier(4)
+        with context.Pool(4) as pool:
+            kids = pool.starmap(_create_key_at_the_barrier, [(path, barrier)] * 4)
+    assert len(set(kids)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["signing.pem"]
+
+
+def test_replicas_starting_together_on_a_fresh_database_migrate_it_once(
+    private_postgres: PrivatePostgres,
+) -> None:
+    """Each replica brings the schema to the newest migration on start; on a fresh database two
+    starting at once must not both create it (the loser would exit with a duplicate-table error)."""
+    url = private_postgres.url(private_postgres.create_database())
+
+    async def start_together() -> None:
+        engines = [create_engine(url) for _ in range(3)]
+        try:
+            await asyncio.gather(*(migrate(engine) for engine in engines))
+        finally:
+            for engine in engines:
+                await engine.dispose()
+
+    asyncio.run(start_together())
 
 
 def test_one_version_published_at_once_on_two_replicas_stores_the_winner(replicas: Replicas) -> None:
