@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -14,6 +17,7 @@ from tests.gateway.conftest import CONSUMERS
 from tests.registry.support import ADMIN, CLIENTS, SECRETS_KEY, bearer
 from tests.samples import JSON_HEADERS, as_json, projects
 
+T = TypeVar("T")
 PROBLEM_JSON = "application/problem+json"
 # The API the fault tests publish to (the demo, where it is on, has one named `projects`).
 API = "ledger"
@@ -74,3 +78,14 @@ def is_problem(response: httpx.Response, status: int) -> bool:
     return response.status_code == status and response.headers.get("content-type", "").startswith(
         PROBLEM_JSON
     )
+
+
+@contextmanager
+def started_together(*processes: AbstractContextManager[T]) -> Iterator[list[T]]:
+    """Enter the context managers (`charter_process`es) at once, as replicas of a deployment start."""
+    with ExitStack() as stack, ThreadPoolExecutor(len(processes)) as pool:
+        futures = [pool.submit(process.__enter__) for process in processes]
+        for process, future in zip(processes, futures, strict=True):
+            if future.exception() is None:
+                stack.push(process)
+        yield [future.result() for future in futures]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from policies.throttle import RedisThrottle
-from tests.faults.deployment import admin_headers, is_problem, replica_env, token, until
+from tests.faults.deployment import admin_headers, is_problem, replica_env, started_together, token, until
 from tests.faults.servers import PrivateRedis
 from tests.registry.support import charter_process
 
@@ -36,32 +36,44 @@ class Gateway:
     admin: dict[str, str]
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["fail-open", "fail-closed"])
-def gateway(
-    request: pytest.FixtureRequest, private_redis: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
-    """A replica with the demo APIs, throttling through the private Redis in one fail mode."""
-    fail_open: bool = request.param
-    workdir = tmp_path_factory.mktemp("redis-fail-open" if fail_open else "redis-fail-closed")
-    env = replica_env(
-        f"sqlite+aiosqlite:///{workdir}/charter.db",
-        workdir,
-        demo="1",
-        redis_url=private_redis.url,
-        throttle_fail_open="1" if fail_open else "0",
-    )
-    with charter_process(workdir, **env) as (url, _):
-        admin = admin_headers(url)
-        # Each mode its own tier, so that the two replicas on one Redis spend separate budgets.
-        tier = "open" if fail_open else "closed"
-        limit = {"tier": tier, "rate_limit": {"requests": QUOTA, "per_seconds": 3600, "burst": QUOTA}}
-        response = httpx.put(f"{url}/api/v1/apis/projects/sla", json=limit, headers=admin)
-        assert response.status_code == 200, response.text
-        consumer = token(url, "billing-app", "billing-secret")
-        until(
-            lambda: "ratelimit-policy" in httpx.get(f"{url}{GATEWAY}", headers=consumer).headers, "limit on"
+@pytest.fixture(scope="module")
+def gateways(
+    private_redis: PrivateRedis, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[bool, Gateway]]:
+    """Two replicas with the demo APIs, throttling through the private Redis, one per fail mode."""
+    processes = []
+    for fail_open in (True, False):
+        workdir = tmp_path_factory.mktemp("redis-fail-open" if fail_open else "redis-fail-closed")
+        env = replica_env(
+            f"sqlite+aiosqlite:///{workdir}/charter.db",
+            workdir,
+            demo="1",
+            redis_url=private_redis.url,
+            throttle_fail_open="1" if fail_open else "0",
         )
-        yield Gateway(url, fail_open, admin)
+        processes.append(charter_process(workdir, **env))
+    with started_together(*processes) as started:
+        gateways = {}
+        for fail_open, (url, _) in zip((True, False), started, strict=True):
+            admin = admin_headers(url)
+            # Each mode its own tier, so that the two replicas on one Redis spend separate budgets.
+            tier = "open" if fail_open else "closed"
+            limit = {"tier": tier, "rate_limit": {"requests": QUOTA, "per_seconds": 3600, "burst": QUOTA}}
+            response = httpx.put(f"{url}/api/v1/apis/projects/sla", json=limit, headers=admin)
+            assert response.status_code == 200, response.text
+            consumer = token(url, "billing-app", "billing-secret")
+            until(lambda url=url, consumer=consumer: limited(url, consumer), "the gateway applies the limit")
+            gateways[fail_open] = Gateway(url, fail_open, admin)
+        yield gateways
+
+
+def limited(url: str, consumer: dict[str, str]) -> bool:
+    return "ratelimit-policy" in httpx.get(f"{url}{GATEWAY}", headers=consumer).headers
+
+
+@pytest.fixture(params=[True, False], ids=["fail-open", "fail-closed"])
+def gateway(request: pytest.FixtureRequest, gateways: dict[bool, Gateway]) -> Gateway:
+    return gateways[request.param]
 
 
 def spend_the_quota(client: httpx.Client, consumer: dict[str, str]) -> list[int]:

@@ -14,7 +14,6 @@ import multiprocessing.synchronize
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.faults.deployment import (
     edition,
     is_problem,
     replica_env,
+    started_together,
     until,
 )
 from tests.faults.servers import PrivatePostgres
@@ -55,13 +55,14 @@ def replicas(
     root = tmp_path_factory.mktemp("replicas")
     database = private_postgres.create_database()
     database_url = private_postgres.url(database)
-    with ExitStack() as stack:
-        urls = []
-        for name in ("a", "b"):
-            workdir = root / name
-            workdir.mkdir()
-            url, _ = stack.enter_context(charter_process(workdir, **replica_env(database_url, workdir)))
-            urls.append(url)
+    workdirs = [root / "a", root / "b"]
+    for workdir in workdirs:
+        workdir.mkdir()
+    # Started at once on a fresh database and a fresh signing key file, as a deployment of two
+    # replicas starts: both migrate the schema and create the key; one does, the other uses it.
+    processes = [charter_process(workdir, **replica_env(database_url, workdir)) for workdir in workdirs]
+    with started_together(*processes) as started:
+        urls = [url for url, _ in started]
         headers = admin_headers(urls[0])
         with httpx.Client(base_url=urls[0], timeout=30) as client:
             create_api(client, headers)
