@@ -215,9 +215,12 @@ async def watch_late_runs(runner: FlowRunner, index: SqlRunIndex, *, every_secon
     while True:
         if runner.metrics is not None:
             now = utcnow()
-            for flow in runner.flows.values():
-                late = await index.late(flow.name, now - dt.timedelta(seconds=flow.sla_seconds))
-                runner.metrics.late.labels(flow.name).set(late)
+            try:
+                for flow in runner.flows.values():
+                    late = await index.late(flow.name, now - dt.timedelta(seconds=flow.sla_seconds))
+                    runner.metrics.late.labels(flow.name).set(late)
+            except Exception:  # a database outage must not end the watch: the next round tries again
+                log.exception("could not count late flow runs")
         await asyncio.sleep(every_seconds)
 
 

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
+from prometheus_client import CollectorRegistry
 
+from gateway.flows import Flow
+from gateway.flows.declaration import SystemClient
+from gateway.flows.metrics import FlowMetrics
+from gateway.flows.runner import FlowRunner
+from registry import flows as flow_host
+from registry.db.engine import create_engine, session_factory
 from tests import acme_flows
 from tests.faults.deployment import (
     API,
@@ -40,6 +47,7 @@ REQUEST_BOUND_SECONDS = 10.0
 class Deployment:
     url: str
     headers: dict[str, str]
+    database_url: str
     dsn: str
     postgres: PrivatePostgres
 
@@ -65,7 +73,7 @@ def deployment(
         headers = admin_headers(url)
         with httpx.Client(base_url=url, timeout=30) as client:
             create_api(client, headers)
-        yield Deployment(url, headers, private_postgres.dsn(database), private_postgres)
+        yield Deployment(url, headers, env["database_url"], private_postgres.dsn(database), private_postgres)
 
 
 def query(dsn: str, sql: str) -> object:
@@ -190,3 +198,40 @@ def test_background_tasks_pick_up_again_after_an_outage(deployment: Deployment) 
     calls = "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE api = 'projects'"
     # The flusher stores every 5 s; counts of a flush that failed during the outage are dropped.
     until(lambda: (query(dsn, calls) or 0) >= 3, "the usage flusher stored calls", timeout=15)
+
+
+def _no_system_calls(flow: Flow, run_id: str, step: str, traceparent: str) -> SystemClient:
+    raise AssertionError("the late-runs watcher runs no step")
+
+
+async def test_the_late_runs_watcher_survives_an_outage(deployment: Deployment) -> None:
+    """The task that keeps the `late` gauge current outlives a database outage and reports again."""
+    engine = create_engine(deployment.database_url)
+    index = flow_host.SqlRunIndex(session_factory(engine))
+    metrics = FlowMetrics(CollectorRegistry())
+    runner = FlowRunner(
+        {"onboarding": acme_flows.onboarding},
+        index=index,
+        client_factory=_no_system_calls,
+        system_database_url=deployment.database_url,
+        metrics=metrics,
+    )
+    late = metrics.late.labels("onboarding")
+    watching = asyncio.create_task(flow_host.watch_late_runs(runner, index, every_seconds=0.1))
+    try:
+        await asyncio.to_thread(deployment.postgres.stop, "fast")
+        try:
+            await asyncio.sleep(0.5)
+            assert not watching.done(), watching.exception()
+        finally:
+            await asyncio.to_thread(deployment.postgres.start)
+        late.set(-1)
+        for _ in range(100):
+            if late._value.get() == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert late._value.get() == 0, "the watcher did not report again"
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+        await engine.dispose()
