@@ -9,6 +9,7 @@ background tasks (outbox relay, usage flusher, flow heartbeat) pick up again wit
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,10 +38,16 @@ from tests.faults.deployment import (
     until,
 )
 from tests.faults.servers import PrivatePostgres
-from tests.registry.support import charter_process
+from tests.gateway.conftest import CONSUMERS
+from tests.gateway.test_flows import FLOW_CLIENT, Erp
+from tests.gateway.test_flows_restart import publish_onboarding
+from tests.loopback import serving
+from tests.registry.support import CLIENTS, LOOPBACK, charter_process
 
 # The engine's connect timeout is 5 s; a request during an outage must end well before that adds up.
 REQUEST_BOUND_SECONDS = 10.0
+# A gateway route to the loopback ERP: the usage flusher counts a consumer's calls to it.
+ERP_CLIENTS = "/gw/erp/v1/clients"
 
 
 @dataclass
@@ -50,13 +57,15 @@ class Deployment:
     database_url: str
     dsn: str
     postgres: PrivatePostgres
+    erp: Erp
 
 
 @pytest.fixture(scope="module")
 def deployment(
     private_postgres: PrivatePostgres, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
-    """One replica (demo APIs, the acme flows, 1 s heartbeats) on a database of the private cluster."""
+    """One replica (the acme onboarding flow over a loopback ERP, 1 s heartbeats) on a
+    database of the private cluster."""
     root = tmp_path_factory.mktemp("pg-restart")
     site = str(acme_flows.install(root / "site"))
     database = private_postgres.create_database()
@@ -65,15 +74,20 @@ def deployment(
     env = replica_env(
         private_postgres.url(database),
         workdir,
-        demo="1",
+        clients=json.dumps([*CLIENTS, *CONSUMERS, FLOW_CLIENT]),
+        egress_allow=LOOPBACK,
         flows_heartbeat_seconds="1",
         flows_lease_seconds="3",
     )
-    with charter_process(workdir, python_path=site, **env) as (url, _):
+    erp = Erp()
+    with serving(erp) as erp_url, charter_process(workdir, python_path=site, **env) as (url, _):
         headers = admin_headers(url)
+        publish_onboarding(url, headers, erp_url)
         with httpx.Client(base_url=url, timeout=30) as client:
             create_api(client, headers)
-        yield Deployment(url, headers, env["database_url"], private_postgres.dsn(database), private_postgres)
+        yield Deployment(
+            url, headers, env["database_url"], private_postgres.dsn(database), private_postgres, erp
+        )
 
 
 def query(dsn: str, sql: str) -> object:
@@ -171,14 +185,14 @@ def test_no_acknowledged_publish_is_lost_across_a_restart(deployment: Deployment
 def test_background_tasks_pick_up_again_after_an_outage(deployment: Deployment) -> None:
     """The outbox relay, the usage flusher and the flow heartbeat log the outage and carry on."""
     dsn = deployment.dsn
-    billing = token(deployment.url, "billing-app", "billing-secret")
+    consumer = token(deployment.url, FLOW_CLIENT["client_id"], FLOW_CLIENT["client_secret"])
     beats_before = query(dsn, "SELECT max(beats) FROM flow_executors")
     deployment.postgres.stop("fast")
     try:
         # Long enough for each task to meet the outage at least once (heartbeat 1 s, relay on commit).
         with httpx.Client(base_url=deployment.url, timeout=REQUEST_BOUND_SECONDS) as client:
             for _ in range(3):
-                assert client.get("/gw/projects/v1/projects", headers=billing).status_code == 200
+                assert client.post(ERP_CLIENTS, json={"name": "ACME"}, headers=consumer).status_code == 201
                 client.get("/health")
                 threading.Event().wait(0.7)
     finally:
@@ -189,13 +203,13 @@ def test_background_tasks_pick_up_again_after_an_outage(deployment: Deployment) 
         published = client.post(VERSIONS, content=edition("1.9.0"), headers=deployment.headers)
         assert published.status_code == 201, published.text
         for _ in range(3):
-            assert client.get("/gw/projects/v1/projects", headers=billing).status_code == 200
+            assert client.post(ERP_CLIENTS, json={"name": "ACME"}, headers=consumer).status_code == 201
 
     pending = "SELECT count(*) FROM outbox_events WHERE relayed_at IS NULL"
     until(lambda: query(dsn, pending) == 0, "the outbox relay sent every event")
     beats = "SELECT max(beats) FROM flow_executors"
     until(lambda: (query(dsn, beats) or 0) > (beats_before or 0) + 1, "the heartbeat beats again")
-    calls = "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE api = 'projects'"
+    calls = "SELECT coalesce(sum(calls), 0) FROM api_usage WHERE api = 'erp'"
     # The flusher stores every 5 s; counts of a flush that failed during the outage are dropped.
     until(lambda: (query(dsn, calls) or 0) >= 3, "the usage flusher stored calls", timeout=15)
 
@@ -235,3 +249,30 @@ async def test_the_late_runs_watcher_survives_an_outage(deployment: Deployment) 
         watching.cancel()
         await asyncio.gather(watching, return_exceptions=True)
         await engine.dispose()
+
+
+def test_a_flow_run_in_flight_across_a_restart_finishes(deployment: Deployment) -> None:
+    """A run waits in a step's call to the ERP while PostgreSQL restarts; the flow engine's own
+    connections recover and the run records its step and finishes."""
+    erp = deployment.erp
+    erp.held.add("POST /engagements")
+    started = httpx.post(
+        f"{deployment.url}/gw/onboarding/v1/opportunities/opp-restart/won",
+        json={"client": "ACME"},
+        headers={"Idempotency-Key": "restart"},
+    )
+    assert started.status_code == 202, started.text
+    until(lambda: erp.calls["POST /engagements"] >= 1, "the third step is in flight")
+    deployment.postgres.stop("fast")
+    deployment.postgres.start()
+    erp.released.set()
+
+    def state() -> str | None:
+        runs = httpx.get(
+            f"{deployment.url}/api/v1/flows/runs", params={"key": "opp-restart"}, headers=deployment.headers
+        )
+        items = runs.json()["items"] if runs.status_code == 200 else []
+        return items[0]["state"] if items else None
+
+    until(lambda: state() in ("succeeded", "failed"), "the run finished", timeout=30)
+    assert state() == "succeeded"
