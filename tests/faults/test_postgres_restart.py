@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -251,25 +252,33 @@ async def test_the_late_runs_watcher_survives_an_outage(deployment: Deployment) 
         await engine.dispose()
 
 
-def test_a_flow_run_in_flight_across_a_restart_finishes(deployment: Deployment) -> None:
-    """A run waits in a step's call to the ERP while PostgreSQL restarts; the flow engine's own
+@pytest.mark.parametrize("step_ends", ["after the restart", "during the outage"])
+def test_a_flow_run_in_flight_across_a_restart_finishes(deployment: Deployment, step_ends: str) -> None:
+    """A run waits in a step's call to the ERP while PostgreSQL restarts; the step's answer comes
+    back once the database is there again, or while it is still away; either way the flow engine's
     connections recover and the run records its step and finishes."""
     erp = deployment.erp
+    key = f"opp-{step_ends.split()[0]}"
+    erp.released.clear()
     erp.held.add("POST /engagements")
+    calls = erp.calls["POST /engagements"]
     started = httpx.post(
-        f"{deployment.url}/gw/onboarding/v1/opportunities/opp-restart/won",
+        f"{deployment.url}/gw/onboarding/v1/opportunities/{key}/won",
         json={"client": "ACME"},
-        headers={"Idempotency-Key": "restart"},
+        headers={"Idempotency-Key": key},
     )
     assert started.status_code == 202, started.text
-    until(lambda: erp.calls["POST /engagements"] >= 1, "the third step is in flight")
+    until(lambda: erp.calls["POST /engagements"] > calls, "the third step is in flight")
     deployment.postgres.stop("fast")
+    if step_ends == "during the outage":
+        erp.released.set()
+        time.sleep(1.0)
     deployment.postgres.start()
     erp.released.set()
 
     def state() -> str | None:
         runs = httpx.get(
-            f"{deployment.url}/api/v1/flows/runs", params={"key": "opp-restart"}, headers=deployment.headers
+            f"{deployment.url}/api/v1/flows/runs", params={"key": key}, headers=deployment.headers
         )
         items = runs.json()["items"] if runs.status_code == 200 else []
         return items[0]["state"] if items else None
