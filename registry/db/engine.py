@@ -53,13 +53,13 @@ def create_engine(url: str) -> AsyncEngine:
 
 
 # asyncpg's errors that say the server cannot serve now: it refuses connections (starting up,
-# shutting down, too many clients), it ended the session (admin shutdown, crash) or the connection
-# broke under a statement.
+# shutting down, too many clients), it ended the session (admin shutdown, crash, a statement
+# cancelled) or the connection broke. (Its InterfaceError is not one: "another operation is in
+# progress" is a bug; a closed connection shows as an invalidated one.)
 _ASYNCPG_UNAVAILABLE = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.InterfaceError,
 )
 
 
