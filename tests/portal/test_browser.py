@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import msgspec
 import pytest
 import yaml
+from playwright.sync_api import Page, expect
 
 from registry.demo import DEMO_DIR
 from tests.registry.support import ADMIN, charter_process
-
-from playwright.sync_api import Page, expect
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +44,9 @@ def sign_in(page: Page, server: str, client_id: str = ADMIN[0], secret: str = AD
     page.get_by_role("button", name="Sign in").click()
 
 
-def test_an_anonymous_visitor_of_a_private_catalog_is_sent_to_sign_in(page: Page, server: str, screenshot) -> None:
+def test_an_anonymous_visitor_of_a_private_catalog_is_sent_to_sign_in(
+    page: Page, server: str, screenshot
+) -> None:
     page.goto(f"{server}/apis/projects")
     expect(page).to_have_url(re.compile(r"/sign-in\?next=/apis/projects$"))
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
@@ -128,7 +128,9 @@ def test_an_openapi_contract_reads_as_docs_with_its_operations(page: Page, serve
     screenshot(page, "docs-openapi")
 
 
-def test_the_diff_of_two_versions_shows_the_breaking_change_first(page: Page, server: str, screenshot) -> None:
+def test_the_diff_of_two_versions_shows_the_breaking_change_first(
+    page: Page, server: str, screenshot
+) -> None:
     sign_in(page, server)
     page.goto(f"{server}/apis/projects")
     page.get_by_role("link", name=re.compile(r"^\d+ since 1\.1\.0$")).click()  # the changes of 2.0.0
