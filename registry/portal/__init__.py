@@ -7,6 +7,7 @@ from pathlib import Path
 
 from litestar import Router
 from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -16,6 +17,7 @@ from litestar.template.config import TemplateConfig
 from registry.portal.access import CSRF_COOKIE, BrowserSessions, browser_sessions, csrf_secret
 from registry.portal.errors import PAGE_EXCEPTION_HANDLERS, for_browsers
 from registry.portal.pages import PortalController
+from registry.portal.queries import FacetCache
 from registry.settings import Settings
 
 HERE = Path(__file__).parent
@@ -36,8 +38,10 @@ def portal_router(settings: Settings) -> Router:
         cookie_samesite="lax",
         cookie_secure=settings.public_url.startswith("https://"),
     )
+    facets = FacetCache()
     return Router(
         path="/",
+        dependencies={"facet_cache": Provide(lambda: facets, sync_to_thread=False)},
         route_handlers=[PortalController],
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
         exception_handlers=dict(PAGE_EXCEPTION_HANDLERS),  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ import anyio.to_thread
 import msgspec
 import semver
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
@@ -77,6 +78,7 @@ class PortalController(Controller):
         request: Request,
         session: Session,
         settings: Config,
+        facet_cache: NamedDependency[queries.FacetCache],
         q: Text = None,
         owner: Text = None,
         layer: Text = None,
@@ -122,7 +124,7 @@ class PortalController(Controller):
             badges=await queries.badges(session, rows),
             total=total,
             chosen=chosen,
-            facets=await queries.facets(session),
+            facets=await facet_cache.get(session),
             layers=[x.value for x in Layer],
             kinds=KINDS,
             states=[x.value for x in VersionState],
