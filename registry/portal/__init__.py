@@ -1,5 +1,5 @@
-"""The web portal: catalog, API pages, contract docs and diffs, rendered on the server from Jinja
-templates, with every asset served from this package (no CDN, no build step)."""
+"""The web portal: catalog, API pages, contract docs and diffs, and the flows console, rendered on the
+server from Jinja templates, with every asset served from this package (no CDN, no build step)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from litestar.template.config import TemplateConfig
 
 from registry.portal.access import CSRF_COOKIE, BrowserSessions, browser_sessions, csrf_secret
 from registry.portal.errors import PAGE_EXCEPTION_HANDLERS, for_browsers
+from registry.portal.flow_pages import FlowConsoleController
 from registry.portal.pages import PortalController
 from registry.portal.queries import FacetCache
 from registry.settings import Settings
@@ -42,7 +43,7 @@ def portal_router(settings: Settings) -> Router:
     return Router(
         path="/",
         dependencies={"facet_cache": Provide(lambda: facets, sync_to_thread=False)},
-        route_handlers=[PortalController],
+        route_handlers=[PortalController, FlowConsoleController],
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
         exception_handlers=dict(PAGE_EXCEPTION_HANDLERS),  # type: ignore[arg-type]
         include_in_schema=False,

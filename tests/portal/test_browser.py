@@ -4,6 +4,7 @@ sign in, search and facet to an API, read its page, its docs and a diff with a b
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -173,3 +174,79 @@ def test_an_unknown_api_is_a_friendly_404(page: Page, server: str, screenshot) -
     expect(page.get_by_role("heading", name="Not found")).to_be_visible()
     expect(page.get_by_text("Traceback")).to_have_count(0)
     screenshot(page, "not-found")
+
+
+def admin_headers(server: str) -> dict[str, str]:
+    token = httpx.post(f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN)
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def parked_billing_run(server: str) -> str:
+    """A time-to-bill run parked as failed: the ERP fails every call until the fault is cleared."""
+    admin = admin_headers(server)
+    faults = f"{server}/api/v1/demo/systems/erp/faults"
+    assert httpx.put(faults, json={"fail_next": 100, "status": 503}, headers=admin).status_code == 200
+    client = httpx.post(
+        f"{server}/api/v1/clients",
+        json={
+            "client_id": "portal-billing",
+            "name": "Billing",
+            "team": "integration",
+            "scopes": ["time-to-bill:run"],
+        },
+        headers=admin,
+    )
+    assert client.status_code == 201, client.text
+    token = httpx.post(
+        f"{server}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("portal-billing", client.json()["client_secret"]),
+    ).json()["access_token"]
+    started = httpx.post(
+        f"{server}/gw/time-to-bill/v1/billing-runs",
+        json={"client": "acme", "period": "2026-10"},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "portal-retry-1"},
+        timeout=60,
+    )
+    assert started.status_code >= 200, started.text
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        runs = httpx.get(
+            f"{server}/api/v1/flows/runs", params={"flow": "time-to-bill", "state": "failed"}, headers=admin
+        ).json()
+        if runs["total"]:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the billing run did not park as failed")
+    assert httpx.put(faults, json={"fail_next": 0}, headers=admin).status_code == 200
+    return runs["items"][0]["id"]
+
+
+def test_an_operator_retries_a_parked_run_from_the_console(page: Page, server: str, screenshot) -> None:
+    run_id = parked_billing_run(server)
+    sign_in(page, server)
+    page.get_by_role("link", name="Flows").click()
+    expect(page).to_have_url(f"{server}/flows")
+    queue = page.locator("#queue ~ table").first
+    expect(queue).to_contain_text(run_id)
+    expect(queue).to_contain_text("client=acme")
+    screenshot(page, "flows-console")
+
+    page.get_by_role("link", name=run_id).click()
+    expect(page.locator("#run-state")).to_have_text("failed")
+    expect(page.locator(".timeline")).to_contain_text("503")
+    screenshot(page, "flow-run-failed")
+
+    page.get_by_role("button", name=re.compile(r"^Retry from ")).click()
+    expect(page.get_by_role("status")).to_have_text("Retry started.")
+    # A running run's page refreshes itself every two seconds until the run ends.
+    expect(page.locator("#run-state")).to_have_text("succeeded", timeout=60_000)
+    expect(page.get_by_role("button", name=re.compile(r"^Retry"))).to_have_count(0)
+    screenshot(page, "flow-run-retried")
+
+
+def test_a_retry_without_the_forms_token_is_refused(server: str) -> None:
+    response = httpx.post(f"{server}/flows/runs/any-run/retry", headers={"Accept": "text/html"})
+    assert response.status_code == 403
+    assert "The form had expired" in response.text
