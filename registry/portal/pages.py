@@ -21,7 +21,7 @@ from contracts.lint.findings import in_report_order
 from contracts.lint.ruleset import RECOMMENDED
 from contracts.loading import Document
 from policies.auth import ClientCredentialsIssuer, InvalidToken, Principal
-from registry import catalog, compatibility, rulesets, search
+from registry import catalog, compatibility, consumers, rulesets, search
 from registry.api.dependencies import Config, Session
 from registry.api.versions import JSON, YAML, document_bytes
 from registry.db.models import Api, ApiVersion, Layer, VersionState
@@ -149,6 +149,7 @@ class PortalController(Controller):
         if document is not None:
             ruleset = await rulesets.applicable(session, api) or RECOMMENDED
             findings = in_report_order(await anyio.to_thread.run_sync(lint, document, ruleset))
+        usage, calls_by_version = await queries.usage_by_version(session, api)
         changelog = [
             (row, _in_change_order(compatibility.stored_changes(row)))
             for row in newest_first[:CHANGELOG_VERSIONS]
@@ -167,6 +168,10 @@ class PortalController(Controller):
             findings=findings[:MAX_FINDINGS],
             finding_count=len(findings),
             api_url=f"{settings.public_url}/api/v1/apis/{api.name}",
+            consumers=await consumers.list_consumers(session, api),
+            usage=usage,
+            calls_by_version=calls_by_version,
+            most_calls=max(calls_by_version.values(), default=0),
         )
 
     @get("/apis/{name:str}/versions/{version:str}", name="portal:version")

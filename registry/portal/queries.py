@@ -9,13 +9,14 @@ from collections.abc import Sequence
 
 import msgspec
 import semver
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.db.models import Api, ApiTag, ApiVersion, Team, VersionState
+from registry.db.models import Api, ApiTag, ApiUsage, ApiVersion, Team, VersionState
 
 # A facet lists at most this many values; the search box finds the rest.
 MAX_FACET_VALUES = 200
+MAX_USAGE_ROWS = 100
 
 
 class Facets(msgspec.Struct, frozen=True):
@@ -93,3 +94,31 @@ def previous_version(versions: Sequence[ApiVersion], version: str) -> str | None
     number = semver.Version.parse(version)
     lower = [v.version for v in versions if semver.Version.parse(v.version) < number]
     return max(lower, key=semver.Version.parse) if lower else None
+
+
+class UsageRow(msgspec.Struct, frozen=True):
+    version: str
+    consumer: str
+    calls: int
+    last_seen: dt.datetime
+
+
+async def usage_by_version(session: AsyncSession, api: Api) -> tuple[list[UsageRow], dict[str, int]]:
+    """Calls the gateway served, by version and consumer (busiest first), and the total per version."""
+    rows = await session.execute(
+        select(ApiUsage.version, ApiUsage.consumer, func.sum(ApiUsage.calls), func.max(ApiUsage.last_seen))
+        .where(ApiUsage.api == api.name)
+        .group_by(ApiUsage.version, ApiUsage.consumer)
+        .order_by(func.sum(ApiUsage.calls).desc())
+        .limit(MAX_USAGE_ROWS)
+    )
+    usage = [UsageRow(version, consumer, int(calls), seen) for version, consumer, calls, seen in rows]
+    totals = await session.execute(
+        select(ApiUsage.version, func.sum(ApiUsage.calls))
+        .where(ApiUsage.api == api.name)
+        .group_by(ApiUsage.version)
+    )
+    by_version = {version: int(calls) for version, calls in totals}
+    return usage, dict(
+        sorted(by_version.items(), key=lambda item: semver.Version.parse(item[0]), reverse=True)
+    )

@@ -250,3 +250,19 @@ def test_a_retry_without_the_forms_token_is_refused(server: str) -> None:
     response = httpx.post(f"{server}/flows/runs/any-run/retry", headers={"Accept": "text/html"})
     assert response.status_code == 403
     assert "The form had expired" in response.text
+
+
+def test_an_api_page_shows_its_calls_by_version_and_consumer(page: Page, server: str, screenshot) -> None:
+    """The demo flows' calls to the simulated ERP (made by the retried run above, or the demo) are
+    counted by the gateway and stored every few seconds."""
+    admin = admin_headers(server)
+    deadline = time.monotonic() + 30
+    while not httpx.get(f"{server}/api/v1/apis/erp/usage", headers=admin).json()["items"]:
+        if time.monotonic() > deadline:
+            pytest.fail("no call to the ERP was recorded")
+        time.sleep(0.5)
+    sign_in(page, server)
+    page.goto(f"{server}/apis/erp")
+    expect(page.locator(".bars")).to_contain_text("1.0.0")
+    expect(page.locator("#consumers ~ table").first).to_contain_text("demo-flows")
+    screenshot(page, "api-erp-usage")
