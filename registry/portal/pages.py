@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
+from sqlalchemy import select
 
 from contracts.diff import Bump, Change, Level, actual_bump, bump_suffices
 from contracts.lint import Finding, lint
@@ -24,7 +25,7 @@ from policies.auth import ClientCredentialsIssuer, InvalidToken, Principal
 from registry import catalog, compatibility, consumers, rulesets, search
 from registry.api.dependencies import Config, Session
 from registry.api.versions import JSON, YAML, document_bytes
-from registry.db.models import Api, ApiVersion, Layer, VersionState
+from registry.db.models import Api, ApiVersion, Layer, LintRuleset, VersionState
 from registry.errors import InvalidRequest, NotFound
 from registry.portal import queries
 from registry.portal.access import (
@@ -44,6 +45,7 @@ MAX_PAGE = 50_000  # offset 1,000,000 at most, as the search API
 CHANGELOG_VERSIONS = 20
 CHANGES_PER_VERSION = 50
 MAX_FINDINGS = 100
+TEAM_APIS = 100
 Name = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 Version = Annotated[str, PathParameter(max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")]
 Text = Annotated[str | None, QueryParameter(max_length=200)]
@@ -255,6 +257,25 @@ class PortalController(Controller):
         )
         context.update(from_name=base.version, to_name=revision.version)
         return page(request, "diff.html", principal, **context)
+
+    @get("/teams/{team:str}", name="portal:team")
+    async def team_page(self, request: Request, session: Session, team: Name) -> Template:
+        principal = await require_page_read(request)
+        row = await catalog.get_team(session, team)
+        apis, total = await search.search_apis(session, search.SearchQuery(owner=row.name, limit=TEAM_APIS))
+        ruleset = await session.scalar(
+            select(LintRuleset).where(LintRuleset.scope == rulesets.team_scope(row.name))
+        )
+        return page(
+            request,
+            "team.html",
+            principal,
+            team=row,
+            apis=apis,
+            total=total,
+            badges=await queries.badges(session, apis),
+            ruleset=ruleset,
+        )
 
     @get("/sign-in", name="portal:sign-in")
     async def sign_in_form(

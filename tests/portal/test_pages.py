@@ -31,7 +31,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             )  # type: ignore[arg-type]
             assert response.status_code in (200, 201), response.text
 
-        call("POST", "/api/v1/teams", json={"name": "red-team", "members": []})
+        call("POST", "/api/v1/teams", json={"name": "red-team", "description": SCRIPT, "members": ["ci-bot"]})
         call(
             "POST",
             "/api/v1/apis",
@@ -64,7 +64,15 @@ def get(server: str, path: str, **headers: str) -> httpx.Response:
 
 
 @pytest.mark.parametrize(
-    "path", ["/", "/?q=hostile", "/apis/hostile", "/apis/hostile/versions/1.0.0", "/?tag=%3Cb%3Ebold%3C/b%3E"]
+    "path",
+    [
+        "/",
+        "/?q=hostile",
+        "/apis/hostile",
+        "/apis/hostile/versions/1.0.0",
+        "/?tag=%3Cb%3Ebold%3C/b%3E",
+        "/teams/red-team",
+    ],
 )
 def test_registry_text_is_shown_as_text_never_as_markup(server: str, path: str) -> None:
     response = get(server, path)
@@ -89,6 +97,7 @@ def test_the_catalog_finds_by_search_and_facets(server: str) -> None:
     "path",
     [
         "/apis/no-such-api",
+        "/teams/no-such-team",
         "/apis/hostile/versions/9.9.9",
         "/apis/no-such-api/versions/1.0.0",
         "/apis/hostile/diff?from=1.0.0&to=9.9.9",
@@ -126,6 +135,13 @@ def test_a_bad_address_is_a_page_with_its_status(server: str, path: str, status:
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
     assert "Back to the catalog" in response.text
+
+
+def test_a_team_page_lists_its_apis_and_members(server: str) -> None:
+    response = get(server, "/teams/red-team")
+    assert 'href="/apis/hostile"' in response.text and 'href="/apis/lonely"' in response.text
+    assert "<code>ci-bot</code>" in response.text
+    assert "no ruleset of its own" in response.text
 
 
 def test_a_diff_needs_two_versions(server: str) -> None:
