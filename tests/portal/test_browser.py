@@ -266,3 +266,31 @@ def test_an_api_page_shows_its_calls_by_version_and_consumer(page: Page, server:
     expect(page.locator(".bars")).to_contain_text("1.0.0")
     expect(page.locator("#consumers ~ table").first).to_contain_text("demo-flows")
     screenshot(page, "api-erp-usage")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/?q=invoice&kind=asyncapi",
+        "/apis/projects",
+        "/apis/invoice-events/versions/1.1.0",
+        "/apis/projects/diff?from=1.1.0&to=2.0.0",
+        "/teams/finance",
+        "/flows",
+        "/apis/no-such-api",
+    ],
+)
+def test_pages_have_no_serious_accessibility_violations(page: Page, server: str, path: str) -> None:
+    """axe-core (shipped inside axe-playwright-python) on each page; Swagger UI's own markup aside."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    sign_in(page, server)
+    page.goto(f"{server}{path}")
+    results = Axe().run(page, context={"exclude": [["#swagger-ui"]]})
+    serious = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert not serious, "\n".join(serious)
