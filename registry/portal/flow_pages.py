@@ -13,7 +13,7 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Redirect, Template
 
 from gateway.flows.runner import FlowRunner
-from gateway.flows.runs import RunQuery, RunState
+from gateway.flows.runs import FINISHED, RunQuery, RunState
 from registry import flows
 from registry.access import ADMIN, WRITE
 from registry.api.dependencies import Session
@@ -109,9 +109,7 @@ class FlowConsoleController(Controller):
             sees_data=sees_data,
             may_operate=may_operate and run.state is RunState.FAILED,
             refresh=run.state is RunState.RUNNING or _awaiting_action(request, run.updated_at),
-            notice={"retry": "Retry started.", "cancel": "Cancellation started."}.get(
-                request.query_params.get("done", "")
-            ),
+            notice=_notice(request.query_params.get("done", ""), run.state),
         )
 
     @post("/runs/{run_id:str}/retry", name="portal:flow-run-retry", status_code=303)
@@ -127,6 +125,14 @@ class FlowConsoleController(Controller):
         await flows.operate(session, principal, request.app.state.flow_runner, run_id, action)
         acted_at = f"{utcnow().timestamp():.3f}"
         return Redirect(f"/flows/runs/{run_id}?done={action}&at={acted_at}", status_code=303)
+
+
+def _notice(action: str, state: RunState) -> str | None:
+    if action not in ("retry", "cancel"):
+        return None
+    if state in FINISHED:
+        return f"The run is {state.value}."
+    return "Retry started." if action == "retry" else "Cancellation started."
 
 
 # After a retry or cancel the run changes when its workflow takes the signal: the page watches it
