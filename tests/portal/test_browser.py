@@ -295,3 +295,35 @@ def test_pages_have_no_serious_accessibility_violations(page: Page, server: str,
         if v["impact"] in ("serious", "critical")
     ]
     assert not serious, "\n".join(serious)
+
+
+def test_a_client_without_the_read_scope_is_refused_the_pages(server: str) -> None:
+    """Pages read through the API's rules: a client that may call a flow but not read the registry."""
+    client = httpx.post(
+        f"{server}/api/v1/clients",
+        json={
+            "client_id": "portal-caller",
+            "name": "Caller",
+            "team": "integration",
+            "scopes": ["time-to-bill:run"],
+        },
+        headers=admin_headers(server),
+    )
+    assert client.status_code == 201, client.text
+    with httpx.Client(base_url=server, headers={"Accept": "text/html"}) as browser:
+        form_page = browser.get("/sign-in")
+        token = re.search(r'name="_csrf_token" value="([^"]+)"', form_page.text)
+        assert token
+        signed_in = browser.post(
+            "/sign-in",
+            data={
+                "client_id": "portal-caller",
+                "client_secret": client.json()["client_secret"],
+                "_csrf_token": token.group(1),
+            },
+        )
+        assert signed_in.status_code == 303
+        for path in ("/", "/apis/projects", "/flows"):
+            refused = browser.get(path)
+            assert refused.status_code == 403, path
+            assert "registry:read" in refused.text
