@@ -56,6 +56,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             json={"name": "lonely", "owner": "red-team", "title": "Lonely", "layer": "process"},
         )
         call("POST", "/api/v1/apis/lonely/versions", content=as_json(projects("1.0.0")), extra=JSON_HEADERS)
+        conformance = {"passed": False, "target": "http://psa.test", "operations": 3, "test_cases": 40}
+        conformance.update(failures=2, seconds=1.5)
+        call("POST", "/api/v1/apis/lonely/versions/1.0.0/conformance", json=conformance)
         yield url
 
 
@@ -135,6 +138,11 @@ def test_a_bad_address_is_a_page_with_its_status(server: str, path: str, status:
     assert response.status_code == status
     assert response.headers["content-type"].startswith("text/html")
     assert "Back to the catalog" in response.text
+
+
+def test_an_api_page_shows_the_last_conformance_run(server: str) -> None:
+    text = get(server, "/apis/lonely").text
+    assert re.search(r">failed</span> 2 failures in 40 cases, \d{4}-\d{2}-\d{2}<", text)
 
 
 def test_a_team_page_lists_its_apis_and_members(server: str) -> None:
