@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import PathParameter, QueryParameter
@@ -108,6 +108,7 @@ class FlowConsoleController(Controller):
             late=flows.is_late(run, declared),
             sees_data=sees_data,
             may_operate=may_operate and run.state is RunState.FAILED,
+            may_replay=may_operate and run.state is not RunState.RUNNING and declared is not None,
             refresh=run.state is RunState.RUNNING or _awaiting_action(request, run.updated_at),
             notice=_notice(request.query_params.get("done", ""), run.state),
         )
@@ -119,6 +120,16 @@ class FlowConsoleController(Controller):
     @post("/runs/{run_id:str}/cancel", name="portal:flow-run-cancel", status_code=303)
     async def cancel(self, request: Request, session: Session, run_id: RunId) -> Response[Any]:
         return await self._operate(request, session, run_id, "cancel")
+
+    @post("/runs/{run_id:str}/replay", name="portal:flow-run-replay", status_code=303)
+    async def replay(self, request: Request, session: Session, run_id: RunId) -> Response[Any]:
+        form = await request.form()
+        from_step = str(form.get("from_step") or "")[:200]
+        principal = await page_principal(request)
+        new_run = await flows.operate(
+            session, principal, request.app.state.flow_runner, run_id, "replay", from_step=from_step
+        )
+        return Redirect(f"/flows/runs/{quote(new_run, safe='')}", status_code=303)
 
     async def _operate(self, request: Request, session: Session, run_id: str, action: str) -> Response[Any]:
         principal = await page_principal(request)

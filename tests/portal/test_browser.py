@@ -246,6 +246,13 @@ def test_an_operator_retries_a_parked_run_from_the_console(page: Page, server: s
     expect(page.get_by_role("status")).to_have_text("The run is succeeded.")
     screenshot(page, "flow-run-retried")
 
+    page.get_by_label("Replay from step").select_option("issue-invoice")
+    page.get_by_role("button", name="Replay as a new run").click()
+    expect(page.get_by_text("Replay of")).to_be_visible()
+    expect(page.get_by_role("link", name=run_id)).to_be_visible()
+    expect(page.locator("#run-state")).to_have_text("succeeded", timeout=60_000)
+    screenshot(page, "flow-run-replayed")
+
 
 def test_a_retry_without_the_forms_token_is_refused(server: str) -> None:
     response = httpx.post(f"{server}/flows/runs/any-run/retry", headers={"Accept": "text/html"})
