@@ -129,14 +129,16 @@ def public_catalog(settings: Settings) -> bool:
     return settings.public_catalog or settings.anonymous_reads
 
 
-async def require_page_read(request: Request) -> Principal | None:
+async def require_page_read(request: Request, *, catalog: bool = True) -> Principal | None:
     """As the API's reads: `registry:read` (or admin); anonymous only on a public catalog, and an
-    anonymous visitor of a private one is sent to sign in, then back here."""
+    anonymous visitor of a private one is sent to sign in, then back here. Pages outside the catalog
+    (the flows console: business keys, failures) are anonymous only where the API's reads are."""
     settings: Settings = request.app.state.settings
+    open_to_all = public_catalog(settings) if catalog else settings.anonymous_reads
     principal = await page_principal(request)
-    if principal is None and not public_catalog(settings):
+    if principal is None and not open_to_all:
         raise SignInRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-    require_read(principal, anonymous_reads=public_catalog(settings))
+    require_read(principal, anonymous_reads=open_to_all)
     return principal
 
 

@@ -38,7 +38,7 @@ class FlowConsoleController(Controller):
         key: Text = None,
         page_number: Annotated[int, QueryParameter(name="page", ge=1, le=20_000)] = 1,
     ) -> Template:
-        principal = await require_page_read(request)
+        principal = await require_page_read(request, catalog=False)
         runner: FlowRunner = request.app.state.flow_runner
         index = runner.index
         assert isinstance(index, flows.SqlRunIndex)
@@ -82,7 +82,7 @@ class FlowConsoleController(Controller):
 
     @get("/runs/{run_id:str}", name="portal:flow-run")
     async def run_page(self, request: Request, session: Session, run_id: RunId) -> Template:
-        principal = await require_page_read(request)
+        principal = await require_page_read(request, catalog=False)
         runner: FlowRunner = request.app.state.flow_runner
         run = await flows.get_run(runner, run_id)
         declared = runner.flows.get(run.flow)

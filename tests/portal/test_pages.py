@@ -152,6 +152,14 @@ def test_a_team_page_lists_its_apis_and_members(server: str) -> None:
     assert "no ruleset of its own" in response.text
 
 
+def test_the_flows_console_is_not_part_of_a_public_catalog(server: str) -> None:
+    """Runs carry business keys and failures: anonymous only where the API's reads are."""
+    for path in ("/flows", "/flows/runs/any-run"):
+        response = httpx.get(f"{server}{path}")
+        assert response.status_code == 303, path
+        assert response.headers["location"].startswith("/sign-in?next=/flows")
+
+
 def test_a_diff_needs_two_versions(server: str) -> None:
     response = get(server, "/apis/lonely/diff")
     assert response.status_code == 200
