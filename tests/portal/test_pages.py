@@ -59,6 +59,20 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         conformance = {"passed": False, "target": "http://psa.test", "operations": 3, "test_cases": 40}
         conformance.update(failures=2, seconds=1.5)
         call("POST", "/api/v1/apis/lonely/versions/1.0.0/conformance", json=conformance)
+        for name in ("fading", "gone"):
+            call(
+                "POST",
+                "/api/v1/apis",
+                json={"name": name, "owner": "red-team", "title": name, "layer": "experience"},
+            )
+            call(
+                "POST",
+                f"/api/v1/apis/{name}/versions",
+                content=as_json(projects("1.0.0")),
+                extra=JSON_HEADERS,
+            )
+            call("POST", f"/api/v1/apis/{name}/versions/1.0.0/deprecate", json={"sunset": "2027-06-30"})
+        call("POST", "/api/v1/apis/gone/versions/1.0.0/retire", json={})
         yield url
 
 
@@ -158,6 +172,16 @@ def test_the_flows_console_is_not_part_of_a_public_catalog(server: str) -> None:
         response = httpx.get(f"{server}{path}")
         assert response.status_code == 303, path
         assert response.headers["location"].startswith("/sign-in?next=/flows")
+
+
+def test_the_catalog_marks_deprecated_and_retired_apis(server: str) -> None:
+    listed = get(server, "/?layer=experience").text
+    fading = listed[listed.index('href="/apis/fading"') :]
+    assert "deprecated · sunset 2027-06-30" in fading[: fading.index("</li>")]
+    gone = listed[listed.index('href="/apis/gone"') :]
+    assert ">retired</span>" in gone[: gone.index("</li>")]
+    assert "none released" in gone[: gone.index("</li>")]
+    assert get(server, "/?layer=experience&lifecycle=retired").text.count('class="result-title"') == 1
 
 
 def test_a_diff_needs_two_versions(server: str) -> None:
