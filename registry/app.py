@@ -57,6 +57,7 @@ from registry.event_contracts import RELOAD_TOPICS, EventContracts
 from registry.events import Event, InProcessBus, OutboxRelay
 from registry.gateway_source import RegistryContracts, gateway_reloader
 from registry.http_limits import BodyDeadline
+from registry.portal import assets_router, browser_sessions, for_browsers, portal_router, template_config
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
 from registry.webhooks import WebhookNotifier
@@ -236,6 +237,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             metrics,
             gateway_mount(gateway),
             static_files_router(),
+            portal_router(settings),
+            assets_router(),
             *([DemoController] if demo_systems else []),
         ],
         dependencies={
@@ -245,7 +248,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             "secrets": Provide(provide_secrets, sync_to_thread=False),
             "principal": Provide(provide_principal),
         },
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=for_browsers(EXCEPTION_HANDLERS),  # type: ignore[arg-type]
         middleware=[
             DefineMiddleware(
                 BodyDeadline,
@@ -269,6 +272,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "flow_runner": runner,
                 "event_contracts": event_contracts,
                 "demo_systems": demo_systems,
+                "browser_sessions": browser_sessions(settings),
             }
         ),
         lifespan=[lifespan],
@@ -276,6 +280,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             title="Charter registry", version=VERSION, anonymous_reads=settings.anonymous_reads
         ),
         plugins=[WireStructSchema()],
+        template_config=template_config(),
         before_request=answer_options,
         request_max_body_size=settings.max_body_bytes,
     )

@@ -40,6 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     introspection_client_id: str | None = None
     introspection_client_secret: str | None = None
     anonymous_reads: bool = False
+    # The web portal's pages without signing in (anonymous reads of the API open them too).
+    public_catalog: bool = False
     demo: bool = True
     max_body_bytes: int = 25 * 1024 * 1024
     # How long a client may take to send a request head, and a body (plus a second per min-rate bytes).
@@ -128,6 +130,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             external_jwks_url=text("EXTERNAL_JWKS_URL"),
             external_jwks_refresh_seconds=number("EXTERNAL_JWKS_REFRESH_SECONDS", 30),
             anonymous_reads=flag("ANONYMOUS_READS", False),
+            public_catalog=flag("PUBLIC_CATALOG", False),
             introspection_url=text("INTROSPECTION_URL"),
             introspection_client_id=text("INTROSPECTION_CLIENT_ID"),
             introspection_client_secret=text("INTROSPECTION_CLIENT_SECRET"),
