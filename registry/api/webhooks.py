@@ -13,7 +13,7 @@ from registry import webhook_subscriptions as subscriptions
 from registry.api.dependencies import Caller, Egress, Secrets, Session
 from registry.api.discovery import Limit, Offset
 from registry.api.problems import errors
-from registry.api.schemas import NO_NUL, Name, Text
+from registry.api.schemas import Name, Text
 from registry.api.security import WRITE_SECURITY
 from registry.db.models import WebhookDelivery, WebhookSubscription
 from registry.webhooks import WebhookDeliveries
@@ -185,7 +185,7 @@ class WebhookController(Controller):
         principal: Caller,
         team: TeamName,
         webhook_id: SubscriptionId,
-        in_state: Annotated[DeliveryStateName | None, QueryParameter(name="state", pattern=NO_NUL)] = None,
+        in_state: Annotated[DeliveryStateName | None, QueryParameter(name="state")] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> DeliveryPage:
