@@ -44,6 +44,7 @@ async def create_subscription(
     apis: Sequence[str],
     flows: Sequence[str],
     versions: str | None,
+    breaking_only: bool = False,
     egress: EgressPolicy,
     secrets: SecretBox,
 ) -> tuple[WebhookSubscription, str]:
@@ -72,6 +73,7 @@ async def create_subscription(
         apis=list(dict.fromkeys(apis)),
         flows=list(dict.fromkeys(flows)),
         versions=versions,
+        breaking_only=breaking_only,
         created_at=utcnow(),
         created_by=actor.subject,
     )
@@ -182,6 +184,7 @@ def subscription_record(row: WebhookSubscription) -> dict:
         "apis": list(row.apis),
         "flows": list(row.flows),
         "versions": row.versions,
+        "breaking_only": row.breaking_only,
     }
 
 

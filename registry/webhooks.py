@@ -208,6 +208,9 @@ class WebhookDeliveries:
             else:
                 if row.apis and api not in row.apis:
                     continue
+                breaking = event.topic.startswith("contract.") and event.payload.get("breaking") is True
+                if row.breaking_only and not breaking:
+                    continue
                 if (
                     row.versions
                     and event.topic.startswith("contract.")

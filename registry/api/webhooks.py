@@ -34,6 +34,9 @@ class WebhookIn(msgspec.Struct, forbid_unknown_fields=True):
     # Only events about these APIs (all, when empty); for contract.* events, only versions in `versions`.
     apis: Annotated[list[Name], msgspec.Meta(max_length=100)] = []
     versions: Annotated[Text, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    # Only contract.* events of versions that break their predecessor: with `contract.drafted`, a
+    # breaking change proposed; with `contract.published`, one forced through.
+    breaking_only: bool = False
     # Only flow events of these flows (all the team owns, when empty).
     flows: Annotated[list[FlowName], msgspec.Meta(max_length=100)] = []
 
@@ -46,6 +49,7 @@ class WebhookOut(msgspec.Struct):
     apis: list[str]
     flows: list[str]
     versions: str | None
+    breaking_only: bool
     created_at: dt.datetime
     created_by: str
 
@@ -92,6 +96,7 @@ def webhook_out(row: WebhookSubscription) -> WebhookOut:
         apis=list(row.apis),
         flows=list(row.flows),
         versions=row.versions,
+        breaking_only=row.breaking_only,
         created_at=row.created_at,
         created_by=row.created_by,
     )
@@ -144,6 +149,7 @@ class WebhookController(Controller):
             apis=data.apis,
             flows=data.flows,
             versions=data.versions,
+            breaking_only=data.breaking_only,
             egress=egress,
             secrets=secrets,
         )

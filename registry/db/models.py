@@ -368,6 +368,8 @@ class WebhookSubscription(Base):
     apis: Mapped[list[str]] = mapped_column(JSON)  # empty: every API
     flows: Mapped[list[str]] = mapped_column(JSON)  # empty: every flow the team owns
     versions: Mapped[str | None] = mapped_column(String(200))  # semver range for contract.* events
+    # Only contract.* events of versions with breaking changes (a draft proposing them, a forced publish).
+    breaking_only: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     created_by: Mapped[str] = mapped_column(String(200))
     team: Mapped[Team] = relationship(lazy="joined")

@@ -198,11 +198,15 @@ async def test_filters_on_topic_api_and_version_range(client, publisher_headers,
         versions="^1",
     )
     await subscribe(client, publisher_headers, url=other_api, topics=["contract.*"], apis=["billing"])
-    second = await subscribe(client, publisher_headers, url=releases_of_2, topics=["contract.*"], versions="^2")
+    second = await subscribe(
+        client, publisher_headers, url=releases_of_2, topics=["contract.*"], versions="^2"
+    )
     for version in ("1.0.0", "2.0.0"):
         await publish(client, publisher_headers, version)
     deprecated = await client.post(
-        "/api/v1/apis/projects/versions/1.0.0/deprecate", json={"replacement": "2.0.0"}, headers=publisher_headers
+        "/api/v1/apis/projects/versions/1.0.0/deprecate",
+        json={"replacement": "2.0.0"},
+        headers=publisher_headers,
     )
     assert deprecated.status_code == 200, deprecated.text
 
@@ -303,9 +307,8 @@ async def test_a_delivery_waiting_for_its_retry_is_sent_after_a_restart(database
     try:
         async with engine.begin() as connection:
             past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-            await connection.execute(
-                update(WebhookDelivery).where(WebhookDelivery.id == waiting["id"]).values(next_attempt_at=past)
-            )
+            waiting_row = WebhookDelivery.id == waiting["id"]
+            await connection.execute(update(WebhookDelivery).where(waiting_row).values(next_attempt_at=past))
     finally:
         await engine.dispose()
 
@@ -317,7 +320,7 @@ async def test_a_delivery_waiting_for_its_retry_is_sent_after_a_restart(database
 
 
 async def test_replicas_write_one_row_per_event_and_send_it_once(database_url, hook_base):
-    """Every replica handles every event (as with NATS) and runs a worker: each receiver hears each event once."""
+    """Every replica handles every event (as with NATS) and runs a worker: each event is heard once."""
     url, path = hook(hook_base)
     async with AsyncTestClient(create_app(make_settings(database_url))) as client:
         admin = bearer(await fetch_token(client, *ADMIN))
@@ -402,3 +405,28 @@ async def test_flow_events_reach_only_the_team_that_owns_the_flow(database_url, 
     assert json.loads(body)["data"]["run"] == "run-1"
     assert received[other_path] == []
     assert own["topics"] == ["flow.run.*"]
+
+
+async def test_breaking_only_hears_drafts_that_propose_breaking_changes(client, publisher_headers, hook_base):
+    url, path = hook(hook_base)
+    webhook = (
+        await subscribe(client, publisher_headers, url=url, topics=["contract.drafted"], breaking_only=True)
+    )["webhook"]
+    assert webhook["breaking_only"] is True
+    await publish(client, publisher_headers, "1.0.0")
+    compatible = projects("1.1.0", description="only the words change")
+    breaking = projects("2.0.0")
+    del breaking["paths"]["/projects/{projectId}"]
+    for doc in (compatible, breaking):
+        drafted = await client.post(
+            "/api/v1/apis/projects/versions",
+            content=as_json(doc),
+            params={"draft": "true"},
+            headers={**publisher_headers, **JSON_HEADERS},
+        )
+        assert drafted.status_code == 201, drafted.text
+    [delivery] = await settled(client, publisher_headers, webhook["id"])
+    [(_, body)] = received[path]
+    assert json.loads(body)["contract"]["version"] == "2.0.0"
+    assert json.loads(body)["contract"]["breaking"] is True
+    assert delivery["topic"] == "contract.drafted"

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("apis", sa.JSON(), nullable=False),
         sa.Column("flows", sa.JSON(), nullable=False),
         sa.Column("versions", sa.String(length=200), nullable=True),
+        sa.Column("breaking_only", sa.Boolean(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.ForeignKeyConstraint(["team_id"], ["teams.id"], ondelete="CASCADE"),
