@@ -329,6 +329,9 @@ class WebhookDeliveries:
                 error, retry = f"{type(exc).__name__}: {exc}", True
             except httpx.HTTPError as exc:
                 error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # final, so that a fault of ours cannot send a row again forever
+                log.exception("webhook delivery %s failed", delivery.id)
+                error = f"{type(exc).__name__}: {exc}"
         await self._record_attempt(delivery.id, status=status, error=error, retry=retry, url=delivery.url)
 
     async def _post(self, url: str, secret: str, row: _Claimed) -> int:

@@ -267,6 +267,13 @@ async def test_private_targets_and_private_topics_are_refused(database_url, hook
             assert response.status_code == 422, response.text
             assert response.headers["content-type"].startswith("application/problem+json")
             assert response.json()["errors"][0]["pointer"] == "/url"
+        overlong = await client.post(
+            "/api/v1/teams/delivery/webhooks",
+            json={"url": "https://" + "0" * 1500, "topics": ["contract.*"]},
+            headers=admin,
+        )
+        assert overlong.status_code == 422, overlong.text
+        assert overlong.json()["errors"][0]["pointer"] == "/url"
         for topic in ("client.registered", "access.*"):
             response = await client.post(
                 "/api/v1/teams/delivery/webhooks",
