@@ -115,7 +115,13 @@ class WebhookDeliveries:
         first_wait: float = 1.0,
         poll_seconds: float = 2.0,
         batch: int = 20,
+        defer_writes: bool | None = None,
     ) -> None:
+        """`defer_writes`: write an event's rows after `on_event` returns, not before. By default on
+        SQLite, where the in-process outbox relay calls subscribers inside its write transaction and
+        a write here would wait for the lock its caller holds; the price is that a crash right after
+        the relay commits loses those rows. A bus that calls subscribers outside any transaction
+        (NATS) should pass False, so that an event is acknowledged only once its rows are stored."""
         self._sessionmaker = sessionmaker
         self._secrets = secrets
         self._flow_owners = dict(flow_owners or {})
@@ -127,13 +133,12 @@ class WebhookDeliveries:
         self._wake = asyncio.Event()
         self._stopping = False
         self._writes: set[asyncio.Task[None]] = set()
+        self._defer_writes = self._dialect() == "sqlite" if defer_writes is None else defer_writes
 
     # From events to rows.
 
     async def on_event(self, event: Event) -> None:
-        if self._dialect() == "sqlite":
-            # The in-process relay publishes inside its write transaction, and SQLite has one writer:
-            # writing here would wait for a lock this call's caller holds. Written once it commits.
+        if self._defer_writes:
             task = asyncio.create_task(self._record_retrying(event), name=f"charter-webhook-rows-{event.id}")
             self._writes.add(task)
             task.add_done_callback(self._writes.discard)
