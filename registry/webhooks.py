@@ -103,6 +103,12 @@ class _Claimed(msgspec.Struct, frozen=True):
     sealed: str | None
 
 
+class _Outcome(msgspec.Struct, frozen=True):
+    status: int | None
+    error: str | None  # None: delivered
+    retry: bool
+
+
 class WebhookDeliveries:
     def __init__(
         self,
@@ -263,7 +269,9 @@ class WebhookDeliveries:
         """Claim the rows that are due, send them, record how each went; the number claimed."""
         claimed = await self._claim()
         if claimed:
-            await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
+            outcomes = await asyncio.gather(*(self._send(delivery) for delivery in claimed))
+            # One write for the batch: on SQLite a write per row would queue them on its one lock.
+            await self._record_attempts(list(zip(claimed, outcomes, strict=True)))
         return len(claimed)
 
     async def _claim(self) -> list[_Claimed]:
@@ -315,7 +323,7 @@ class WebhookDeliveries:
             due = due.replace(tzinfo=dt.UTC)
         return max(0.0, (due - utcnow()).total_seconds())
 
-    async def _deliver(self, delivery: _Claimed) -> None:
+    async def _send(self, delivery: _Claimed) -> _Outcome:
         status: int | None = None
         retry = False
         if delivery.url is None or delivery.sealed is None:
@@ -337,7 +345,7 @@ class WebhookDeliveries:
             except Exception as exc:  # final, so that a fault of ours cannot send a row again forever
                 log.exception("webhook delivery %s failed", delivery.id)
                 error = f"{type(exc).__name__}: {exc}"
-        await self._record_attempt(delivery.id, status=status, error=error, retry=retry, url=delivery.url)
+        return _Outcome(status, error, retry)
 
     async def _post(self, url: str, secret: str, row: _Claimed) -> int:
         timestamp = str(int(time.time()))
@@ -351,30 +359,34 @@ class WebhookDeliveries:
         response = await self._http.post(url, content=row.body, headers=headers)
         return response.status_code
 
-    async def _record_attempt(
-        self, row_id: int, *, status: int | None, error: str | None, retry: bool, url: str | None
-    ) -> None:
+    async def _record_attempts(self, sent: list[tuple[_Claimed, _Outcome]]) -> None:
         async with self._sessionmaker() as session:
             await begin_write(session)
-            row = await session.get(WebhookDelivery, row_id)
-            if row is None or row.state != DeliveryState.PENDING.value:
-                await session.rollback()
-                return
+            rows = await session.scalars(
+                select(WebhookDelivery).where(WebhookDelivery.id.in_([delivery.id for delivery, _ in sent]))
+            )
+            by_id = {row.id: row for row in rows.all()}
             now = utcnow()
-            row.attempts += 1
-            row.last_attempt_at = now
-            row.last_status = status
-            row.last_error = error
-            if error is None:
-                row.state = DeliveryState.DELIVERED.value
-                row.delivered_at = now
-                row.next_attempt_at = None
-            elif retry and row.attempts < self.attempts:
-                row.next_attempt_at = now + dt.timedelta(seconds=retry_delay(self._first_wait, row.attempts))
-            else:
-                row.state = DeliveryState.FAILED.value
-                row.next_attempt_at = None
-                log.warning("webhook %s for event %s given up: %s", url, row.event_id, error)
+            for delivery, outcome in sent:
+                row = by_id.get(delivery.id)
+                if row is None or row.state != DeliveryState.PENDING.value:
+                    continue  # removed with its webhook meanwhile
+                row.attempts += 1
+                row.last_attempt_at = now
+                row.last_status = outcome.status
+                row.last_error = outcome.error
+                if outcome.error is None:
+                    row.state = DeliveryState.DELIVERED.value
+                    row.delivered_at = now
+                    row.next_attempt_at = None
+                elif outcome.retry and row.attempts < self.attempts:
+                    wait = retry_delay(self._first_wait, row.attempts)
+                    row.next_attempt_at = now + dt.timedelta(seconds=wait)
+                else:
+                    row.state = DeliveryState.FAILED.value
+                    row.next_attempt_at = None
+                    given_up = (delivery.url, row.event_id, outcome.error)
+                    log.warning("webhook %s for event %s given up: %s", *given_up)
             await session.commit()
 
     async def wait(self) -> None:
