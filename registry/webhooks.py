@@ -38,7 +38,7 @@ from collections.abc import Mapping
 import httpx
 import msgspec
 import nodesemver
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -290,11 +290,19 @@ class WebhookDeliveries:
             if self._dialect() == "postgresql":
                 stmt = stmt.with_for_update(skip_locked=True)
             rows = (await session.scalars(stmt)).all()
+            if not rows:
+                await session.rollback()
+                return []
             claimed = []
             for row in rows:
-                row.next_attempt_at = now + dt.timedelta(seconds=CLAIM_SECONDS)
                 url, sealed = await self._target(session, row)
                 claimed.append(_Claimed(row.id, row.key, row.event_id, row.topic, row.body, url, sealed))
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id.in_([row.id for row in rows]))
+                .values(next_attempt_at=now + dt.timedelta(seconds=CLAIM_SECONDS))
+                .execution_options(synchronize_session=False)
+            )
             await session.commit()
             return claimed
 
