@@ -79,6 +79,11 @@ class EgressPolicy:
             raise EgressRefused("the URL has no host")
         if "%" in parsed.host:
             raise EgressRefused("percent signs in the host (encoded names, IPv6 zones) are not allowed")
+        # RFC 1035: 63 octets a label, 253 a name. Longer ones the resolver refuses with a
+        # UnicodeError from its IDNA codec, not the OSError of a name that does not resolve.
+        host = parsed.raw_host.decode("ascii").rstrip(".")
+        if len(host) > 253 or any(len(label) > 63 for label in host.split(".")):
+            raise EgressRefused("the host name is longer than DNS allows")
         return parsed
 
     def admits_endpoint(self, host: str, port: int) -> bool:

@@ -49,6 +49,7 @@ from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.rulesets import RulesetController
 from registry.api.security import BearerAuth, provide_principal
 from registry.api.versions import VersionController
+from registry.api.webhooks import WebhookController
 from registry.api.wire_schema import WireStructSchema
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.demo.systems import DemoSystems
@@ -60,7 +61,7 @@ from registry.http_limits import BodyDeadline
 from registry.portal import assets_router, browser_sessions, for_browsers, portal_router, template_config
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
-from registry.webhooks import WebhookNotifier
+from registry.webhooks import WebhookDeliveries
 
 VERSION = "0.1.0"
 
@@ -165,10 +166,15 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
     bus.subscribe("client.registered", learn_client)
     bus.subscribe("client.updated", learn_client)  # scopes granted or revoked
-    notifier = WebhookNotifier(
-        sessionmaker, egress=egress, secrets=secret_box, first_wait=settings.webhook_first_retry_seconds
+    webhooks = WebhookDeliveries(
+        sessionmaker,
+        egress=egress,
+        secrets=secret_box,
+        flow_owners={name: flow.owner for name, flow in flows.items()},
+        attempts=settings.webhook_attempts,
+        first_wait=settings.webhook_first_retry_seconds,
     )
-    bus.subscribe("contract.deprecated", notifier.on_deprecated)
+    bus.subscribe("", webhooks.on_event)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -195,6 +201,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             )
             background.append(asyncio.create_task(watching, name="charter-flows-takeover"))
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
+        delivering = asyncio.create_task(webhooks.run(), name="charter-webhooks")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         stop_counting = asyncio.Event()
         counting = asyncio.create_task(
@@ -205,16 +212,17 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         finally:
             await runner.stop()
             relay.stop()
+            webhooks.stop()
             stop_counting.set()
-            await asyncio.wait([relaying, counting], timeout=10)
-            for task in (relaying, logging_access, counting, *background):
+            await asyncio.wait([relaying, counting, delivering], timeout=10)
+            for task in (relaying, logging_access, counting, delivering, *background):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await reloader.wait()
             await event_contracts.wait()
             await usage.flush(sessionmaker, gateway.usage)
-            await notifier.aclose()
+            await webhooks.aclose()
             await gateway.aclose()
             await engine.dispose()
 
@@ -225,6 +233,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             VersionController,
             CompatibilityController,
             ConsumerController,
+            WebhookController,
             RulesetController,
             DiscoveryController,
             FlowController,
@@ -268,7 +277,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "bus": bus,
                 "gateway": gateway,
                 "reloader": reloader,
-                "notifier": notifier,
+                "webhooks": webhooks,
                 "flow_runner": runner,
                 "event_contracts": event_contracts,
                 "demo_systems": demo_systems,

@@ -24,7 +24,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.db.engine import begin_write
-from registry.db.models import Consumer
+from registry.db.models import Consumer, WebhookSubscription
 from registry.settings import Settings
 
 
@@ -97,6 +97,11 @@ async def check_stored_secrets(sessionmaker: async_sessionmaker[AsyncSession], b
                 row.webhook_secret_sealed = box.reseal(row.webhook_secret_sealed)
             else:
                 box.open(row.webhook_secret_sealed)
+        for subscription in (await session.scalars(select(WebhookSubscription))).all():
+            if box.key_count > 1:
+                subscription.secret_sealed = box.reseal(subscription.secret_sealed)
+            else:
+                box.open(subscription.secret_sealed)
         await session.commit()
 
 

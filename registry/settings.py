@@ -61,7 +61,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
     gateway_max_body_bytes: int = 10 * 1024 * 1024
     gateway_max_body_depth: int = 64
-    webhook_first_retry_seconds: float = 1.0  # then doubling, six attempts in all
+    webhook_first_retry_seconds: float = 1.0  # then doubling (with jitter)
+    webhook_attempts: int = 6  # a delivery that failed this many times (5xx, 429, no answer) is given up
     # Non-public targets that HTTP upstreams and webhooks may reach: networks and host:port, comma-separated.
     egress_allow: str | None = None
     # Fernet keys for secrets kept at rest (newest first), or a file of them; see registry.secret_box.
@@ -155,4 +156,5 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             flows_lease_seconds=bounded("FLOWS_LEASE_SECONDS", 3 * heartbeat, 2 * heartbeat, 24 * 3600),
             gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
+            webhook_attempts=bounded("WEBHOOK_ATTEMPTS", 6, 1, 20),
         )

@@ -352,3 +352,62 @@ class FlowExecutor(Base):
     id: Mapped[str] = mapped_column(String(200), primary_key=True)
     beats: Mapped[int] = mapped_column(BigInteger)
     beat_at: Mapped[dt.datetime]  # for operators; liveness is judged by `beats` changing, not clocks
+
+
+class WebhookSubscription(Base):
+    """A team's URL for the events of some topics, narrowed by filters; signed under a sealed secret."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    secret_sealed: Mapped[str] = mapped_column(Text)  # registry.secret_box, never in clear text
+    # Topic names (`contract.deprecated`) or prefixes ending in `.*` (`flow.run.*`).
+    topics: Mapped[list[str]] = mapped_column(JSON)
+    apis: Mapped[list[str]] = mapped_column(JSON)  # empty: every API
+    flows: Mapped[list[str]] = mapped_column(JSON)  # empty: every flow the team owns
+    versions: Mapped[str | None] = mapped_column(String(200))  # semver range for contract.* events
+    # Only contract.* events of versions with breaking changes (a draft proposing them, a forced publish).
+    breaking_only: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200))
+    team: Mapped[Team] = relationship(lazy="joined")
+
+
+class DeliveryState(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook (a subscription's, or a consumer's), and how sending it went.
+
+    Unique per (target, event): every replica may turn the same event into rows, only one row stays.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "event_id", name="uq_webhook_deliveries_subscription_event"),
+        UniqueConstraint("consumer_id", "event_id", name="uq_webhook_deliveries_consumer_event"),
+        Index("ix_webhook_deliveries_due", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(40), unique=True)  # sent as Charter-Delivery
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_subscriptions.id", ondelete="CASCADE")
+    )
+    consumer_id: Mapped[int | None] = mapped_column(ForeignKey("consumers.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger)
+    topic: Mapped[str] = mapped_column(String(100))
+    body: Mapped[bytes] = mapped_column(LargeBinary)  # exactly what is sent and signed
+    state: Mapped[str] = mapped_column(String(20), default=DeliveryState.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None]
+    last_attempt_at: Mapped[dt.datetime | None]
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[dt.datetime | None]

@@ -56,6 +56,9 @@ def test_public_addresses_pass(address):
         ("http://[fe80::1%25eth0]/", "percent signs"),
         ("http://exa mple.com/", "percent signs"),
         ("http://[::1/", "valid URL"),
+        # The resolver's IDNA codec raised UnicodeError on these: a 500 instead of a refusal.
+        ("https://" + "0" * 64 + ".example.com/", "longer than DNS allows"),
+        ("https://" + "a." * 127 + "com/", "longer than DNS allows"),
     ],
 )
 def test_url_forms_that_are_refused(url, reason):

@@ -25,7 +25,7 @@ async def test_options_names_every_method_the_contract_declares_for_the_path(cli
     for template, item in contract["paths"].items():
         path = re.sub(r"\{path\}", "openapi.yaml", template)
         path = re.sub(r"\{version\}", "1.0.0", path)
-        path = re.sub(r"\{request_id\}", "1", path)  # an integer parameter
+        path = re.sub(r"\{(request_id|webhook_id|delivery_id)\}", "1", path)  # integer parameters
         path = re.sub(r"\{[a-z_]+\}", "projects", path)
         response = await client.options(path)
         assert response.status_code == 204, (template, response.text)

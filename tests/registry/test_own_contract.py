@@ -65,6 +65,13 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404",
 include-path = "/api/v1/apis/{name}/consumers"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+# The URL must be one the egress policy lets the server call (its host is resolved), `versions` is a
+# semver range, events about clients and grants are not for webhooks, and a team has 50 at most.
+[[operations]]
+include-path = "/api/v1/teams/{team}/webhooks"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422", "429"]
 """
 
 
