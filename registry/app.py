@@ -54,9 +54,10 @@ from registry.db.engine import create_engine, migrate, session_factory
 from registry.demo.systems import DemoSystems
 from registry.docs_ui import openapi_config, static_files_router
 from registry.event_contracts import RELOAD_TOPICS, EventContracts
-from registry.events import Event, InProcessBus, OutboxRelay
+from registry.events import Event, InProcessBus, OutboxRelay, in_process_delivery
 from registry.gateway_source import RegistryContracts, gateway_reloader
 from registry.http_limits import BodyDeadline
+from registry.nats_bus import JetStreamEvents
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
 from registry.webhooks import WebhookNotifier
@@ -89,8 +90,16 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         ),
         verify_threads=settings.token_verify_threads,
     )
-    bus = InProcessBus()
-    relay = OutboxRelay(sessionmaker, bus)
+    # `bus`: this replica's caches, fed every event; `once`: effects due once per event cluster-wide.
+    bus, once = InProcessBus(), InProcessBus()
+    jetstream = (
+        JetStreamEvents(
+            settings.nats_url, stream=settings.nats_stream, subject_prefix=settings.nats_subject_prefix, bus=bus
+        )
+        if settings.nats_url
+        else None
+    )
+    relay = OutboxRelay(sessionmaker, jetstream.delivery(once) if jetstream else in_process_delivery(bus, once))
     verifiers: list[TokenSource] = [issuer.verifier()]
     if settings.external_issuer and settings.external_jwks_url:
         verifiers.append(
@@ -167,7 +176,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     notifier = WebhookNotifier(
         sessionmaker, egress=egress, secrets=secret_box, first_wait=settings.webhook_first_retry_seconds
     )
-    bus.subscribe("contract.deprecated", notifier.on_deprecated)
+    once.subscribe("contract.deprecated", notifier.on_deprecated)
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -175,11 +184,17 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         await check_stored_secrets(sessionmaker, secret_box)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
+        if jetstream is not None:
+            await jetstream.connect()
+            # Caches load from the database below: follow the stream from before that read.
+            followed_from = await jetstream.stream_sequence()
         async with sessionmaker() as session:
             for client in await clients.registered_clients(session):
                 issuer.register(client)
         await gateway.reload()
         await event_contracts.reload()
+        if jetstream is not None:
+            await jetstream.follow(followed_from)
         background: list[asyncio.Task] = []
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()
@@ -210,6 +225,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if jetstream is not None:
+                await jetstream.aclose()
             await reloader.wait()
             await event_contracts.wait()
             await usage.flush(sessionmaker, gateway.usage)
@@ -263,6 +280,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "issuer": issuer,
                 "bearer_auth": bearer_auth,
                 "bus": bus,
+                "once_bus": once,
+                "jetstream": jetstream,
                 "gateway": gateway,
                 "reloader": reloader,
                 "notifier": notifier,

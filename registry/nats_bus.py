@@ -1,0 +1,156 @@
+"""Events on NATS JetStream: the outbox relay publishes to a stream, every replica follows it.
+
+The relaying replica publishes each outbox row to the stream (`charter.<topic>`, header `Nats-Msg-Id`
+= the row id, so that a relay that crashed between the publish and marking the row relayed, and
+publishes again within the stream's duplicate window, stores it once) and marks the row only once
+JetStream acknowledged it.
+
+Every replica follows the stream with an ordered consumer and hands each event to its in-process
+cache bus (routing table, event contracts, the issuer's clients). A replica rebuilds those caches
+from the database when it starts, so it needs the events from the moment that rebuild began: it
+notes the stream's last sequence before the rebuild and follows from the next one. While it runs,
+the ordered consumer resumes after the last sequence it delivered, across lost connections and
+server restarts. Nothing is kept on the server per replica: replicas on PostgreSQL get a fresh
+name per process, and durable consumers named after them would pile up.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+
+import msgspec
+import nats
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
+from nats.js.errors import NotFoundError
+
+from registry.events import Event, Handler, InProcessBus
+
+log = logging.getLogger("charter.events")
+
+# A relay that crashed after a publish and before marking its rows publishes them again when it (or
+# another replica) next relays: within this window JetStream stores them once. Beyond it a consumer
+# sees the event twice and drops it by id (caches reload either way).
+DUPLICATE_WINDOW_SECONDS = 3600.0
+# Kept at most this long, so that a replica cut off from NATS resumes where it stopped.
+MAX_AGE_SECONDS = 7 * 24 * 3600.0
+PUBLISH_TIMEOUT_SECONDS = 5.0
+# Missing two heartbeats makes the ordered consumer recreate itself after its last sequence.
+HEARTBEAT_SECONDS = 1.0
+# Event ids already handed to the bus; a stream may hold an event twice (see above).
+RECENT_IDS = 10_000
+
+_decode_event = msgspec.json.Decoder(Event).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class JetStreamEvents:
+    def __init__(self, url: str, *, stream: str, subject_prefix: str, bus: InProcessBus) -> None:
+        self._url = url
+        self.stream = stream
+        self.prefix = subject_prefix
+        self._bus = bus
+        self._nc: NatsClient | None = None
+        self._js: JetStreamContext | None = None
+        self._recent: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self.last_sequence = 0  # of the stream, the last message handed to the bus
+
+    def subject(self, topic: str) -> str:
+        return f"{self.prefix}.{topic}"
+
+    async def connect(self) -> None:
+        """Connect (reconnecting for ever once connected) and create the stream if it is missing."""
+        self._nc = await nats.connect(
+            self._url,
+            name="charter",
+            connect_timeout=5,
+            reconnect_time_wait=0.5,
+            max_reconnect_attempts=-1,
+            error_cb=self._error,
+            disconnected_cb=self._disconnected,
+            reconnected_cb=self._reconnected,
+        )
+        self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT_SECONDS)
+        try:
+            await self._js.stream_info(self.stream)
+        except NotFoundError:
+            await self._js.add_stream(
+                StreamConfig(
+                    name=self.stream,
+                    subjects=[f"{self.prefix}.>"],
+                    duplicate_window=DUPLICATE_WINDOW_SECONDS,
+                    max_age=MAX_AGE_SECONDS,
+                )
+            )
+            log.info("created JetStream stream %s for %s.>", self.stream, self.prefix)
+
+    async def stream_sequence(self) -> int:
+        """The stream's last sequence now: a replica follows from the next one."""
+        assert self._js is not None
+        return (await self._js.stream_info(self.stream)).state.last_seq
+
+    async def publish(self, item: Event) -> None:
+        """Store one event in the stream; returns only once JetStream acknowledged it (else raises)."""
+        assert self._js is not None
+        await self._js.publish(
+            self.subject(item.topic),
+            _encode(item),
+            timeout=PUBLISH_TIMEOUT_SECONDS,
+            stream=self.stream,
+            headers={"Nats-Msg-Id": str(item.id)},
+        )
+
+    async def follow(self, after_sequence: int) -> None:
+        """Hand every event stored after `after_sequence` to the bus, then every new one."""
+        assert self._js is not None
+        self.last_sequence = after_sequence
+        await self._js.subscribe(
+            f"{self.prefix}.>",
+            stream=self.stream,
+            cb=self._deliver,
+            ordered_consumer=True,
+            idle_heartbeat=HEARTBEAT_SECONDS,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_sequence + 1
+            ),
+        )
+
+    async def _deliver(self, msg: Msg) -> None:
+        self.last_sequence = msg.metadata.sequence.stream
+        try:
+            item = _decode_event(msg.data)
+        except msgspec.DecodeError:
+            log.error("message %s on %s is not an event; skipped", self.last_sequence, msg.subject)
+            return
+        if item.id in self._recent:
+            return
+        self._recent[item.id] = None
+        if len(self._recent) > RECENT_IDS:
+            self._recent.popitem(last=False)
+        await self._bus.publish(item)
+
+    async def aclose(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.close()
+
+    async def _error(self, exc: Exception) -> None:
+        log.warning("NATS: %s", exc or type(exc).__name__)
+
+    async def _disconnected(self) -> None:
+        log.warning("NATS connection lost; reconnecting")
+
+    async def _reconnected(self) -> None:
+        log.info("NATS connection back")
+
+    def delivery(self, once: InProcessBus) -> Handler:
+        """What the relay hands each event to: the stream first (raises unless acknowledged), then
+        this replica's once subscribers. Cache subscribers get it back from the stream."""
+
+        async def deliver(item: Event) -> None:
+            await self.publish(item)
+            await once.publish(item)
+
+        return deliver
