@@ -40,6 +40,7 @@ from registry.api.consumers import ConsumerController
 from registry.api.demo import DemoController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
+from registry.api.event_schema import events_contract
 from registry.api.flows import FlowController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
 from registry.api.grants import AccessRequestController, GrantController
@@ -94,12 +95,17 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     bus, once = InProcessBus(), InProcessBus()
     jetstream = (
         JetStreamEvents(
-            settings.nats_url, stream=settings.nats_stream, subject_prefix=settings.nats_subject_prefix, bus=bus
+            settings.nats_url,
+            stream=settings.nats_stream,
+            subject_prefix=settings.nats_subject_prefix,
+            bus=bus,
         )
         if settings.nats_url
         else None
     )
-    relay = OutboxRelay(sessionmaker, jetstream.delivery(once) if jetstream else in_process_delivery(bus, once))
+    relay = OutboxRelay(
+        sessionmaker, jetstream.delivery(once) if jetstream else in_process_delivery(bus, once)
+    )
     verifiers: list[TokenSource] = [issuer.verifier()]
     if settings.external_issuer and settings.external_jwks_url:
         verifiers.append(
@@ -251,6 +257,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             GrantController,
             health,
             metrics,
+            events_contract,
             gateway_mount(gateway),
             static_files_router(),
             *([DemoController] if demo_systems else []),

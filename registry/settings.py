@@ -160,7 +160,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             nats_url=text("NATS_URL"),
             nats_stream=_nats_name("NATS_STREAM", text("NATS_STREAM") or "CHARTER", r"[A-Za-z0-9_-]+"),
             nats_subject_prefix=_nats_name(
-                "NATS_SUBJECT_PREFIX", text("NATS_SUBJECT_PREFIX") or "charter", r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*"
+                "NATS_SUBJECT_PREFIX",
+                text("NATS_SUBJECT_PREFIX") or "charter",
+                r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*",
             ),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
         )

@@ -101,11 +101,15 @@ async def stream_events(nats_url: str, stream: str, prefix: str) -> list[dict[st
     try:
         js = nc.jetstream()
         last = (await js.stream_info(stream)).state.last_seq
-        sub = await js.subscribe(f"{prefix}.>", stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL)
+        sub = await js.subscribe(
+            f"{prefix}.>", stream=stream, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+        )
         out: list[dict[str, Any]] = []
         while len(out) < last:
             msg = await sub.next_msg(timeout=10)
-            out.append(json.loads(msg.data) | {"_subject": msg.subject, "_msg_id": msg.headers.get("Nats-Msg-Id")})
+            out.append(
+                json.loads(msg.data) | {"_subject": msg.subject, "_msg_id": msg.headers.get("Nats-Msg-Id")}
+            )
         await sub.unsubscribe()
         return out
     finally:

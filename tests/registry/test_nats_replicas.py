@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -39,7 +38,15 @@ def cluster(postgres_database: str, tmp_path_factory: pytest.TempPathFactory) ->
             admin = admin_headers(a)
             created = httpx.post(f"{a}/api/v1/teams", json={"name": "delivery"}, headers=admin, timeout=10)
             assert created.status_code == 201, created.text
-            yield {"a": a, "b": b, "admin": admin, "env": env, "root": root, "stream": stream, "prefix": prefix}
+            yield {
+                "a": a,
+                "b": b,
+                "admin": admin,
+                "env": env,
+                "root": root,
+                "stream": stream,
+                "prefix": prefix,
+            }
     finally:
         asyncio.run(delete_stream(SHARED_NATS, stream))
 
@@ -55,7 +62,12 @@ def test_a_client_registered_on_one_replica_gets_a_token_the_other_accepts(clust
     a, b = cluster["a"], cluster["b"]
     registered = httpx.post(
         f"{a}/api/v1/clients",
-        json={"client_id": "payroll-sync", "name": "Payroll sync", "team": "delivery", "scopes": ["registry:read"]},
+        json={
+            "client_id": "payroll-sync",
+            "name": "Payroll sync",
+            "team": "delivery",
+            "scopes": ["registry:read"],
+        },
         headers=cluster["admin"],
         timeout=10,
     )
@@ -63,7 +75,9 @@ def test_a_client_registered_on_one_replica_gets_a_token_the_other_accepts(clust
     secret = registered.json()["client_secret"]
     wait_until(lambda: token(b, "payroll-sync", secret).status_code == 200)
     for issued_by in (a, b):
-        bearer = {"Authorization": f"Bearer {token(issued_by, 'payroll-sync', secret).json()['access_token']}"}
+        bearer = {
+            "Authorization": f"Bearer {token(issued_by, 'payroll-sync', secret).json()['access_token']}"
+        }
         assert httpx.get(f"{b}/api/v1/teams", headers=bearer, timeout=10).status_code == 200
 
 
