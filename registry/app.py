@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -64,6 +65,7 @@ from registry.settings import Settings
 from registry.webhooks import WebhookNotifier
 
 VERSION = "0.1.0"
+log = logging.getLogger("charter.events")
 
 
 def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | None = None) -> Litestar:
@@ -190,6 +192,11 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         await check_stored_secrets(sessionmaker, secret_box)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
+        if jetstream is None and engine.dialect.name == "postgresql":
+            log.warning(
+                "replicas on PostgreSQL without CHARTER_NATS_URL: each event reaches only the replica that "
+                "relays it; the others' routing tables and clients stay as they were until they restart"
+            )
         if jetstream is not None:
             await jetstream.connect()
             # Caches load from the database below: follow the stream from before that read.
