@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from tests.loopback import serving
 from tests.registry.nats_support import (
     SHARED_NATS,
     admin_headers,
@@ -24,6 +26,21 @@ from tests.registry.nats_support import (
 from tests.registry.support import charter_process
 
 pytestmark = pytest.mark.postgres
+deliveries: list[dict] = []
+
+
+async def webhook_receiver(scope, receive, send) -> None:
+    if scope["type"] != "http":
+        return
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            break
+    deliveries.append(json.loads(body))
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +124,31 @@ def test_every_event_is_in_the_stream_once_with_its_id_as_message_id(cluster):
         assert set(event) >= {"id", "topic", "at", "payload"}
     published = [e["payload"]["api"] for e in events if e["topic"] == "contract.published"]
     assert "expenses" in published
+
+
+def test_a_deprecation_reaches_a_webhook_once_not_once_per_replica(cluster):
+    a, b, admin = cluster["a"], cluster["b"], cluster["admin"]
+    deliveries.clear()
+    publish(a, admin, "hooked", "1.0.0")
+    with serving(webhook_receiver) as hook:
+        registered = httpx.post(
+            f"{a}/api/v1/apis/hooked/consumers",
+            json={
+                "consumer": "portal",
+                "team": "delivery",
+                "versions": "^1",
+                "webhook_url": f"{hook}/portal",
+                "webhook_secret": "a-long-shared-webhook-secret",
+            },
+            headers=admin,
+            timeout=10,
+        )
+        assert registered.status_code == 201, registered.text
+        deprecated = httpx.post(f"{b}/api/v1/apis/hooked/versions/1.0.0/deprecate", json={}, headers=admin)
+        assert deprecated.status_code == 200, deprecated.text
+        wait_until(lambda: len(deliveries) >= 1)
+        # A later event routed by both replicas: each has handled the deprecation before it.
+        publish(a, admin, "hooked-after", "1.0.0")
+        for replica in (a, b):
+            wait_until(lambda replica=replica: routes(replica, "hooked-after", 1))
+    assert [(d["event"], d["contract"]["api"]) for d in deliveries] == [("contract.deprecated", "hooked")]
