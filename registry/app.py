@@ -186,6 +186,14 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     )
     once.subscribe("contract.deprecated", notifier.on_deprecated)
 
+    async def load_caches() -> None:
+        """What this replica keeps of the database in memory, as it stands now."""
+        async with sessionmaker() as session:
+            for client in await clients.registered_clients(session):
+                issuer.register(client)
+        await gateway.reload()
+        await event_contracts.reload()
+
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await migrate(engine, secret_box)
@@ -198,16 +206,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "relays it; the others' routing tables and clients stay as they were until they restart"
             )
         if jetstream is not None:
-            await jetstream.connect()
-            # Caches load from the database below: follow the stream from before that read.
-            followed_from = await jetstream.stream_sequence()
-        async with sessionmaker() as session:
-            for client in await clients.registered_clients(session):
-                issuer.register(client)
-        await gateway.reload()
-        await event_contracts.reload()
-        if jetstream is not None:
-            await jetstream.follow(followed_from)
+            await jetstream.start(load_caches)
+        else:
+            await load_caches()
         background: list[asyncio.Task] = []
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()

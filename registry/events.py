@@ -123,6 +123,8 @@ class OutboxRelay:
             try:
                 while await self.relay_once() == self._batch:
                     pass
+            except ConnectionError as exc:  # the broker is away: the rows wait, no traceback each round
+                log.warning("outbox relay waits: %s", exc)
             except Exception:
                 log.exception("outbox relay failed; retrying")
             with contextlib.suppress(TimeoutError):

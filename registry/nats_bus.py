@@ -16,13 +16,18 @@ name per process, and durable consumers named after them would pile up.
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
+import time
+from collections.abc import Awaitable, Callable
 
 import msgspec
 import nats
 from nats.aio.client import Client as NatsClient
 from nats.aio.msg import Msg
+from nats.errors import Error as NatsError
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import NotFoundError
@@ -40,6 +45,9 @@ MAX_AGE_SECONDS = 7 * 24 * 3600.0
 PUBLISH_TIMEOUT_SECONDS = 5.0
 # Missing two heartbeats makes the ordered consumer recreate itself after its last sequence.
 HEARTBEAT_SECONDS = 1.0
+# How long a starting server waits for NATS before it serves without it.
+STARTUP_WAIT_SECONDS = 5.0
+ERROR_LOG_SECONDS = 30.0
 # Event ids already handed to the bus; a stream may hold an event twice (see above).
 RECENT_IDS = 10_000
 
@@ -57,23 +65,74 @@ class JetStreamEvents:
         self._js: JetStreamContext | None = None
         self._recent: collections.OrderedDict[int, None] = collections.OrderedDict()
         self.last_sequence = 0  # of the stream, the last message handed to the bus
+        self._ready = False
+        self._tasks: list[asyncio.Task] = []
+        self._error_logged = -ERROR_LOG_SECONDS
 
     def subject(self, topic: str) -> str:
         return f"{self.prefix}.{topic}"
 
-    async def connect(self) -> None:
-        """Connect (reconnecting for ever once connected) and create the stream if it is missing."""
-        self._nc = await nats.connect(
-            self._url,
-            name="charter",
-            connect_timeout=5,
-            reconnect_time_wait=0.5,
-            max_reconnect_attempts=-1,
-            error_cb=self._error,
-            disconnected_cb=self._disconnected,
-            reconnected_cb=self._reconnected,
-        )
-        self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT_SECONDS)
+    async def start(self, load_caches: Callable[[], Awaitable[None]]) -> None:
+        """Connect, load this replica's caches (`load_caches`) and follow the stream from before that
+        load. A NATS that does not answer within STARTUP_WAIT_SECONDS does not hold the server up: the
+        caches load from the database now; once NATS answers they load again and the replica follows
+        from there. Meanwhile the relay keeps events in the outbox."""
+        opening = asyncio.create_task(self._open(), name="charter-nats-connect")
+        self._tasks.append(opening)
+        done, _ = await asyncio.wait({opening}, timeout=STARTUP_WAIT_SECONDS)
+        if not done:
+            log.warning(
+                "NATS at %s does not answer; serving without it, events wait in the outbox", self._url
+            )
+            await load_caches()
+            self._tasks.append(
+                asyncio.create_task(
+                    self._follow_once_open(opening, load_caches), name="charter-nats-late-start"
+                )
+            )
+            return
+        after = opening.result()
+        await load_caches()
+        await self.follow(after)
+
+    async def _follow_once_open(
+        self, opening: asyncio.Task[int], load_caches: Callable[[], Awaitable[None]]
+    ) -> None:
+        after = await opening
+        log.info("NATS answers: reloading caches and following %s", self.stream)
+        await load_caches()
+        await self.follow(after)
+
+    async def _open(self) -> int:
+        """Connect and set the stream up, trying until it works; returns the stream's last sequence."""
+        wait = 0.5
+        while True:
+            try:
+                if self._nc is None:
+                    # Tries for ever (`max_reconnect_attempts=-1` applies to the first connection too),
+                    # then reconnects for ever.
+                    self._nc = await nats.connect(
+                        self._url,
+                        name="charter",
+                        connect_timeout=5,
+                        reconnect_time_wait=0.5,
+                        max_reconnect_attempts=-1,
+                        error_cb=self._error,
+                        disconnected_cb=self._disconnected,
+                        reconnected_cb=self._reconnected,
+                    )
+                    self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT_SECONDS)
+                await self._ensure_stream()
+                self._ready = True
+                return await self.stream_sequence()
+            except (NatsError, OSError, TimeoutError) as exc:
+                # JetStream not enabled or not ready yet after a server start.
+                await self._error(exc)
+                await asyncio.sleep(wait)
+                wait = min(2 * wait, 10.0)
+
+    async def _ensure_stream(self) -> None:
+        assert self._js is not None
         try:
             await self._js.stream_info(self.stream)
         except NotFoundError:
@@ -94,7 +153,8 @@ class JetStreamEvents:
 
     async def publish(self, item: Event) -> None:
         """Store one event in the stream; returns only once JetStream acknowledged it (else raises)."""
-        assert self._js is not None
+        if not self._ready or self._js is None:
+            raise ConnectionError(f"NATS at {self._url} has not answered yet")
         await self._js.publish(
             self.subject(item.topic),
             _encode(item),
@@ -133,11 +193,19 @@ class JetStreamEvents:
         await self._bus.publish(item)
 
     async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.close()
 
     async def _error(self, exc: Exception) -> None:
-        log.warning("NATS: %s", exc or type(exc).__name__)
+        # The client retries twice a second while a server is away: one line per ERROR_LOG_SECONDS.
+        now = time.monotonic()
+        if now - self._error_logged >= ERROR_LOG_SECONDS:
+            self._error_logged = now
+            log.warning("NATS at %s: %s", self._url, exc or type(exc).__name__)
 
     async def _disconnected(self) -> None:
         log.warning("NATS connection lost; reconnecting")

@@ -135,3 +135,30 @@ def test_nats_restarted_under_publishes_loses_and_duplicates_nothing(
     published = [e["id"] for e in events if e["topic"] == "contract.published"]
     assert set(published) == expected  # nothing lost
     assert len(published) == len(set(published))  # nothing stored twice
+
+
+def test_a_replica_started_while_nats_is_down_serves_and_follows_once_it_answers(postgres_database, tmp_path):
+    (tmp_path / "jetstream").mkdir()
+    server = NatsServer(tmp_path / "jetstream")  # not started yet
+    stream, prefix = unique_stream()
+    env = replica_env(
+        postgres_url(postgres_database), server.url, stream, prefix, str(tmp_path / "signing.pem")
+    )
+    (tmp_path / "a").mkdir()
+    try:
+        with charter_process(tmp_path / "a", **env) as (a, _):
+            admin = admin_headers(a)
+            team = httpx.post(f"{a}/api/v1/teams", json={"name": "delivery"}, headers=admin, timeout=10)
+            assert team.status_code == 201, team.text
+            publish(a, admin, "late", "1.0.0")  # its event waits in the outbox
+            server.start()
+            wait_until(lambda: routes(a, "late", 1), timeout=60)
+            publish(a, admin, "later", "1.0.0")
+            wait_until(lambda: routes(a, "later", 1), timeout=60)
+        events = asyncio.run(stream_events(server.url, stream, prefix))
+        assert [e["payload"]["api"] for e in events if e["topic"] == "contract.published"] == [
+            "late",
+            "later",
+        ]
+    finally:
+        server.stop()
