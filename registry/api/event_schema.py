@@ -15,10 +15,11 @@ EVENTS_CONTRACT = Path(__file__).resolve().parents[1] / "events.asyncapi.yaml"
 
 @get(
     "/schema/asyncapi.yaml",
-    tags=["events"],
     summary="The AsyncAPI 3 contract of the events Charter emits",
     security=PUBLIC,
     media_type="application/yaml",
+    # Like /schema/openapi.json: a description of the API, not an operation of it.
+    include_in_schema=False,
 )
 async def events_contract() -> Response[bytes]:
     """Public like the OpenAPI document: it describes the registry, not what it holds."""
