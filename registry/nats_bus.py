@@ -153,8 +153,11 @@ class JetStreamEvents:
 
     async def publish(self, item: Event) -> None:
         """Store one event in the stream; returns only once JetStream acknowledged it (else raises)."""
-        if not self._ready or self._js is None:
+        if not self._ready or self._js is None or self._nc is None:
             raise ConnectionError(f"NATS at {self._url} has not answered yet")
+        if not self._nc.is_connected:
+            # Fail now rather than wait out the publish timeout: on SQLite the relay holds the write lock.
+            raise ConnectionError(f"NATS at {self._url} is reconnecting")
         await self._js.publish(
             self.subject(item.topic),
             _encode(item),
