@@ -12,6 +12,12 @@ notes the stream's last sequence before the rebuild and follows from the next on
 the ordered consumer resumes after the last sequence it delivered, across lost connections and
 server restarts. Nothing is kept on the server per replica: replicas on PostgreSQL get a fresh
 name per process, and durable consumers named after them would pile up.
+
+While NATS is away events wait in the outbox (the relay retries) and this replica's caches, its
+own changes included, stand still; a replica that starts while NATS is away serves from the
+database and, once NATS answers, reloads its caches and follows from then. Once subscribers
+(webhooks) run on the relaying replica after the stream acknowledged the event: at least once, as
+without NATS.
 """
 
 from __future__ import annotations
