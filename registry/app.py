@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -40,6 +41,7 @@ from registry.api.consumers import ConsumerController
 from registry.api.demo import DemoController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
 from registry.api.discovery import DiscoveryController
+from registry.api.event_schema import events_contract
 from registry.api.flows import FlowController
 from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
 from registry.api.grants import AccessRequestController, GrantController
@@ -55,15 +57,17 @@ from registry.db.engine import create_engine, migrate, session_factory
 from registry.demo.systems import DemoSystems
 from registry.docs_ui import openapi_config, static_files_router
 from registry.event_contracts import RELOAD_TOPICS, EventContracts
-from registry.events import Event, InProcessBus, OutboxRelay
+from registry.events import Event, InProcessBus, OutboxRelay, in_process_delivery
 from registry.gateway_source import RegistryContracts, gateway_reloader
 from registry.http_limits import BodyDeadline
+from registry.nats_bus import JetStreamEvents
 from registry.portal import assets_router, browser_sessions, for_browsers, portal_router, template_config
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
 from registry.webhooks import WebhookDeliveries
 
 VERSION = "0.1.0"
+log = logging.getLogger("charter.events")
 
 
 def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | None = None) -> Litestar:
@@ -91,8 +95,21 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         ),
         verify_threads=settings.token_verify_threads,
     )
-    bus = InProcessBus()
-    relay = OutboxRelay(sessionmaker, bus)
+    # `bus`: this replica's caches, fed every event; `once`: effects due once per event cluster-wide.
+    bus, once = InProcessBus(), InProcessBus()
+    jetstream = (
+        JetStreamEvents(
+            settings.nats_url,
+            stream=settings.nats_stream,
+            subject_prefix=settings.nats_subject_prefix,
+            bus=bus,
+        )
+        if settings.nats_url
+        else None
+    )
+    relay = OutboxRelay(
+        sessionmaker, jetstream.delivery(once) if jetstream else in_process_delivery(bus, once)
+    )
     verifiers: list[TokenSource] = [issuer.verifier()]
     if settings.external_issuer and settings.external_jwks_url:
         verifiers.append(
@@ -174,7 +191,17 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         attempts=settings.webhook_attempts,
         first_wait=settings.webhook_first_retry_seconds,
     )
-    bus.subscribe("", webhooks.on_event)
+    # Delivery rows are unique per (webhook, event): writing them once per event is the relay's job,
+    # and a replica that relays an event again after a crash adds nothing.
+    once.subscribe("", webhooks.on_event)
+
+    async def load_caches() -> None:
+        """What this replica keeps of the database in memory, as it stands now."""
+        async with sessionmaker() as session:
+            for client in await clients.registered_clients(session):
+                issuer.register(client)
+        await gateway.reload()
+        await event_contracts.reload()
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -182,11 +209,15 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         await check_stored_secrets(sessionmaker, secret_box)
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
-        async with sessionmaker() as session:
-            for client in await clients.registered_clients(session):
-                issuer.register(client)
-        await gateway.reload()
-        await event_contracts.reload()
+        if jetstream is None and engine.dialect.name == "postgresql":
+            log.warning(
+                "replicas on PostgreSQL without CHARTER_NATS_URL: each event reaches only the replica that "
+                "relays it; the others' routing tables and clients stay as they were until they restart"
+            )
+        if jetstream is not None:
+            await jetstream.start(load_caches)
+        else:
+            await load_caches()
         background: list[asyncio.Task] = []
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()
@@ -219,6 +250,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if jetstream is not None:
+                await jetstream.aclose()
             await reloader.wait()
             await event_contracts.wait()
             await usage.flush(sessionmaker, gateway.usage)
@@ -244,6 +277,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             GrantController,
             health,
             metrics,
+            events_contract,
             gateway_mount(gateway),
             static_files_router(),
             portal_router(settings),
@@ -275,6 +309,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "issuer": issuer,
                 "bearer_auth": bearer_auth,
                 "bus": bus,
+                "once_bus": once,
+                "jetstream": jetstream,
                 "gateway": gateway,
                 "reloader": reloader,
                 "webhooks": webhooks,

@@ -1,7 +1,16 @@
-"""Events: the transactional outbox relayed, after commit, to subscribers on the in-process bus.
+"""Events: the transactional outbox relayed, after commit, to subscribers.
 
 The outbox row is written in the transaction of the change it announces, so an event leaves if and
 only if its change committed; the relay delivers at least once, in commit order per replica.
+
+Subscribers are of two kinds, on two in-process buses:
+- cache subscribers keep this replica's copies in step with the database (the gateway's routing
+  table, the event contracts, the issuer's clients). Every replica must see every event. Without
+  NATS the relay hands events to them directly; with NATS (`registry.nats_bus`) the relay publishes
+  to JetStream and every replica's follower hands the stream's events to them.
+- once subscribers cause effects outside the cluster (webhook deliveries) that must happen once per
+  event, not once per replica: the relay that took the outbox row runs them, after the event was
+  published, on that replica only.
 """
 
 from __future__ import annotations
@@ -52,16 +61,20 @@ class InProcessBus:
 
 
 class OutboxRelay:
+    """Takes unrelayed outbox rows in id order and hands each to `deliver`; marks the rows delivered.
+    A `deliver` that raises (JetStream did not acknowledge) stops the batch: the rows before it are
+    marked, that row and the rest are taken again on the next round."""
+
     def __init__(
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
-        bus: InProcessBus,
+        deliver: Handler,
         *,
         poll_seconds: float = 2.0,
         batch: int = 100,
     ) -> None:
         self._sessionmaker = sessionmaker
-        self._bus = bus
+        self._deliver = deliver
         self._poll_seconds = poll_seconds
         self._batch = batch
         self._wake = asyncio.Event()
@@ -80,14 +93,22 @@ class OutboxRelay:
             if not rows:
                 await session.rollback()
                 return 0
+            delivered: list[int] = []
+            failure: Exception | None = None
             for row in rows:
-                await self._bus.publish(Event(id=row.id, topic=row.topic, at=row.at, payload=row.payload))
-            await session.execute(
-                update(OutboxEvent)
-                .where(OutboxEvent.id.in_([r.id for r in rows]))
-                .values(relayed_at=utcnow())
-            )
+                try:
+                    await self._deliver(Event(id=row.id, topic=row.topic, at=row.at, payload=row.payload))
+                except Exception as exc:
+                    failure = exc
+                    break
+                delivered.append(row.id)
+            if delivered:
+                await session.execute(
+                    update(OutboxEvent).where(OutboxEvent.id.in_(delivered)).values(relayed_at=utcnow())
+                )
             await session.commit()
+            if failure is not None:
+                raise failure
             return len(rows)
 
     def stop(self) -> None:
@@ -102,7 +123,19 @@ class OutboxRelay:
             try:
                 while await self.relay_once() == self._batch:
                     pass
+            except ConnectionError as exc:  # the broker is away: the rows wait, no traceback each round
+                log.warning("outbox relay waits: %s", exc)
             except Exception:
                 log.exception("outbox relay failed; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+
+
+def in_process_delivery(cache: InProcessBus, once: InProcessBus) -> Handler:
+    """Without NATS: the relaying process's caches and its once subscribers see each event."""
+
+    async def deliver(item: Event) -> None:
+        await cache.publish(item)
+        await once.publish(item)
+
+    return deliver

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 import msgspec
@@ -75,6 +76,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # dead, and a survivor resumes its unfinished runs.
     flows_heartbeat_seconds: int = 5
     flows_lease_seconds: int = 15
+    # Events on NATS JetStream (`nats://host:4222`): the relay publishes to the stream, every replica
+    # follows it (see registry.nats_bus). Unset: the in-process bus of the replica that relays.
+    nats_url: str | None = None
+    nats_stream: str = "CHARTER"
+    nats_subject_prefix: str = "charter"  # events go to `<prefix>.<topic>`
 
     def load_limits(self) -> LoadLimits:
         """What one submitted document may cost: its bytes, its depth, the comparisons of its diff."""
@@ -155,6 +161,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             flows_heartbeat_seconds=(heartbeat := bounded("FLOWS_HEARTBEAT_SECONDS", 5, 1, 3600)),
             flows_lease_seconds=bounded("FLOWS_LEASE_SECONDS", 3 * heartbeat, 2 * heartbeat, 24 * 3600),
             gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            nats_url=text("NATS_URL"),
+            nats_stream=_nats_name("NATS_STREAM", text("NATS_STREAM") or "CHARTER", r"[A-Za-z0-9_-]+"),
+            nats_subject_prefix=_nats_name(
+                "NATS_SUBJECT_PREFIX",
+                text("NATS_SUBJECT_PREFIX") or "charter",
+                r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*",
+            ),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
             webhook_attempts=bounded("WEBHOOK_ATTEMPTS", 6, 1, 20),
         )
+
+
+def _nats_name(name: str, value: str, pattern: str) -> str:
+    if not re.fullmatch(pattern, value):
+        raise ValueError(f"CHARTER_{name} must match {pattern}, not {value!r}")
+    return value
