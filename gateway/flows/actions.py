@@ -55,8 +55,11 @@ async def replay(runner: FlowRunner, run_id: str, from_step: str) -> str:
         "trace_id": source.trace_id,
     }
     with SetWorkflowID(new_id):
-        await DBOS.start_workflow_async(charter_flow_run, flow.name, source.input, start, prior, meta)
-    await runner.wait(new_id, 0)
+        handle = await DBOS.start_workflow_async(
+            charter_flow_run, flow.name, source.input, start, prior, meta
+        )
+    runner.starting(new_id, handle)
+    await runner.wait(new_id, 0)  # indexed before its id is answered
     return new_id
 
 

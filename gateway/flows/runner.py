@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 
 import msgspec
 from dbos import DBOS, SetWorkflowID
+from dbos._core import WorkflowHandleAsyncTask  # the handle of a workflow executing in this process
 
 from gateway.flows import actions, engine
 from gateway.flows.actions import RunConflict, UnknownRun
@@ -77,6 +78,7 @@ class FlowRunner:
         self.event_check = event_check
         self._waiters: dict[str, _Waiters] = {}
         self._running: dict[str, RunRecord] = {}  # runs executing here, as they stand
+        self._starting: set[str] = set()  # runs started here whose workflow has not begun yet
 
     # Lifecycle: DBOS recovers this process's pending runs on launch, on the running event loop.
     async def start(self) -> None:
@@ -127,10 +129,17 @@ class FlowRunner:
         run_id = run_id or str(uuid.uuid4())
         meta = {"traceparent": traceparent, "request_hash": request_hash, "created_at": now().isoformat()}
         with SetWorkflowID(run_id):
-            await DBOS.start_workflow_async(
+            handle = await DBOS.start_workflow_async(
                 charter_flow_run, flow.name, msgspec.to_builtins(flow_input), 0, {}, meta
             )
+        self.starting(run_id, handle)
         return run_id
+
+    def starting(self, run_id: str, handle: object) -> None:
+        """Note a run that DBOS has just started executing here (not one it found started or
+        finished before): its waiters need not look for it in the index."""
+        if isinstance(handle, WorkflowHandleAsyncTask) and run_id not in self._running:
+            self._starting.add(run_id)
 
     async def replay(self, run_id: str, from_step: str) -> str:
         return await actions.replay(self, run_id, from_step)
@@ -153,18 +162,27 @@ class FlowRunner:
         waiters.count += 1
         try:
             while True:
+                waiters.event.clear()
                 if waiters.record is not None:
                     return waiters.record
                 live = self._running.get(run_id)
-                record = _copy(live) if live is not None else await self.index.get(run_id)
+                here = live is not None or run_id in self._starting
+                if live is not None:
+                    record: RunRecord | None = _copy(live)
+                elif here:
+                    record = None
+                else:
+                    record = await self.index.get(run_id)
                 if record is not None and (record.state in FINISHED or record.state is RunState.FAILED):
                     return record
                 now_ = time.monotonic()
                 if (record is not None and now_ >= deadline) or now_ >= indexed_deadline:
+                    if live is not None:  # answered as it stands: where to poll must exist
+                        await self.writer.write_now()
                     return record
                 left = (deadline if record is not None else indexed_deadline) - now_
-                # A run executing here says when it settles; elsewhere, poll.
-                poll = left if live is not None else min(left, _POLL_SECONDS)
+                # A run executing here says when it begins and when it settles; elsewhere, poll.
+                poll = left if here else min(left, _POLL_SECONDS)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(waiters.event.wait(), poll)
         finally:
@@ -175,6 +193,10 @@ class FlowRunner:
     # Called by the workflow of a run executing here.
     def running(self, record: RunRecord) -> None:
         self._running[record.id] = record
+        self._starting.discard(record.id)
+        waiters = self._waiters.get(record.id)
+        if waiters is not None:
+            waiters.event.set()
 
     def settled(self, record: RunRecord) -> None:
         """The run finished or parked, and its index record says so."""
@@ -187,6 +209,7 @@ class FlowRunner:
     def stopped(self, run_id: str) -> None:
         """The run's workflow is no longer executing here (it ended, or was stopped)."""
         self._running.pop(run_id, None)
+        self._starting.discard(run_id)
 
     def flow(self, name: str) -> Flow:
         flow = self.flows.get(name)
