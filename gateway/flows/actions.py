@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from dbos import DBOS, SetWorkflowID
 
+from gateway.flows import cancellation
 from gateway.flows.parking import OPERATOR_TOPIC
 from gateway.flows.runs import RunRecord, RunState
 from gateway.flows.steps import now
@@ -30,6 +31,11 @@ async def retry(runner: FlowRunner, run_id: str) -> None:
 
 
 async def cancel(runner: FlowRunner, run_id: str) -> None:
+    """A parked run compensates at once; a running one stops at its next step boundary first."""
+    record = await _record(runner, run_id)
+    if record.state is RunState.RUNNING:
+        await cancellation.cancel_running(runner, record)
+        return
     await _signal(runner, run_id, "cancel")
 
 
@@ -66,7 +72,8 @@ async def replay(runner: FlowRunner, run_id: str, from_step: str) -> str:
 async def _signal(runner: FlowRunner, run_id: str, action: str) -> None:
     record = await _record(runner, run_id)
     if record.state is not RunState.FAILED:
-        raise RunConflict(f"run {run_id} is {record.state.value}; only a failed run can be {action}ed")
+        can = "a running or failed run" if action == "cancel" else "a failed run"
+        raise RunConflict(f"run {run_id} is {record.state.value}; only {can} can be {action}ed")
     await DBOS.send_async(run_id, action, OPERATOR_TOPIC)
 
 

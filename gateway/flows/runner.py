@@ -79,6 +79,7 @@ class FlowRunner:
         self._waiters: dict[str, _Waiters] = {}
         self._running: dict[str, RunRecord] = {}  # runs executing here, as they stand
         self._starting: set[str] = set()  # runs started here whose workflow has not begun yet
+        self.completed_attempts: dict[str, dict] = {}  # by run: its last successful attempt's outcome
 
     # Lifecycle: DBOS recovers this process's pending runs on launch, on the running event loop.
     async def start(self) -> None:
@@ -210,6 +211,7 @@ class FlowRunner:
         """The run's workflow is no longer executing here (it ended, or was stopped)."""
         self._running.pop(run_id, None)
         self._starting.discard(run_id)
+        self.completed_attempts.pop(run_id, None)
 
     def flow(self, name: str) -> Flow:
         flow = self.flows.get(name)

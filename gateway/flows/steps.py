@@ -70,14 +70,19 @@ async def attempt_step(
         return _failure(started, clock, error, True)
     except Exception as exc:  # a bug in the step: retried like any failure, and recorded
         return _failure(started, clock, {"message": f"{type(exc).__name__}: {exc}"}, True)
-    return {
+    outcome = {
         "ok": True,
+        "step": step_name,
         "output": output,
         "events": [[topic, data] for topic, data in context.events],
         "started_at": started.isoformat(),
         "ended_at": now().isoformat(),
         "seconds": time.perf_counter() - clock,
     }
+    # DBOS refuses to record the outcome of an attempt that completes after its run was cancelled;
+    # the cancel still compensates what it did (see `cancellation`).
+    runner.completed_attempts[run_id] = outcome
+    return outcome
 
 
 def refused_events(event_check: EventCheck | None, events: list[tuple[str, Any]]) -> dict[str, Any] | None:

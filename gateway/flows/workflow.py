@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 from dbos import DBOS
+from dbos._error import DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError
 
 from gateway.flows import parking
 from gateway.flows.declaration import Flow, FlowInput, Outcome
@@ -35,6 +36,13 @@ async def charter_flow_run(
     run = RunExecution(runner, flow, DBOS.workflow_id or "", flow_input, prior_outputs, meta, start)
     try:
         return await run.execute(start)
+    except (DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError):
+        # DBOS 3.4 reports a cancel seen at a step boundary as either: the workflow is cancelled,
+        # or this execution no longer owns it.
+        from gateway.flows import cancellation
+
+        await cancellation.stopped(run)
+        raise
     finally:
         runner.stopped(run.record.id)
 
@@ -59,9 +67,7 @@ class RunExecution:
             traceparent.split("-")[1] if traceparent.count("-") == 3 else ""
         )
         created = dt.datetime.fromisoformat(meta["created_at"])
-        self.traceparent = traceparent or (
-            f"00-{trace_id}-{uuid.uuid5(uuid.NAMESPACE_URL, run_id).hex[:16]}-01" if trace_id else ""
-        )
+        self.traceparent = _traceparent(run_id, traceparent, trace_id)
         steps = [StepRun(name=step.name) for step in flow.steps]
         for index in range(start):
             steps[index].state = "skipped" if flow.steps[index].name not in prior_outputs else "succeeded"
@@ -85,6 +91,14 @@ class RunExecution:
         # Events leave in the transaction that records what they announce (at least once: a run
         # recovered after a crash records, and announces, its replayed steps again).
         self.events: list[tuple[str, dict[str, Any]]] = []
+
+    @classmethod
+    def from_record(cls, runner: FlowRunner, flow: Flow, record: RunRecord) -> RunExecution:
+        """The run as its index record has it, to be taken on by another workflow (its cancel)."""
+        run = cls.__new__(cls)
+        run.runner, run.flow, run.input, run.record, run.events = runner, flow, record.input, record, []
+        run.traceparent = _traceparent(record.id, "", record.trace_id)
+        return run
 
     async def settle(self) -> None:
         """Write the record and wait for it to be in the index (a run parking, resuming or
@@ -152,13 +166,7 @@ class RunExecution:
             if metrics is not None:
                 metrics.step_latency.labels(self.flow.name, step.name).observe(outcome["seconds"])
             if outcome["ok"]:
-                output = outcome["output"]
-                self.record.outputs[step.name] = output
-                state.state, state.output_summary, state.error = "succeeded", summary(output), None
-                self.record.keys.update(keys_from(self.flow, output))
-                if index + 1 < len(self.record.steps):
-                    self.record.steps[index + 1].state = "running"
-                self.events += [(topic, self.business_event(data)) for topic, data in outcome["events"]]
+                self.succeeded(index, outcome)
                 self.progress()
                 return True
             state.error = outcome["error"]
@@ -170,6 +178,17 @@ class RunExecution:
             await DBOS.sleep_async(step.retry.delay(attempt))
         state.state = "failed"
         return False
+
+    def succeeded(self, index: int, outcome: dict[str, Any]) -> None:
+        """Record a successful attempt of step `index`."""
+        output = outcome["output"]
+        state = self.record.steps[index]
+        self.record.outputs[state.name] = output
+        state.state, state.output_summary, state.error = "succeeded", summary(output), None
+        self.record.keys.update(keys_from(self.flow, output))
+        if index + 1 < len(self.record.steps):
+            self.record.steps[index + 1].state = "running"
+        self.events += [(topic, self.business_event(data)) for topic, data in outcome["events"]]
 
     def count(self) -> None:
         if self.runner.metrics is not None:
@@ -187,6 +206,13 @@ class RunExecution:
 
     def business_event(self, data: Any) -> dict[str, Any]:
         return {"run": self.record.id, "flow": self.flow.name, "data": data}
+
+
+def _traceparent(run_id: str, traceparent: str, trace_id: str) -> str:
+    """The caller's traceparent, or one of the run's own in the trace it belongs to."""
+    return traceparent or (
+        f"00-{trace_id}-{uuid.uuid5(uuid.NAMESPACE_URL, run_id).hex[:16]}-01" if trace_id else ""
+    )
 
 
 def summary(value: Any) -> str | None:
