@@ -35,7 +35,6 @@ from registry.errors import Forbidden, IllegalTransition, InvalidRequest, NotFou
 
 log = logging.getLogger("charter.flows")
 STATUS_TOPIC_PREFIX = "flow.run."
-_ROWS_PER_STATEMENT = 500  # SQLite binds at most 32,766 parameters in one statement
 
 
 class SqlRunIndex:
@@ -68,18 +67,17 @@ class SqlRunIndex:
                     "updated_at": run.updated_at,
                     "record": msgspec.to_builtins(run),
                 }
-            values = list(rows.values())
-            for chunk in range(0, len(values), _ROWS_PER_STATEMENT):
-                stmt = insert(FlowRun).values(values[chunk : chunk + _ROWS_PER_STATEMENT])
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["id"],
-                    set_={
-                        "state": stmt.excluded.state,
-                        "updated_at": stmt.excluded.updated_at,
-                        "record": stmt.excluded.record,
-                    },
-                )
-                await session.execute(stmt)
+            # One statement compiled once and cached, sent with many rows (executemany).
+            stmt = insert(FlowRun)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "state": stmt.excluded.state,
+                    "updated_at": stmt.excluded.updated_at,
+                    "record": stmt.excluded.record,
+                },
+            )
+            await session.execute(stmt, list(rows.values()))
             changed_keys = {}
             for write in writes:
                 run = write.record
