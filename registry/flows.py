@@ -166,7 +166,7 @@ def is_late(run: RunRecord, flow: Flow | None, now: dt.datetime | None = None) -
 
 
 async def get_run(runner: FlowRunner, run_id: str) -> RunRecord:
-    run = await runner.index.get(run_id)
+    run = runner.current(run_id) or await runner.index.get(run_id)
     if run is None:
         raise NotFound(f"flow run {run_id!r} does not exist")
     return run

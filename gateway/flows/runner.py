@@ -191,6 +191,12 @@ class FlowRunner:
             if waiters.count == 0 and self._waiters.get(run_id) is waiters:
                 del self._waiters[run_id]
 
+    def current(self, run_id: str) -> RunRecord | None:
+        """The run as it stands now if it executes in this process (fresher than the index, which
+        is written behind); None otherwise."""
+        live = self._running.get(run_id)
+        return _copy(live) if live is not None else None
+
     # Called by the workflow of a run executing here.
     def running(self, record: RunRecord) -> None:
         self._running[record.id] = record

@@ -38,7 +38,7 @@ async def charter_flow_run(
         return await run.execute(start)
     except (DBOSWorkflowCancelledError, DBOSWorkflowConflictIDError):
         # DBOS 3.4 reports a cancel seen at a step boundary as either: the workflow is cancelled,
-        # or this execution no longer owns it.
+        # or this execution no longer owns it. (Imported here: cancellation builds on this module.)
         from gateway.flows import cancellation
 
         await cancellation.stopped(run)
