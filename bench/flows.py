@@ -2,10 +2,14 @@
 
 Run: .venv/bin/python -m bench.flows [--runs 300] [--concurrency 20] [--database sqlite|postgres]
      .venv/bin/python -m bench.flows --recovery 1000 [--database ...]
-The runner is the one `charter serve` uses (DBOS system database, the registry's run index written at
-every transition, events through the outbox); the steps are in-process async functions that return at
-once, so the difference is what durability costs. Sequential runs give the latency (p50/p99 per run
-and the added cost per step); `--concurrency` runs at once give the throughput in runs/s.
+The runner is the one `charter serve` uses (DBOS system database, the registry's run index written
+behind in batches, events through the outbox); the steps are in-process async functions that return
+at once, so the difference is what durability costs. Side by side in one run: the four calls made
+directly, the same four as bare DBOS steps of a bare DBOS workflow (the engine's own floor on this
+machine at this moment), and the Charter flow. Sequential runs give the latency (p50/p99 per run and
+the cost added per step over the direct calls; the CPU time of the process per run, which a
+machine loaded by others disturbs less than the wall clock); then `--concurrency` callers each start a run and
+wait for its answer, again and again, which gives the throughput in runs/s.
 `--recovery N`: a child process starts N runs whose second step blocks, and exits hard once they are
 all in flight; a new runner on the same databases is then timed until every run has succeeded.
 PostgreSQL: a database `charter_bench_flows` on 127.0.0.1:5432 is dropped and created.
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 import asyncpg
+from dbos import DBOS
 
 from gateway.flows import Flow, FlowInput, RetryPolicy, Step, StepContext
 from gateway.flows.runner import FlowRunner
@@ -46,6 +51,26 @@ async def step(context: StepContext) -> dict:
 
 STEPS = tuple(Step(f"s{i}", step, retry=RetryPolicy(attempts=1, timeout_seconds=None)) for i in range(4))
 FLOW = Flow(name="bench", owner="bench", steps=STEPS)
+
+
+@DBOS.step(name="bench_bare_step")
+async def bare_step(name: str, n: int) -> dict:
+    return {"step": name, "n": n}
+
+
+@DBOS.workflow(name="bench_bare_workflow")
+async def bare_workflow() -> dict:
+    outputs: dict = {}
+    for s in STEPS:
+        outputs[s.name] = await bare_step(s.name, len(outputs))
+    return outputs
+
+
+async def bare_run() -> float:
+    started = time.perf_counter()
+    handle = await DBOS.start_workflow_async(bare_workflow)
+    await handle.get_result()
+    return time.perf_counter() - started
 
 
 class NoClient:
@@ -128,15 +153,22 @@ async def recovery(runs: int, database: str) -> None:
     assert child.returncode == 9, child.returncode
     BLOCK.set()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     runner, engine = await start_runner(url)
     launched = time.perf_counter() - started
-    while (await runner.index.search(RunQuery(state=RunState.SUCCEEDED, limit=1)))[1] < runs:
+    seen = time.perf_counter()
+    while (done := (await runner.index.search(RunQuery(state=RunState.SUCCEEDED, limit=1)))[1]) < runs:
+        if time.perf_counter() - seen >= 1:
+            seen = time.perf_counter()
+            print(f"  {seen - started:.1f} s: {done} succeeded", file=sys.stderr)
         await asyncio.sleep(0.05)
     elapsed = time.perf_counter() - started
+    cpu = time.process_time()
     await runner.stop()
     await engine.dispose()  # type: ignore[attr-defined]
     print(
-        f"| {database} | {runs} pending | launch {launched:.1f} s | all succeeded after {elapsed:.1f} s |"
+        f"| {database} | {runs} pending | launch {launched:.1f} s | all succeeded after {elapsed:.1f} s "
+        f"| CPU of the recovering process {cpu - cpu_started:.1f} s |"
     )
 
 
@@ -146,27 +178,47 @@ async def main(runs: int, concurrency: int, database: str) -> None:
     try:
         for _ in range(10):
             await one_run(runner)
+            await bare_run()
         plain = []
         for _ in range(runs):
             started = time.perf_counter()
             await direct()
             plain.append(time.perf_counter() - started)
+        cpu = time.process_time()
+        bare = [await bare_run() for _ in range(runs)]
+        bare_cpu = (time.process_time() - cpu) * 1000 / runs
+        cpu = time.process_time()
         durable = [await one_run(runner) for _ in range(runs)]
-        started = time.perf_counter()
-        pending = runs
-        while pending > 0:
-            batch = min(concurrency, pending)
-            await asyncio.gather(*(one_run(runner) for _ in range(batch)))
-            pending -= batch
-        rate = runs / (time.perf_counter() - started)
+        durable_cpu = (time.process_time() - cpu) * 1000 / runs
+        bare_rate = await throughput(bare_run, runs, concurrency)
+        rate = await throughput(lambda: one_run(runner), runs, concurrency)
     finally:
         await runner.stop()
         await engine.dispose()  # type: ignore[attr-defined]
-    added = (statistics.median(durable) - statistics.median(plain)) * 1000 / len(STEPS)
+    per_step = len(STEPS)
+    added = (statistics.median(durable) - statistics.median(plain)) * 1000 / per_step
+    bare_added = (statistics.median(bare) - statistics.median(plain)) * 1000 / per_step
     print(
-        f"| {database} | {runs} | {pct(plain, 0.5):.3f} | {pct(durable, 0.5):.1f} | {pct(durable, 0.99):.1f} "
-        f"| {added:.1f} | {rate:.0f} |"
+        f"| {database} | {runs} | {pct(plain, 0.5):.3f} | {pct(bare, 0.5):.1f} | {bare_added:.1f} "
+        f"| {bare_cpu:.1f} | {pct(durable, 0.5):.1f} | {pct(durable, 0.99):.1f} | {added:.1f} "
+        f"| {durable_cpu:.1f} | {concurrency} "
+        f"| {bare_rate:.0f} | {rate:.0f} |"
     )
+
+
+async def throughput(run: object, runs: int, concurrency: int) -> float:
+    """Runs/s with `concurrency` callers, each starting a run and awaiting its answer in turn."""
+    left = runs
+
+    async def caller() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            await run()  # type: ignore[operator]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return runs / (time.perf_counter() - started)
 
 
 if __name__ == "__main__":
@@ -182,5 +234,10 @@ if __name__ == "__main__":
     elif args.recovery:
         asyncio.run(recovery(args.recovery, args.database))
     else:
-        print("| database | runs | direct p50 ms | flow p50 ms | flow p99 ms | added per step ms | runs/s |")
+        print(
+            "| database | runs | direct p50 ms | bare DBOS p50 ms | bare DBOS added per step ms "
+            "| bare DBOS CPU ms per run | flow p50 ms | flow p99 ms | flow added per step ms "
+            "| flow CPU ms per run | concurrent callers "
+            "| bare DBOS runs/s | flow runs/s |"
+        )
         asyncio.run(main(args.runs, args.concurrency, args.database))

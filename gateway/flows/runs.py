@@ -2,9 +2,9 @@
 the host, e.g. the registry).
 
 The durable engine keeps what it needs to resume a run; the index keeps what people search for:
-state, business keys, each step's attempts and error, the answer. The runner writes the whole
-record at every transition (an idempotent upsert), so a run recovered after a crash rewrites the
-same record and the index never lags the engine by more than one transition.
+state, business keys, each step's attempts and error, the answer. The runner writes whole records
+(idempotent upserts), many runs in one batch (see `progress`), so a run recovered after a crash
+rewrites the same record.
 """
 
 from __future__ import annotations
@@ -66,10 +66,16 @@ class RunQuery(msgspec.Struct, kw_only=True):
     offset: int = 0
 
 
+class RunWrite(msgspec.Struct):
+    record: RunRecord
+    events: Sequence[tuple[str, dict[str, Any]]] = ()
+
+
 class RunIndex(Protocol):
-    async def save(self, run: RunRecord, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
-        """Insert or replace the run (its `created_at` stays the first one stored), and send
-        `events` (topic, payload) if and only if the record is stored: through the host's outbox."""
+    async def save_many(self, writes: Sequence[RunWrite]) -> None:
+        """Insert or replace each run (its `created_at` stays the first one stored), and send their
+        `events` (topic, payload) if and only if the records are stored: through the host's outbox.
+        All or nothing."""
         ...
 
     async def get(self, run_id: str) -> RunRecord | None: ...
@@ -79,4 +85,3 @@ class RunIndex(Protocol):
     async def counts(self) -> dict[str, dict[str, int]]:
         """Runs by flow and state."""
         ...
-

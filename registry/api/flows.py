@@ -243,11 +243,14 @@ class FlowController(Controller):
         "/runs/{run_id:str}/cancel",
         status_code=202,
         responses=errors(400, 401, 403, 404, 409),
-        summary="Cancel a failed run, compensating its completed steps in reverse",
+        summary="Cancel a running or failed run, compensating its completed steps in reverse",
         security=WRITE_SECURITY,
     )
     async def cancel(self, request: Request, session: Session, principal: Caller, run_id: RunId) -> ActionOut:
-        """For the flow's owning team or admins; audited."""
+        """A failed (parked) run is compensated at once; a running one stops at its next step
+        boundary (the attempt in flight completes) first. The run ends `compensated`, or
+        `cancelled` when no completed step declares a compensation. For the flow's owning team or
+        admins; audited."""
         await flows.operate(session, principal, _runner(request), run_id, "cancel")
         return ActionOut(run=run_id, action="cancel")
 

@@ -408,6 +408,40 @@ async def test_cancel_compensates_the_completed_steps(client, bound, delivery, a
     assert bound.calls["DELETE /projects/{id}"] == 1
 
 
+async def test_cancel_of_a_running_run_stops_at_the_next_step_and_compensates(client, bound, delivery, admin):
+    await bind_onboarding(client, delivery, wait_seconds=0.2)
+    await on_server(client, settled, client.app)
+    bound.held.add("POST /projects")  # the second step waits on the downstream
+    response = await win(client, "opp-8", "k")
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run"]
+    cancelled = await client.post(f"/api/v1/flows/runs/{run_id}/cancel", headers=delivery)
+    assert cancelled.status_code == 202, cancelled.text
+    bound.released.set()  # the step in flight completes; the next one never starts
+    done = await wait_for(client, run_id, admin, "compensated")
+    assert [s["state"] for s in done["steps"]] == ["succeeded", "compensated", "pending"]
+    assert done["failed_step"] == "provision-engagement"
+    assert bound.calls["POST /engagements"] == 0 and bound.calls["DELETE /projects/{id}"] == 1
+    again = await client.post(f"/api/v1/flows/runs/{run_id}/cancel", headers=delivery)
+    assert again.status_code == 409, again.text
+    assert await on_server(client, flow_actions, client.app) == ["flow.run.cancel"]
+
+
+async def test_cancel_of_a_running_run_with_nothing_to_undo_ends_cancelled(client, bound, delivery, admin):
+    await bind_onboarding(client, delivery, wait_seconds=0.2)
+    await on_server(client, settled, client.app)
+    bound.held.add("POST /clients")  # the first step, which declares no compensation
+    response = await win(client, "opp-9", "k")
+    assert response.status_code == 202, response.text
+    run_id = response.json()["run"]
+    cancelled = await client.post(f"/api/v1/flows/runs/{run_id}/cancel", headers=delivery)
+    assert cancelled.status_code == 202, cancelled.text
+    bound.released.set()
+    done = await wait_for(client, run_id, admin, "cancelled")
+    assert [s["state"] for s in done["steps"]] == ["succeeded", "pending", "pending"]
+    assert bound.calls["POST /projects"] == 0 and bound.calls["DELETE /projects/{id}"] == 0
+
+
 async def test_a_step_refused_for_good_compensates_at_once_when_the_flow_says_so(
     client, bound, delivery, admin
 ):
