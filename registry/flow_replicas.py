@@ -17,6 +17,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 
 from sqlalchemy import delete, make_url, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -42,9 +43,15 @@ class ExecutorLeases:
     """This replica's heartbeat, and its watch on the other replicas' heartbeats."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], executor_id: str, *, lease_seconds: float
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        executor_id: str,
+        *,
+        lease_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._sessionmaker = sessionmaker
+        self._clock = clock
         self.executor_id = executor_id
         self.lease_seconds = lease_seconds
         self._seen: dict[str, tuple[int, float]] = {}  # executor: (beats, when they last changed)
@@ -65,7 +72,7 @@ class ExecutorLeases:
         """The executors this replica has just claimed: still for a lease, and not claimed by another."""
         async with self._sessionmaker() as session:
             rows = (await session.execute(select(FlowExecutor.id, FlowExecutor.beats))).all()
-        now = time.monotonic()
+        now = self._clock()
         if self._looked_at is not None and now - self._looked_at >= self.lease_seconds:
             self.forget()  # this replica was paused: others' stillness meanwhile proves nothing
         self._looked_at = now

@@ -157,7 +157,20 @@ def test_a_live_replicas_run_is_not_taken_over(tmp_path: Path, database: str) ->
         assert executor_of(database, url_b, "opp-2") == "replica-a"
 
 
-LEASE = 0.3  # seconds; the leases below are watched in process, without servers
+LEASE = 1.0  # seconds of a clock the test turns: a loaded machine cannot stretch a round past a lease
+
+
+class TurnedClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> TurnedClock:
+    return TurnedClock()
 
 
 @pytest.fixture
@@ -168,7 +181,7 @@ async def sessionmaker(database_url: str) -> AsyncIterator[async_sessionmaker[As
     await engine.dispose()
 
 
-async def watch(*watchers: ExecutorLeases, rounds: int) -> list[str]:
+async def watch(clock: TurnedClock, *watchers: ExecutorLeases, rounds: int) -> list[str]:
     """What the watchers claim, beating and looking together every quarter lease for `rounds` rounds."""
     claimed: list[str] = []
     for _ in range(rounds):
@@ -176,27 +189,27 @@ async def watch(*watchers: ExecutorLeases, rounds: int) -> list[str]:
             await watcher.beat()
         for claims in await asyncio.gather(*(watcher.claim_dead() for watcher in watchers)):
             claimed.extend(claims)
-        await asyncio.sleep(LEASE / 4)
+        clock.now += LEASE / 4
     return claimed
 
 
-async def test_a_still_heartbeat_is_claimed_by_one_survivor_only(sessionmaker) -> None:
-    dead, first, second = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "abc")
+async def test_a_still_heartbeat_is_claimed_by_one_survivor_only(sessionmaker, clock) -> None:
+    dead, first, second = (ExecutorLeases(sessionmaker, n, lease_seconds=LEASE, clock=clock) for n in "abc")
     await dead.beat()
-    assert await watch(first, second, rounds=6) == ["a"]  # 1.5 leases: claimed once, then not again
+    assert await watch(clock, first, second, rounds=6) == ["a"]  # 1.5 leases: claimed once, then not again
 
 
-async def test_a_beating_replica_is_never_claimed(sessionmaker) -> None:
-    live, watcher = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "ab")
+async def test_a_beating_replica_is_never_claimed(sessionmaker, clock) -> None:
+    live, watcher = (ExecutorLeases(sessionmaker, n, lease_seconds=LEASE, clock=clock) for n in "ab")
     for _ in range(8):
         await live.beat()
-        assert await watch(watcher, rounds=1) == []
+        assert await watch(clock, watcher, rounds=1) == []
 
 
-async def test_a_watcher_that_was_paused_watches_a_whole_lease_again(sessionmaker) -> None:
-    dead, watcher = (ExecutorLeases(sessionmaker, name, lease_seconds=LEASE) for name in "ab")
+async def test_a_watcher_that_was_paused_watches_a_whole_lease_again(sessionmaker, clock) -> None:
+    dead, watcher = (ExecutorLeases(sessionmaker, n, lease_seconds=LEASE, clock=clock) for n in "ab")
     await dead.beat()
     assert await watcher.claim_dead() == []
-    await asyncio.sleep(LEASE)  # the watcher did not look meanwhile: the stillness it missed proves nothing
+    clock.now += LEASE  # the watcher did not look meanwhile: the stillness it missed proves nothing
     assert await watcher.claim_dead() == []
-    assert await watch(watcher, rounds=6) == ["a"]
+    assert await watch(clock, watcher, rounds=6) == ["a"]
