@@ -20,6 +20,7 @@ from gateway.flows.runner import FlowRunner
 from gateway.observability import AccessLog
 from policies.auth import (
     AttemptLimits,
+    ClientConfig,
     ClientCredentialsIssuer,
     FailedAttempts,
     IntrospectionVerifier,
@@ -30,7 +31,7 @@ from policies.auth import (
 from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
-from registry import bootstrap, clients, flow_replicas, usage
+from registry import bootstrap, clients, flow_replicas, signing_keys, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
 from registry.api.catalog import ApiController, TeamController
@@ -73,6 +74,12 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     secret_box = SecretBox.from_settings(settings)
     sessionmaker = session_factory(engine)
     throttle = _throttle(settings)
+
+    async def find_registered_client(client_id: str) -> ClientConfig | None:
+        # A client registered on another replica moments ago, before this one heard of it.
+        async with sessionmaker() as session:
+            return await clients.find_client(session, client_id)
+
     issuer = ClientCredentialsIssuer(
         issuer=settings.public_url,
         audience=settings.audience,
@@ -88,6 +95,13 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             ),
         ),
         verify_threads=settings.token_verify_threads,
+        find_client=find_registered_client,
+    )
+    # Without a key file the keys live in the database, shared by every replica.
+    stored_keys = (
+        None
+        if settings.signing_key_file
+        else signing_keys.IssuerKeys(issuer, sessionmaker, secret_box, token_lifetime=settings.token_lifetime)
     )
     bus = InProcessBus()
     relay = OutboxRelay(sessionmaker, bus)
@@ -164,6 +178,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
     bus.subscribe("client.registered", learn_client)
     bus.subscribe("client.updated", learn_client)  # scopes granted or revoked
+    if stored_keys is not None:
+        bus.subscribe(signing_keys.ROTATED, stored_keys.on_event)
     notifier = WebhookNotifier(
         sessionmaker, egress=egress, secrets=secret_box, first_wait=settings.webhook_first_retry_seconds
     )
@@ -173,6 +189,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await migrate(engine, secret_box)
         await check_stored_secrets(sessionmaker, secret_box)
+        if stored_keys is not None:
+            await stored_keys.load()
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
         async with sessionmaker() as session:
@@ -181,6 +199,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         await gateway.reload()
         await event_contracts.reload()
         background: list[asyncio.Task] = []
+        if stored_keys is not None:
+            background.append(asyncio.create_task(stored_keys.follow(), name="charter-signing-keys"))
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()
             background.append(
