@@ -281,6 +281,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "sessionmaker": sessionmaker,
                 "engine": engine,
                 "issuer": issuer,
+                "signing_keys": stored_keys,
                 "bearer_auth": bearer_auth,
                 "bus": bus,
                 "gateway": gateway,

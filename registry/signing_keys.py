@@ -16,6 +16,7 @@ CHARTER_SIGNING_KEY_FILE, when set, wins: the key in that file signs and the dat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 
@@ -73,6 +74,8 @@ async def rotate(sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox,
     async with sessionmaker() as session:
         await begin_write(session)
         current = await session.scalar(select(SigningKey).order_by(SigningKey.generation.desc()).limit(1))
+        if current is not None:
+            _open(box, current)  # a secrets key the replicas cannot open would seal the new key for nobody
         now = utcnow()
         row = SigningKey(
             generation=(current.generation + 1) if current else 1,
@@ -173,9 +176,7 @@ class IssuerKeys:
 
 async def _rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[SigningKey]:
     async with sessionmaker() as session:
-        return list(
-            (await session.scalars(select(SigningKey).order_by(SigningKey.generation.desc()))).all()
-        )
+        return list((await session.scalars(select(SigningKey).order_by(SigningKey.generation.desc()))).all())
 
 
 async def _create_first(sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox) -> None:
@@ -189,10 +190,9 @@ async def _create_first(sessionmaker: async_sessionmaker[AsyncSession], box: Sec
                 generation=1, kid=str(key.kid), sealed_key=box.seal(key.as_pem(private=True).decode("ascii"))
             )
         )
-        try:
+        # Another replica inserted generation 1 first: its key is the one.
+        with contextlib.suppress(IntegrityError):
             await session.commit()
-        except IntegrityError:
-            pass  # another replica inserted generation 1 first: its key is the one
 
 
 def _published(row: SigningKey, now: dt.datetime, token_lifetime: int) -> bool:

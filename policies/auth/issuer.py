@@ -324,7 +324,8 @@ class _RingJwks:
 
     async def get_key_set(self, *, refresh: bool = False) -> KeySet:
         reload = self._issuer._refresh_keys
-        if refresh and reload is not None and time.monotonic() - self._refreshed_at >= self.MIN_REFRESH_SECONDS:
+        due = time.monotonic() - self._refreshed_at >= self.MIN_REFRESH_SECONDS
+        if refresh and reload is not None and due:
             self._refreshed_at = time.monotonic()
             await reload()
         return self._issuer._ring.public
