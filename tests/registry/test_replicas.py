@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 from registry import signing_keys
 from registry.app import create_app
 from registry.db.engine import create_engine, migrate, session_factory
-from registry.db.models import SigningKey
+from registry.db.models import OutboxEvent, SigningKey
 from registry.secret_box import SecretBox
 from tests.conftest import PG_ADMIN_DSN, reset_postgres
 from tests.registry.support import ADMIN, CLIENTS, SECRETS_KEY, bearer, charter, fetch_token, make_settings
@@ -55,11 +55,14 @@ def kid_of(token: str) -> str:
     return jws.extract_compact(token.encode()).headers()["kid"]
 
 
+async def create_team(client: AsyncTestClient) -> None:
+    admin = bearer(await fetch_token(client, *ADMIN))
+    team = await client.post("/api/v1/teams", json={"name": "delivery", "members": []}, headers=admin)
+    assert team.status_code == 201, team.text
+
+
 async def publish_projects(client: AsyncTestClient, name: str) -> None:
     admin = bearer(await fetch_token(client, *ADMIN))
-    if (await client.get("/api/v1/teams/delivery", headers=admin)).status_code == 404:
-        team = await client.post("/api/v1/teams", json={"name": "delivery", "members": []}, headers=admin)
-        assert team.status_code == 201, team.text
     published = await client.post(
         f"/api/v1/apis/{name}/versions",
         content=as_json(projects("1.0.0")),
@@ -73,6 +76,7 @@ async def publish_projects(client: AsyncTestClient, name: str) -> None:
 
 async def test_a_token_of_one_replica_is_accepted_by_the_others_gateway(replicas):
     one, two = replicas
+    await create_team(one)
     await publish_projects(one, "projects")
     # No event bus between the replicas: the second reads the routes itself.
     await in_replica(two, two.app.state.gateway.reload)
@@ -177,3 +181,51 @@ async def test_cli_refuses_to_rotate_when_a_key_file_is_set(pg_url, tmp_path):
         charter, "keys", "rotate", url="", CHARTER_DATABASE_URL=pg_url, CHARTER_SECRETS_KEY="not-a-key"
     )
     assert (wrong_key.returncode, wrong_key.stderr.count("\n")) == (2, 1)
+
+
+async def settle(client: AsyncTestClient, pg_url: str) -> None:
+    """Wait until the outbox is relayed and the replica's gateway has reloaded what it announced."""
+    engine = create_engine(pg_url)
+    try:
+        for _ in range(200):
+            async with session_factory(engine)() as session:
+                pending = (
+                    select(func.count()).select_from(OutboxEvent).where(OutboxEvent.relayed_at.is_(None))
+                )
+                if await session.scalar(pending) == 0:
+                    break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the outbox was not relayed")
+    finally:
+        await engine.dispose()
+    await in_replica(client, client.app.state.reloader.wait)
+
+
+async def test_a_publish_reloads_its_own_routes_and_keeps_the_others(pg_url):
+    async with AsyncTestClient(replica(pg_url)) as client:
+        await create_team(client)
+        for name in ("alpha", "beta"):
+            await publish_projects(client, name)
+        await settle(client, pg_url)
+        token = bearer(await fetch_token(client, CONSUMER["client_id"], CONSUMER["client_secret"]))
+        table = client.app.state.gateway._table
+        alpha, beta = table["alpha"], table["beta"]
+
+        await publish_projects(client, "gamma")
+        await settle(client, pg_url)
+        for name in ("alpha", "beta", "gamma"):
+            response = await client.get(f"/gw/{name}/v1/projects", headers=token)
+            assert response.status_code == 200, (name, response.text)
+        table = client.app.state.gateway._table
+        assert table["alpha"] is alpha and table["beta"] is beta  # not compiled again
+
+        admin = bearer(await fetch_token(client, *ADMIN))
+        limit = {"tier": "bronze", "rate_limit": {"requests": 1, "per_seconds": 3600, "burst": 1}}
+        assert (await client.put("/api/v1/apis/beta/sla", json=limit, headers=admin)).status_code == 200
+        await settle(client, pg_url)
+        table = client.app.state.gateway._table
+        assert table["alpha"] is alpha and table["beta"].rate_limit is not None
+        assert (await client.get("/gw/beta/v1/projects", headers=token)).status_code == 200
+        assert (await client.get("/gw/beta/v1/projects", headers=token)).status_code == 429
+        assert (await client.get("/gw/alpha/v1/projects", headers=token)).status_code == 200
