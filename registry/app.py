@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
     async def find_registered_client(client_id: str) -> ClientConfig | None:
         # A client registered on another replica moments ago, before this one heard of it.
+        if len(client_id) > clients.MAX_CLIENT_ID or "\x00" in client_id:
+            return None  # no registered client has such an id (and PostgreSQL refuses NUL in text)
         async with sessionmaker() as session:
             return await clients.find_client(session, client_id)
 

@@ -229,3 +229,13 @@ async def test_a_publish_reloads_its_own_routes_and_keeps_the_others(pg_url):
         assert (await client.get("/gw/beta/v1/projects", headers=token)).status_code == 200
         assert (await client.get("/gw/beta/v1/projects", headers=token)).status_code == 429
         assert (await client.get("/gw/alpha/v1/projects", headers=token)).status_code == 200
+
+
+async def test_client_ids_no_client_can_have_are_refused_without_a_lookup(replicas):
+    one, _ = replicas
+    for client_id in ("bad\x00id", "x" * 5000):
+        response = await one.post(
+            "/oauth/token",
+            data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "guess"},
+        )
+        assert response.status_code == 401, response.text
