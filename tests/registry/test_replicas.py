@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 import pytest
 from joserfc import jws
 from litestar import Litestar
@@ -20,7 +21,16 @@ from registry.db.engine import create_engine, migrate, session_factory
 from registry.db.models import OutboxEvent, SigningKey
 from registry.secret_box import SecretBox
 from tests.conftest import PG_ADMIN_DSN, reset_postgres
-from tests.registry.support import ADMIN, CLIENTS, SECRETS_KEY, bearer, charter, fetch_token, make_settings
+from tests.registry.support import (
+    ADMIN,
+    CLIENTS,
+    SECRETS_KEY,
+    bearer,
+    charter,
+    charter_server,
+    fetch_token,
+    make_settings,
+)
 from tests.samples import as_json, projects
 
 pytestmark = pytest.mark.postgres
@@ -239,3 +249,17 @@ async def test_client_ids_no_client_can_have_are_refused_without_a_lookup(replic
             data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": "guess"},
         )
         assert response.status_code == 401, response.text
+
+
+def test_two_serving_processes_share_keys_and_tokens(pg_url, tmp_path):
+    env = {"database_url": pg_url, "secrets_key": SECRETS_KEY, "clients_json": json.dumps(CLIENTS)}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with charter_server(tmp_path / "a", **env) as first, charter_server(tmp_path / "b", **env) as second:
+        answer = httpx.post(f"{first}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN)
+        assert answer.status_code == 200, answer.text
+        token = answer.json()["access_token"]
+        assert httpx.get(f"{second}/api/v1/teams", headers=bearer(token)).status_code == 200
+        jwks = httpx.get(f"{first}/.well-known/jwks.json").json()
+        assert jwks == httpx.get(f"{second}/.well-known/jwks.json").json()
+        assert [key["kid"] for key in jwks["keys"]] == [kid_of(token)]
