@@ -12,7 +12,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any
 from urllib.parse import parse_qs, quote
 
@@ -26,7 +26,7 @@ from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
 from gateway.egress import guarded_client
 from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
-from gateway.routing import ApiRoutes, Operation, compile_routes
+from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
 from gateway.source import AdapterBinding, ContractSource
 from gateway.validation import MAX_VALIDATED_DEPTH, UnsupportedMediaType
 from policies.auth import InvalidToken, Principal, challenge
@@ -124,12 +124,21 @@ class Gateway:
         self._table: dict[str, ApiRoutes] = {}
         self._adapters: dict[str, _Bound] = {}
 
-    async def reload(self) -> None:
-        """Recompile the routing table from the source (called when a version changes state)."""
-        apis = await self.source.load()
-        table = compile_routes(apis)
-        self._adapters = {name: self._bind(routes.adapter, name) for name, routes in table.items()}
-        self._table = table
+    async def reload(self, names: Collection[str] | None = None) -> None:
+        """Recompile the routing table from the source (called when a version changes state): every
+        API, or only the APIs in `names`, the others keeping their compiled routes and adapters."""
+        if names is None:
+            table = compile_routes(await self.source.load())
+            self._adapters = {name: self._bind(routes.adapter, name) for name, routes in table.items()}
+            self._table = table
+            return
+        fresh = compile_routes(await self.source.load(names))
+        adapters = dict(self._adapters)
+        for name in names:
+            adapters.pop(name, None)
+        adapters.update({name: self._bind(routes.adapter, name) for name, routes in fresh.items()})
+        self._adapters = adapters
+        self._table = with_routes_of(self._table, names, fresh)
 
     async def aclose(self) -> None:
         self.access_log.flush()

@@ -6,7 +6,7 @@ parameter child), so a match costs one step per path segment whatever the number
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +139,19 @@ def compile_routes(apis: Iterable[ContractApi]) -> dict[str, ApiRoutes]:
             }
             table[api.name] = ApiRoutes(api.name, infos, routes, api.rate_limit, api.adapter, successors)
     return table
+
+
+def with_routes_of(
+    table: Mapping[str, ApiRoutes], names: Collection[str], fresh: Mapping[str, ApiRoutes]
+) -> dict[str, ApiRoutes]:
+    """A new table: `table` with the routes of the named APIs replaced by `fresh` (compiled from those
+    APIs alone); a named API missing from `fresh` has nothing to route any more and leaves. Every
+    other API keeps the routes it had, compiled objects and all."""
+    updated = dict(table)
+    for name in names:
+        updated.pop(name, None)
+    updated.update(fresh)
+    return updated
 
 
 def _compile_document(document: dict[str, Any]) -> PathTrie:

@@ -6,6 +6,7 @@ The gateway never imports the registry: the registry (or a remote registry clien
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Literal, Protocol
 
 import msgspec
@@ -42,6 +43,7 @@ class ContractApi(msgspec.Struct, frozen=True):
 
 
 class ContractSource(Protocol):
-    async def load(self) -> list[ContractApi]:
-        """Every API with its released (published, deprecated) and retired versions."""
+    async def load(self, names: Collection[str] | None = None) -> list[ContractApi]:
+        """Every API with its released (published, deprecated) and retired versions; with `names`, only
+        those of the named APIs that have any (a named API left out has no version to route)."""
         ...

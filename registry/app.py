@@ -21,6 +21,7 @@ from gateway.flows.runner import FlowRunner
 from gateway.observability import AccessLog
 from policies.auth import (
     AttemptLimits,
+    ClientConfig,
     ClientCredentialsIssuer,
     FailedAttempts,
     IntrospectionVerifier,
@@ -31,7 +32,7 @@ from policies.auth import (
 from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
-from registry import bootstrap, clients, flow_replicas, usage
+from registry import bootstrap, clients, flow_replicas, signing_keys, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
 from registry.api.catalog import ApiController, TeamController
@@ -79,6 +80,14 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     secret_box = SecretBox.from_settings(settings)
     sessionmaker = session_factory(engine)
     throttle = _throttle(settings)
+
+    async def find_registered_client(client_id: str) -> ClientConfig | None:
+        # A client registered on another replica moments ago, before this one heard of it.
+        if len(client_id) > clients.MAX_CLIENT_ID or "\x00" in client_id:
+            return None  # no registered client has such an id (and PostgreSQL refuses NUL in text)
+        async with sessionmaker() as session:
+            return await clients.find_client(session, client_id)
+
     issuer = ClientCredentialsIssuer(
         issuer=settings.public_url,
         audience=settings.audience,
@@ -94,6 +103,13 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             ),
         ),
         verify_threads=settings.token_verify_threads,
+        find_client=find_registered_client,
+    )
+    # Without a key file the keys live in the database, shared by every replica.
+    stored_keys = (
+        None
+        if settings.signing_key_file
+        else signing_keys.IssuerKeys(issuer, sessionmaker, secret_box, token_lifetime=settings.token_lifetime)
     )
     # `bus`: this replica's caches, fed every event; `once`: effects due once per event cluster-wide.
     bus, once = InProcessBus(), InProcessBus()
@@ -183,6 +199,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
     bus.subscribe("client.registered", learn_client)
     bus.subscribe("client.updated", learn_client)  # scopes granted or revoked
+    if stored_keys is not None:
+        bus.subscribe(signing_keys.ROTATED, stored_keys.on_event)
     webhooks = WebhookDeliveries(
         sessionmaker,
         egress=egress,
@@ -207,6 +225,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await migrate(engine, secret_box)
         await check_stored_secrets(sessionmaker, secret_box)
+        if stored_keys is not None:
+            await stored_keys.load()
         if settings.demo:
             await bootstrap.load_demo(sessionmaker, settings)
         if jetstream is None and engine.dialect.name == "postgresql":
@@ -219,6 +239,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         else:
             await load_caches()
         background: list[asyncio.Task] = []
+        if stored_keys is not None:
+            background.append(asyncio.create_task(stored_keys.follow(), name="charter-signing-keys"))
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
             await runner.start()
             background.append(
@@ -307,6 +329,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "sessionmaker": sessionmaker,
                 "engine": engine,
                 "issuer": issuer,
+                "signing_keys": stored_keys,
                 "bearer_auth": bearer_auth,
                 "bus": bus,
                 "once_bus": once,

@@ -752,6 +752,83 @@ def flows_cancel(registry: Registry, run_id: str) -> None:
     click.echo(f"cancelling {run_id}")
 
 
+@cli.group()
+def keys() -> None:
+    """The built-in issuer's signing keys in the registry's database (CHARTER_DATABASE_URL and
+    CHARTER_SECRETS_KEY as for `charter serve`)."""
+
+
+@keys.command(name="rotate")
+def keys_rotate() -> None:
+    """Make a new signing key; the old one stays published until the tokens it signed have expired."""
+    import getpass
+
+    from registry import signing_keys
+
+    async def run(sessionmaker: Any, box: Any, settings: Any) -> Any:
+        return await signing_keys.rotate(sessionmaker, box, actor=f"operator:{getpass.getuser()}")
+
+    try:
+        key = _with_key_store(run)
+    except signing_keys.RotationConflict as exc:
+        raise CliError(str(exc)) from None
+    click.echo(f"generation {key.generation} ({key.kid}) signs from now on; replicas follow within 30 s")
+
+
+@keys.command(name="list")
+def keys_list() -> None:
+    """Stored signing keys, newest first: the one that signs, those still published, those expired."""
+    from registry import signing_keys
+
+    async def run(sessionmaker: Any, box: Any, settings: Any) -> Any:
+        return await signing_keys.stored_keys(sessionmaker, token_lifetime=settings.token_lifetime)
+
+    table = Table("generation", "kid", "state", "created", "retired")
+    for key in _with_key_store(run):
+        retired = key.retired_at.isoformat()[:19] if key.retired_at else ""
+        add_row(table, str(key.generation), key.kid, key.state, key.created_at.isoformat()[:19], retired)
+    stdout.print(table)
+
+
+def _with_key_store(action: Any) -> Any:
+    """Run `action(sessionmaker, secret_box, settings)` against the database of CHARTER_* settings."""
+    import asyncio
+
+    from registry.db.engine import create_engine, migrate, session_factory
+    from registry.secret_box import SecretBox
+    from registry.settings import Settings
+
+    try:
+        settings = Settings.from_env()
+        box = SecretBox.from_settings(settings)
+    except ValueError as exc:  # a malformed setting, a missing secrets key
+        raise CliError(str(exc)) from None
+    if settings.signing_key_file:
+        raise CliError(
+            "CHARTER_SIGNING_KEY_FILE is set: that file's key signs and the database keeps none "
+            "(unset it to keep keys in the database, or replace the file to change the key)"
+        )
+
+    async def run() -> Any:
+        engine = create_engine(settings.database_url)
+        try:
+            await migrate(engine, box)
+            return await action(session_factory(engine), box, settings)
+        finally:
+            await engine.dispose()
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        return asyncio.run(run())
+    except (OSError, ConnectionError) as exc:
+        raise CliError(f"cannot reach the database: {exc}") from None
+    except SQLAlchemyError as exc:
+        raise CliError(f"database error: {' '.join(str(exc.orig or exc).split())[:300]}") from None
+    except ValueError as exc:  # the secrets key does not open the stored keys
+        raise CliError(str(exc)) from None
+
+
 def fail(message: str) -> NoReturn:
     click.echo(f"charter: error: {message}", err=True)
     raise SystemExit(2)

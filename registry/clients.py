@@ -22,6 +22,8 @@ from registry.db.engine import begin_write
 from registry.db.models import Client
 from registry.errors import AlreadyExists, Forbidden, NotFound
 
+MAX_CLIENT_ID = 100  # the length of clients.client_id
+
 
 class Registration(msgspec.Struct, frozen=True):
     client: Client

@@ -10,7 +10,15 @@ from policies.auth.issuer import (
     hash_secret,
     load_clients,
 )
-from policies.auth.keys import JwksSource, RemoteJwks, StaticJwks, load_or_create_signing_key
+from policies.auth.keys import (
+    JwksSource,
+    KeyRing,
+    RemoteJwks,
+    StaticJwks,
+    generate_signing_key,
+    import_signing_key,
+    load_or_create_signing_key,
+)
 from policies.auth.principal import InsufficientScope, InvalidToken, Principal, require_scopes
 from policies.auth.verifier import TokenVerifier
 
@@ -23,13 +31,16 @@ __all__ = [
     "IntrospectionVerifier",
     "InvalidToken",
     "JwksSource",
+    "KeyRing",
     "Principal",
     "RemoteJwks",
     "StaticJwks",
     "TokenResponse",
     "TokenVerifier",
     "challenge",
+    "generate_signing_key",
     "hash_secret",
+    "import_signing_key",
     "load_clients",
     "load_or_create_signing_key",
     "require_scopes",

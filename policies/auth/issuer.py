@@ -18,7 +18,8 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import anyio
@@ -35,7 +36,7 @@ from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
 from joserfc.jwk import KeySet, RSAKey
 
 from policies.auth.attempts import FailedAttempts
-from policies.auth.keys import StaticJwks, generate_signing_key
+from policies.auth.keys import KeyRing, generate_signing_key
 from policies.auth.principal import Principal
 from policies.auth.verifier import TokenVerifier
 from policies.throttle import MemoryThrottle
@@ -133,13 +134,13 @@ class _Client(ClientMixin):
 
 
 class _TokenGenerator(JWTBearerTokenGenerator):
-    def __init__(self, issuer: str, audience: str, key: RSAKey, lifetime: int) -> None:
+    def __init__(self, issuer: str, audience: str, key: Callable[[], RSAKey], lifetime: int) -> None:
         super().__init__(issuer, alg="RS256", expires_generator=lambda client, grant_type: lifetime)
         self._audience = audience
         self._key = key
 
     def get_jwks(self) -> KeySet:
-        return KeySet([self._key])
+        return KeySet([self._key()])  # one key: authlib signs with the key set's only key
 
     def get_audiences(self, client: Any, user: Any, scope: str) -> str:
         return self._audience
@@ -197,6 +198,12 @@ class _Server(AuthorizationServer):
         )
 
 
+# Client lookup for ids this process does not know (registered on another replica a moment ago).
+FindClient = Callable[[str], Awaitable[ClientConfig | None]]
+# Reloads the key ring from where the keys are kept, when a token names a key this process lacks.
+RefreshKeys = Callable[[], Awaitable[None]]
+
+
 class ClientCredentialsIssuer:
     def __init__(
         self,
@@ -208,6 +215,7 @@ class ClientCredentialsIssuer:
         token_lifetime: int = 3600,
         attempts: FailedAttempts | None = None,
         verify_threads: int = 4,
+        find_client: FindClient | None = None,
     ) -> None:
         if verify_threads < 1:
             raise ValueError("verify_threads must be at least 1")
@@ -217,10 +225,12 @@ class ClientCredentialsIssuer:
         self._verifying = anyio.CapacityLimiter(verify_threads)
         self._max_verifications = verify_threads * (1 + WAITING_PER_THREAD)
         self._verifications = 0  # running or waiting for a thread
-        self._key = signing_key or generate_signing_key()
+        self._ring = KeyRing(signing_key or generate_signing_key())
+        self._refresh_keys: RefreshKeys | None = None
+        self._find_client = find_client
         self._server = _Server({c.client_id: c for c in clients})
         self._server.register_grant(_ClientCredentials)
-        self._generator = _TokenGenerator(issuer, audience, self._key, token_lifetime)
+        self._generator = _TokenGenerator(issuer, audience, lambda: self._ring.signing, token_lifetime)
         self._server.register_token_generator("client_credentials", self._generator)
 
     async def token_endpoint(
@@ -245,6 +255,11 @@ class ClientCredentialsIssuer:
             )
         if self._verifications >= self._max_verifications:
             return _oauth_error(503, "temporarily_unavailable", "too many token requests", retry_after=1)
+        if client_id and self._find_client is not None and not self.knows(client_id):
+            # Cheaper than the scrypt every attempt pays, and failed attempts are budgeted above.
+            found = await self._find_client(client_id)
+            if found is not None:
+                self.register(found)
         self._verifications += 1
         try:
             response: TokenResponse = await anyio.to_thread.run_sync(
@@ -277,15 +292,43 @@ class ClientCredentialsIssuer:
         """Add or replace a client at run time (registered consumer applications)."""
         self._server._clients[client.client_id] = client
 
+    @property
+    def keys(self) -> KeyRing:
+        return self._ring
+
+    def use_keys(self, ring: KeyRing, *, refresh: RefreshKeys | None = None) -> None:
+        """Sign with `ring.signing` from now on and accept tokens of any key in `ring`; `refresh`, if
+        given, reloads the ring when a token names a key not in it (rotated on another replica)."""
+        self._ring = ring
+        if refresh is not None:
+            self._refresh_keys = refresh
+
     def jwks(self) -> dict[str, Any]:
-        return {"keys": [self._key.as_dict(private=False)]}
+        return self._ring.jwks()
 
     def verifier(self, *, leeway: int = 30) -> IssuedTokenVerifier:
-        public = KeySet([RSAKey.import_key(self._key.as_dict(private=False))])
         return IssuedTokenVerifier(
-            TokenVerifier(issuer=self.issuer, audience=self.audience, jwks=StaticJwks(public), leeway=leeway),
+            TokenVerifier(issuer=self.issuer, audience=self.audience, jwks=_RingJwks(self), leeway=leeway),
             self._server._clients,
         )
+
+
+class _RingJwks:
+    """The issuer's current public keys, as a JWKS source that follows rotations."""
+
+    MIN_REFRESH_SECONDS = 5.0  # tokens with made-up kids must not turn into a query each
+
+    def __init__(self, issuer: ClientCredentialsIssuer) -> None:
+        self._issuer = issuer
+        self._refreshed_at = float("-inf")
+
+    async def get_key_set(self, *, refresh: bool = False) -> KeySet:
+        reload = self._issuer._refresh_keys
+        due = time.monotonic() - self._refreshed_at >= self.MIN_REFRESH_SECONDS
+        if refresh and reload is not None and due:
+            self._refreshed_at = time.monotonic()
+            await reload()
+        return self._issuer._ring.public
 
 
 def _oauth_error(status: int, error: str, description: str, *, retry_after: int) -> TokenResponse:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 from joserfc.jwk import KeySet, RSAKey
@@ -27,9 +28,7 @@ def load_or_create_signing_key(path: str | None) -> RSAKey:
         return generate_signing_key()
     file = Path(path)
     if file.exists():
-        key = RSAKey.import_key(file.read_bytes(), parameters=KEY_PARAMETERS)
-        key.ensure_kid()
-        return key
+        return import_signing_key(file.read_bytes())
     key = generate_signing_key()
     file.parent.mkdir(parents=True, exist_ok=True)
     # Replicas starting together on a fresh volume race to create the file: each writes a whole key
@@ -45,6 +44,29 @@ def load_or_create_signing_key(path: str | None) -> RSAKey:
     finally:
         draft.unlink(missing_ok=True)
     return key
+
+
+def import_signing_key(pem: bytes) -> RSAKey:
+    key = RSAKey.import_key(pem, parameters=KEY_PARAMETERS)
+    key.ensure_kid()  # a thumbprint (RFC 7638): the same key gets the same kid wherever it is read
+    return key
+
+
+class KeyRing:
+    """The issuer's keys: the first signs; every one verifies and is published in the JWKS (keys that
+    signed before a rotation stay until the tokens they signed have expired)."""
+
+    def __init__(self, signing: RSAKey, retired: Sequence[RSAKey] = ()) -> None:
+        self.signing = signing
+        self.keys = (signing, *(key for key in retired if key.kid != signing.kid))
+        self.public = KeySet([RSAKey.import_key(key.as_dict(private=False)) for key in self.keys])
+
+    @property
+    def kids(self) -> tuple[str, ...]:
+        return tuple(str(key.kid) for key in self.keys)
+
+    def jwks(self) -> dict[str, Any]:
+        return {"keys": [key.as_dict(private=False) for key in self.keys]}
 
 
 class JwksSource(Protocol):

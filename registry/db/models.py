@@ -411,3 +411,20 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     delivered_at: Mapped[dt.datetime | None]
+
+
+class SigningKey(Base):
+    """A private key of the built-in issuer, sealed with the secrets key; the highest generation signs.
+
+    Generations are the primary key: replicas that create the first key, or rotate, at the same time
+    collide on it, and every loser reads the winner's key.
+    """
+
+    __tablename__ = "signing_keys"
+
+    generation: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    kid: Mapped[str] = mapped_column(String(100), unique=True)
+    sealed_key: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # When a newer key took over signing: published until the tokens this one signed have expired.
+    retired_at: Mapped[dt.datetime | None]
