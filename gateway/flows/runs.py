@@ -60,7 +60,9 @@ class RunRecord(msgspec.Struct, kw_only=True):
 class RunQuery(msgspec.Struct, kw_only=True):
     flow: str | None = None
     state: RunState | None = None
-    key: str | None = None  # matches any business key value
+    key: str | None = None  # a business key value, exactly (any key, or the one named `key_name`)
+    key_name: str | None = None
+    flows: frozenset[str] | None = None  # only runs of these flows
     since: dt.datetime | None = None
     limit: int = 100
     offset: int = 0
@@ -79,4 +81,3 @@ class RunIndex(Protocol):
     async def counts(self) -> dict[str, dict[str, int]]:
         """Runs by flow and state."""
         ...
-
