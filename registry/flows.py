@@ -94,8 +94,10 @@ class SqlRunIndex:
             stmt = stmt.where(FlowRun.created_at >= query.since)
         if query.flows is not None:
             stmt = stmt.where(FlowRun.flow.in_(query.flows))
-        if query.key:
-            keyed = select(FlowRunKey.run_id).where(FlowRunKey.value == query.key)
+        if query.key or query.key_name:
+            keyed = select(FlowRunKey.run_id)
+            if query.key:
+                keyed = keyed.where(FlowRunKey.value == query.key)
             if query.key_name:
                 keyed = keyed.where(FlowRunKey.name == query.key_name)
             stmt = stmt.where(FlowRun.id.in_(keyed))

@@ -29,7 +29,7 @@ from registry.api.problems import errors
 from registry.api.schemas import NO_NUL
 from registry.api.security import WRITE_SECURITY
 from registry.db.models import Api, utcnow
-from registry.errors import InvalidRequest, NotFound
+from registry.errors import NotFound
 
 RunId = Annotated[str, PathParameter(description="run id", max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 StepName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
@@ -223,7 +223,9 @@ class FlowController(Controller):
         key_name: Annotated[
             str | None,
             QueryParameter(
-                max_length=100, pattern=NO_NUL, description="with `key`: the name of the business key it is"
+                max_length=100,
+                pattern=NO_NUL,
+                description="the business key `key` is a value of; alone: runs that have this key",
             ),
         ] = None,
         since: When = None,
@@ -232,15 +234,13 @@ class FlowController(Controller):
     ) -> RunPage:
         """Runs, newest first: by flow, state (`failed` is the exception queue), business key value
         (exact, case-sensitive; `key_name` names the key), start. Keys, step errors and output summaries
-        are shown, and business keys searched, only in the runs of the caller's teams' flows (all, for
-        admins) and the runs it started."""
+        are shown in the runs of the caller's teams' flows (all, for admins) and the runs it started; a
+        business key search covers only the caller's teams' flows (all, for admins)."""
         require_read(principal, anonymous_reads=settings.anonymous_reads)
-        if key_name is not None and key is None:
-            raise InvalidRequest("`key_name` needs `key`")
         runner = _runner(request)
         reader = await RunReader.of(session, principal)
         visible = None
-        if key is not None and not reader.admin:
+        if (key is not None or key_name is not None) and not reader.admin:
             # A key value is business data: searching other teams' runs by it would tell who is a client.
             visible = frozenset(f.name for f in runner.flows.values() if reader.owns(f))
         query = RunQuery(
