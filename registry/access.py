@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from policies.auth import Principal
-from registry.db.models import Team
+from registry.db.models import Team, TeamMember
 from registry.errors import Forbidden, Unauthenticated
 
 READ = "registry:read"
@@ -38,3 +41,13 @@ def require_owner(principal: Principal | None, team: Team) -> Principal:
 
 def is_member(principal: Principal, team: Team) -> bool:
     return any(member.subject == principal.subject for member in team.members)
+
+
+async def team_names(session: AsyncSession, principal: Principal) -> frozenset[str]:
+    """The teams `principal` is a member of."""
+    rows = await session.scalars(
+        select(Team.name)
+        .join(TeamMember, TeamMember.team_id == Team.id)
+        .where(TeamMember.subject == principal.subject)
+    )
+    return frozenset(rows)

@@ -130,8 +130,15 @@ class SqlRunIndex:
             stmt = stmt.where(FlowRun.state == query.state.value)
         if query.since:
             stmt = stmt.where(FlowRun.created_at >= query.since)
-        if query.key:
-            stmt = stmt.where(FlowRun.id.in_(select(FlowRunKey.run_id).where(FlowRunKey.value == query.key)))
+        if query.flows is not None:
+            stmt = stmt.where(FlowRun.flow.in_(query.flows))
+        if query.key or query.key_name:
+            keyed = select(FlowRunKey.run_id)
+            if query.key:
+                keyed = keyed.where(FlowRunKey.value == query.key)
+            if query.key_name:
+                keyed = keyed.where(FlowRunKey.name == query.key_name)
+            stmt = stmt.where(FlowRun.id.in_(keyed))
         async with self._sessionmaker() as session:
             total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = await session.scalars(

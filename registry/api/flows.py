@@ -1,5 +1,11 @@
 """HTTP routes for flows: what is registered, the runs (the exception queue among them), and the
-operator actions on a run."""
+operator actions on a run.
+
+A run's business data (its keys, input, answer, each step's error and output summary) is for the
+flow's owning team, admins and the consumer that started the run (its client id, as the gateway
+names consumers; that consumer reads its run without a registry scope: it polls the `Location` it
+was answered). Other readers see that a run exists, its state, steps and timestamps.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +17,19 @@ from litestar import Controller, Request, get, post
 from litestar.params import Body, PathParameter, QueryParameter
 from sqlalchemy import select
 
+from gateway.flows.declaration import Flow
 from gateway.flows.runner import FlowRunner
 from gateway.flows.runs import RunQuery, RunRecord, RunState, StepRun
+from policies.auth import Principal
 from registry import flows
-from registry.access import require_read
+from registry.access import ADMIN, require_read, team_names
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.discovery import Limit, Offset, Text, When, instant
 from registry.api.problems import errors
 from registry.api.schemas import NO_NUL
 from registry.api.security import WRITE_SECURITY
 from registry.db.models import Api, utcnow
+from registry.errors import NotFound
 
 RunId = Annotated[str, PathParameter(description="run id", max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 StepName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
@@ -61,15 +70,15 @@ class RunOut(msgspec.Struct):
     flow: str
     state: RunState
     late: bool
-    keys: dict[str, str]
+    keys: dict[str, str]  # empty for readers who may not see the run's data
     created_at: dt.datetime
     updated_at: dt.datetime
-    steps: list[StepRun]
+    steps: list[StepRun]  # without errors and output summaries for those readers
     failed_step: str | None
     trace_id: str
     replay_of: str | None
     operation: str | None
-    input: dict[str, Any] | None = None  # on a single run only
+    input: dict[str, Any] | None = None  # on a single run only, and for those who may see its data
     result: dict[str, Any] | None = None
 
 
@@ -93,22 +102,57 @@ def _runner(request: Request) -> FlowRunner:
     return request.app.state.flow_runner
 
 
-def run_out(run: RunRecord, runner: FlowRunner, *, detail: bool, now: dt.datetime) -> RunOut:
+class RunReader:
+    """Whose runs' data one caller may see: its teams' flows' runs, the runs it started, or all (admins)."""
+
+    def __init__(self, principal: Principal | None, teams: frozenset[str]) -> None:
+        self.principal = principal
+        self.admin = principal is not None and ADMIN in principal.scopes
+        self.teams = teams
+
+    @classmethod
+    async def of(cls, session: Session, principal: Principal | None) -> RunReader:
+        teams = await team_names(session, principal) if principal is not None else frozenset()
+        await session.rollback()
+        return cls(principal, teams)
+
+    def started(self, run: RunRecord) -> bool:
+        principal = self.principal
+        return (
+            principal is not None
+            and run.consumer is not None
+            and ((principal.client_id or principal.subject) == run.consumer)
+        )
+
+    def owns(self, flow: Flow | None) -> bool:
+        return self.admin or (flow is not None and flow.owner in self.teams)
+
+    def sees_data(self, run: RunRecord, runner: FlowRunner) -> bool:
+        return self.owns(runner.flows.get(run.flow)) or self.started(run)
+
+
+def run_out(run: RunRecord, runner: FlowRunner, *, data: bool, detail: bool, now: dt.datetime) -> RunOut:
+    """`data`: the reader may see the run's business data; `detail`: one run, with input and answer."""
+    steps = (
+        run.steps
+        if data
+        else [msgspec.structs.replace(step, error=None, output_summary=None) for step in run.steps]
+    )
     return RunOut(
         id=run.id,
         flow=run.flow,
         state=run.state,
         late=flows.is_late(run, runner.flows.get(run.flow), now),
-        keys=run.keys,
+        keys=run.keys if data else {},
         created_at=run.created_at,
         updated_at=run.updated_at,
-        steps=run.steps,
+        steps=steps,
         failed_step=run.failed_step,
         trace_id=run.trace_id,
         replay_of=run.replay_of,
         operation=run.operation,
-        input=run.input if detail else None,
-        result=run.result if detail else None,
+        input=run.input if data and detail else None,
+        result=run.result if data and detail else None,
     )
 
 
@@ -166,28 +210,56 @@ class FlowController(Controller):
     async def list_runs(
         self,
         request: Request,
+        session: Session,
         principal: Caller,
         settings: Config,
         flow: Text = None,
         # `state` is litestar's reserved name for application state.
         run_state: Annotated[RunState | None, QueryParameter(name="state")] = None,
         key: Annotated[
-            str | None, QueryParameter(max_length=500, pattern=NO_NUL, description="any business key value")
+            str | None,
+            QueryParameter(max_length=500, pattern=NO_NUL, description="a business key value, exactly"),
+        ] = None,
+        key_name: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=100,
+                pattern=NO_NUL,
+                description="the business key `key` is a value of; alone: runs that have this key",
+            ),
         ] = None,
         since: When = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> RunPage:
-        """Runs, newest first: by flow, state (`failed` is the exception queue), business key value, start."""
+        """Runs, newest first: by flow, state (`failed` is the exception queue), business key value
+        (exact, case-sensitive; `key_name` names the key), start. Keys, step errors and output summaries
+        are shown in the runs of the caller's teams' flows (all, for admins) and the runs it started; a
+        business key search covers only the caller's teams' flows (all, for admins)."""
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         runner = _runner(request)
+        reader = await RunReader.of(session, principal)
+        visible = None
+        if (key is not None or key_name is not None) and not reader.admin:
+            # A key value is business data: searching other teams' runs by it would tell who is a client.
+            visible = frozenset(f.name for f in runner.flows.values() if reader.owns(f))
         query = RunQuery(
-            flow=flow, state=run_state, key=key, since=instant(since, "since"), limit=limit, offset=offset
+            flow=flow,
+            state=run_state,
+            key=key,
+            key_name=key_name,
+            flows=visible,
+            since=instant(since, "since"),
+            limit=limit,
+            offset=offset,
         )
         runs, total = await runner.index.search(query)
         now = utcnow()
         return RunPage(
-            items=[run_out(run, runner, detail=False, now=now) for run in runs],
+            items=[
+                run_out(run, runner, data=reader.sees_data(run, runner), detail=False, now=now)
+                for run in runs
+            ],
             total=total,
             limit=limit,
             offset=offset,
@@ -198,13 +270,17 @@ class FlowController(Controller):
         self, request: Request, session: Session, principal: Caller, settings: Config, run_id: RunId
     ) -> RunOut:
         """Steps with state, attempts, start and end, last error (the downstream problem), output summary;
-        the request and the answer for the flow's owning team and admins only."""
-        require_read(principal, anonymous_reads=settings.anonymous_reads)
+        the request and the answer. The business data is for the flow's owning team, admins and the
+        consumer that started the run, which needs no registry scope to read it; other readers see the
+        run's state, steps and timestamps."""
         runner = _runner(request)
-        run = await flows.get_run(runner, run_id)
-        flow = runner.flows.get(run.flow)
-        detail = flow is not None and await flows.sees_run_data(session, principal, flow.owner)
-        return run_out(run, runner, detail=detail, now=utcnow())
+        run = await runner.index.get(run_id)
+        reader = await RunReader.of(session, principal)
+        if run is None or not reader.started(run):
+            require_read(principal, anonymous_reads=settings.anonymous_reads)
+        if run is None:
+            raise NotFound(f"flow run {run_id!r} does not exist")
+        return run_out(run, runner, data=reader.sees_data(run, runner), detail=True, now=utcnow())
 
     @post(
         "/runs/{run_id:str}/retry",

@@ -177,7 +177,7 @@ async def staff_engagement(context: StepContext) -> dict[str, Any]:
 
 
 async def mark_synced(context: StepContext) -> dict[str, Any]:
-    """Input: every earlier output. Output: what the run set up; emits `project.created`."""
+    """Input: every earlier output. Output: what the run set up; emits `delivery.project.created`."""
     opportunity_id = context.outputs["validate-contract"]["opportunityId"]
     project_id = context.outputs["create-project"]["projectId"]
     engagement_id = context.outputs["provision-engagement"]["engagementId"]
@@ -190,7 +190,7 @@ async def mark_synced(context: StepContext) -> dict[str, Any]:
     response.raise_for_status()
     team = context.outputs["staff-engagement"]
     context.emit(
-        "project.created",
+        "delivery.project.created",
         {
             "opportunityId": opportunity_id,
             "clientId": context.outputs["upsert-client"]["clientId"],
@@ -241,7 +241,12 @@ LEAD_TO_PROJECT = Flow(
         ),
         Step("provision-engagement", provision_engagement, SYSTEM_CALLS, description="PSA: provision"),
         Step("staff-engagement", staff_engagement, SYSTEM_CALLS, description="HCM to PSA: manager and roles"),
-        Step("mark-synced", mark_synced, SYSTEM_CALLS, description="CRM: mark synced; emit project.created"),
+        Step(
+            "mark-synced",
+            mark_synced,
+            SYSTEM_CALLS,
+            description="CRM: mark synced; emit delivery.project.created",
+        ),
     ),
     business_keys=("opportunityId", "clientId", "projectId", "engagementId"),
     sla_seconds=15 * 60,
@@ -306,7 +311,7 @@ async def post_billing_lines(context: StepContext) -> dict[str, Any]:
 
 
 async def issue_invoice(context: StepContext) -> dict[str, Any]:
-    """Input: client and period. Output: the `invoiceId` and its total; emits `invoice.ready`.
+    """Input: client and period. Output: the `invoiceId` and its total; emits `finance.invoice.ready`.
 
     One invoice per client and month: when an earlier run issued it, this run answers it and
     emits nothing."""
@@ -321,7 +326,7 @@ async def issue_invoice(context: StepContext) -> dict[str, Any]:
             response.raise_for_status()
             invoice = response.body
             context.emit(
-                "invoice.ready",
+                "finance.invoice.ready",
                 {
                     "invoiceId": invoice["id"],
                     "client": client,
@@ -357,7 +362,12 @@ TIME_TO_BILL = Flow(
     steps=(
         Step("read-approved-time", read_approved_time, SYSTEM_CALLS, description="PSA: approved time"),
         Step("post-billing-lines", post_billing_lines, SYSTEM_CALLS, description="ERP: billing lines"),
-        Step("issue-invoice", issue_invoice, SYSTEM_CALLS, description="ERP: invoice; emit invoice.ready"),
+        Step(
+            "issue-invoice",
+            issue_invoice,
+            SYSTEM_CALLS,
+            description="ERP: invoice; emit finance.invoice.ready",
+        ),
     ),
     business_keys=("client", "period", "invoiceId"),
     sla_seconds=30 * 60,

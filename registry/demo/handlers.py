@@ -1,15 +1,18 @@
 """Python handler adapters for the demo contracts: small in-memory PSA systems behind the gateway.
 
 Registered in the `charter.adapters` entry-point group (pyproject.toml) as `demo-projects` and
-`demo-time-entries`; the gateway has already validated each request against the contract.
+`demo-time-entries`; the gateway has already validated each request against the contract. Like the
+simulated systems they replay the first answer of a write that carries an `Idempotency-Key`.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Mapping
 from typing import Any
 
 from gateway.adapters.base import GatewayRequest, GatewayResponse
+from registry.demo.systems.simulated import Handler, SimulatedSystem
 
 _ids = itertools.count(2)  # p-1 is seeded
 _projects: dict[str, dict[str, Any]] = {
@@ -76,14 +79,25 @@ async def approve_time_entry(request: GatewayRequest) -> dict[str, Any] | Gatewa
     return entry
 
 
+class _Psa(SimulatedSystem):
+    """The handlers below with the simulated systems' call counts and idempotent writes."""
+
+    name = "psa-handlers"
+
+    def operations(self) -> Mapping[str, Handler]:
+        return {
+            "listProjects": list_projects,
+            "createProject": create_project,
+            "getProject": get_project,
+            "listMilestones": list_milestones,
+            "listTimeEntries": list_time_entries,
+            "bookTime": book_time,
+            "approveTimeEntry": approve_time_entry,
+        }
+
+
+_handlers = _Psa().handlers()
 PROJECTS = {
-    "listProjects": list_projects,
-    "createProject": create_project,
-    "getProject": get_project,
-    "listMilestones": list_milestones,
+    name: _handlers[name] for name in ("listProjects", "createProject", "getProject", "listMilestones")
 }
-TIME_ENTRIES = {
-    "listTimeEntries": list_time_entries,
-    "bookTime": book_time,
-    "approveTimeEntry": approve_time_entry,
-}
+TIME_ENTRIES = {name: _handlers[name] for name in ("listTimeEntries", "bookTime", "approveTimeEntry")}

@@ -16,8 +16,11 @@ from typing import Any, TypeVar
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
+from gateway.flows.adapter import keyed_run_id
+from gateway.flows.runs import RunQuery
+from policies.auth import Principal
 from registry.app import create_app
 from registry.db.models import AuditEvent, OutboxEvent
 from tests import acme_flows
@@ -234,11 +237,19 @@ async def bind_onboarding(client: AsyncTestClient, headers: dict[str, str], **fl
     assert response.status_code == 200, response.text
 
 
-async def win(client: AsyncTestClient, opportunity: str, key: str, body: Any = None) -> Any:
+async def win(
+    client: AsyncTestClient,
+    opportunity: str,
+    key: str,
+    body: Any = None,
+    *,
+    token: dict[str, str] | None = None,
+) -> Any:
+    """Win an opportunity: anonymously (the operation declares no security), or as `token`'s client."""
     return await client.post(
         f"/gw/onboarding/v1/opportunities/{opportunity}/won",
         json=body if body is not None else {"client": "ACME"},
-        headers={"Idempotency-Key": key},
+        headers={"Idempotency-Key": key, **(token or {})},
     )
 
 
@@ -290,13 +301,61 @@ async def test_a_won_opportunity_runs_the_flow_and_answers_its_result(app, clien
     ]
 
 
-async def test_the_same_key_answers_the_first_run_without_running_again(client, bound):
-    first = await win(client, "opp-1", "same")
-    again = await win(client, "opp-1", "same")
+async def test_runs_are_found_by_an_exact_business_key_value(client, bound, delivery):
+    run_id = (await win(client, "Opp-1", "k", token=delivery)).headers["charter-flow-run"]
+
+    async def found(**params: str) -> list[str]:
+        page = await client.get("/api/v1/flows/runs", params=params, headers=delivery)
+        assert page.status_code == 200, page.text
+        return [run["id"] for run in page.json()["items"]]
+
+    assert await found(key="Opp-1") == [run_id]
+    assert await found(key="opp-1") == [] and await found(key="Opp") == [] and await found(key="Opp-1 ") == []
+    assert await found(key="Opp-1", key_name="opportunityId") == [run_id]
+    assert await found(key="Opp-1", key_name="projectId") == []
+    assert await found(key="project-2", key_name="projectId") == [run_id]
+    assert await found(key_name="projectId") == [run_id] and await found(key_name="invoiceId") == []
+
+
+async def key_search_plan(app: Litestar) -> str:
+    """The database's plan of the key search's query (with sequential scans off on PostgreSQL, where
+    a table this small would be scanned anyway): whether an index serves it."""
+    engine = app.state.engine
+    statements: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
+        if "flow_run_keys" in statement and "count(" not in statement:
+            statements.append((statement, parameters))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        await app.state.flow_runner.index.search(RunQuery(key="Opp-1", key_name="opportunityId"))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    (statement, parameters), *_ = statements
+    async with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            await conn.exec_driver_sql("SET enable_seqscan = off")
+            rows = await conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+        else:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        return "\n".join(str(row[-1]) for row in rows)
+
+
+async def test_the_business_key_search_is_served_by_an_index(app, client, bound, delivery):
+    await win(client, "Opp-1", "k", token=delivery)
+    plan = await on_server(client, key_search_plan, app)
+    assert "ix_flow_run_keys_value" in plan, plan
+
+
+async def test_the_same_key_answers_the_first_run_without_running_again(client, bound, delivery):
+    first = await win(client, "opp-1", "same", token=delivery)
+    again = await win(client, "opp-1", "same", token=delivery)
+    assert first.status_code == 201, first.text
     assert (again.status_code, again.json()) == (first.status_code, first.json())
     assert bound.calls["POST /projects"] == 1
 
-    other_body = await win(client, "opp-1", "same", {"client": "Globex"})
+    other_body = await win(client, "opp-1", "same", {"client": "Globex"}, token=delivery)
     assert other_body.status_code == 422
     assert other_body.json()["type"] == "/problems/idempotency-key-reused"
 
@@ -304,10 +363,39 @@ async def test_the_same_key_answers_the_first_run_without_running_again(client, 
     assert missing.status_code == 400  # the contract requires the header
 
 
-async def test_concurrent_duplicates_run_once(client, bound):
-    answers = await asyncio.gather(*(win(client, "opp-9", "burst") for _ in range(20)))
+async def test_one_callers_key_does_not_answer_another_caller(client, bound, delivery):
+    reader = bearer(await fetch_token(client, "reader", "reader-secret"))
+    mine = await win(client, "opp-1", "1", token=delivery)
+    theirs = await win(client, "opp-1", "1", token=reader)
+    assert mine.headers["charter-flow-run"] != theirs.headers["charter-flow-run"]
+
+
+async def test_an_anonymous_callers_answer_is_not_given_to_a_repeat_of_its_key(client, bound):
+    first = await win(client, "opp-1", "1")
+    assert first.status_code == 201, first.text
+    # Anyone may send an anonymous request with a guessed key: the first answer is not theirs.
+    again = await win(client, "opp-1", "1")
+    assert again.status_code == 409, again.text
+    problem = again.json()
+    assert problem["type"] == "/problems/idempotency-key-replayed"
+    assert "project-2" not in again.text and "charter-flow-run" not in again.headers
+    assert bound.calls["POST /projects"] == 1  # and the key still made the request run once
+
+    other_body = await win(client, "opp-1", "1", {"client": "Globex"})
+    assert other_body.status_code == 422
+    assert other_body.json()["type"] == "/problems/idempotency-key-reused"
+
+
+async def test_concurrent_duplicates_run_once(client, bound, delivery):
+    answers = await asyncio.gather(*(win(client, "opp-9", "burst", token=delivery) for _ in range(20)))
     assert {a.status_code for a in answers} == {201}
     assert len({a.headers["charter-flow-run"] for a in answers}) == 1
+    assert bound.calls["POST /projects"] == 1 and bound.calls["POST /engagements"] == 1
+
+
+async def test_concurrent_anonymous_duplicates_run_once_and_one_gets_the_answer(client, bound):
+    answers = await asyncio.gather(*(win(client, "opp-9", "burst") for _ in range(20)))
+    assert sorted(a.status_code for a in answers) == [201] + [409] * 19
     assert bound.calls["POST /projects"] == 1 and bound.calls["POST /engagements"] == 1
 
 
@@ -326,7 +414,7 @@ async def test_a_failing_step_is_retried_with_backoff(client, bound, admin):
 
 async def parked(client: AsyncTestClient, bound: Erp, admin: dict[str, str]) -> dict:
     bound.fail("POST /engagements", 3)
-    response = await win(client, "opp-7", "k")
+    response = await win(client, "opp-7", "k", token=admin)
     assert response.status_code == 202, response.text
     assert response.json()["state"] == "failed"
     run = (await client.get(response.headers["location"], headers=admin)).json()
@@ -352,6 +440,46 @@ async def wait_for(client: AsyncTestClient, run_id: str, headers: dict[str, str]
     raise AssertionError(f"run {run_id} is {run.get('state')}, not {state}")
 
 
+async def test_a_runs_data_is_for_its_flows_team_admins_and_the_consumer_that_started_it(
+    client, bound, admin, delivery
+):
+    # The consumer holds no registry scope: it polls the run it started at `Location`.
+    starter = bearer(await fetch_token(client, FLOW_CLIENT["client_id"], FLOW_CLIENT["client_secret"]))
+    bound.fail("POST /engagements", 3)
+    response = await win(client, "opp-7", "k", token=starter)
+    assert response.status_code == 202, response.text
+    location, run_id = response.headers["location"], response.json()["run"]
+
+    for who in (admin, delivery, starter):
+        run = (await client.get(location, headers=who)).json()
+        assert run["input"]["body"] == {"client": "ACME"} and run["keys"]["opportunityId"] == "opp-7"
+        assert run["steps"][2]["error"]["problem"]["type"] == "/problems/erp-down"
+        assert run["steps"][1]["output_summary"] == '{"projectId":"project-2"}'
+
+    # Another team's reader sees that the run exists, its state and timestamps: no business data.
+    reader = bearer(await fetch_token(client, "reader", "reader-secret"))
+    seen = (await client.get(location, headers=reader)).json()
+    assert (seen["state"], seen["failed_step"]) == ("failed", "provision-engagement")
+    assert seen["input"] is None and seen["result"] is None and seen["keys"] == {}
+    assert all(s["error"] is None and s["output_summary"] is None for s in seen["steps"])
+    assert [s["state"] for s in seen["steps"]] == ["succeeded", "succeeded", "failed"]
+    assert (await client.get(location)).status_code == 401
+
+    listed = (await client.get("/api/v1/flows/runs", headers=reader)).json()["items"]
+    assert [(r["id"], r["keys"], r["steps"][2]["error"]) for r in listed] == [(run_id, {}, None)]
+    listed = (await client.get("/api/v1/flows/runs", headers=delivery)).json()["items"]
+    assert listed[0]["keys"]["opportunityId"] == "opp-7" and listed[0]["steps"][2]["error"]["status"] == 503
+    # A business key finds runs only for those who may see the runs' keys.
+    by_key = {"key": "opp-7"}
+    assert (await client.get("/api/v1/flows/runs", params=by_key, headers=reader)).json()["total"] == 0
+    assert (await client.get("/api/v1/flows/runs", params=by_key, headers=delivery)).json()["total"] == 1
+    # Another consumer's token does not reach the run.
+    other = await client.get(
+        location, headers=bearer(await fetch_token(client, "finance-ci", "finance-secret"))
+    )
+    assert other.status_code == 200 and other.json()["input"] is None
+
+
 async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps(
     app, client, bound, admin, delivery
 ):
@@ -368,7 +496,7 @@ async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps
     again = await client.post(f"/api/v1/flows/runs/{run['id']}/retry", headers=delivery)
     assert again.status_code == 409
     # The first caller's key now answers the result.
-    assert (await win(client, "opp-7", "k")).status_code == 201
+    assert (await win(client, "opp-7", "k", token=admin)).status_code == 201
     assert await on_server(client, flow_actions, app) == ["flow.run.retry"]
     metrics = (await client.get("/metrics")).text
     for line in (
@@ -498,3 +626,21 @@ async def test_steps_call_with_the_flows_own_client_and_its_scopes(client, bound
     assert (step["state"], step["attempts"], step["error"]["status"]) == ("failed", 1, 403)
     assert step["error"]["problem"]["type"] == "/problems/insufficient-scope"
     assert bound.calls["POST /engagements"] == 0
+
+
+def test_users_of_one_client_application_do_not_share_keys():
+    def caller(subject: str, client_id: str | None) -> Principal:
+        return Principal(subject=subject, client_id=client_id, scopes=frozenset(), expires_at=None, claims={})
+
+    label = "POST /opportunities/{opportunityId}/won"
+    ids = {
+        keyed_run_id(principal, "onboarding", label, "1")
+        for principal in (
+            caller("alice", "portal"),
+            caller("bob", "portal"),
+            caller("portal", "portal"),  # the application's own client-credentials token
+            caller("portal", None),
+            None,
+        )
+    }
+    assert len(ids) == 4  # a subject without a client id is that client's own

@@ -247,3 +247,32 @@ async def test_a_retired_version_names_the_nearest_live_one(app, client, billing
     unnamed = await client.get("/gw/projects/projects", headers={**billing, "API-Version": "1.0.0"})
     assert unnamed.status_code == 410
     assert unnamed.json()["detail"] == "projects 1.0.0 is retired; use 3.0.0"
+
+
+async def test_the_demo_writes_answer_a_repeated_idempotency_key_with_the_first_answer(client, billing):
+    entry = {"consultant": "e-201", "projectId": "p-1", "date": "2026-11-24", "hours": 7.5}
+    headers = {**billing, "Idempotency-Key": "book-monday"}
+    first = await client.post("/gw/time-entries/v1/time-entries", json=entry, headers=headers)
+    again = await client.post("/gw/time-entries/v1/time-entries", json=entry, headers=headers)
+    assert first.status_code == again.status_code == 201, (first.text, again.text)
+    assert first.json()["id"] == again.json()["id"]
+    changed = await client.post(
+        "/gw/time-entries/v1/time-entries", json={**entry, "hours": 8}, headers=headers
+    )
+    assert changed.status_code == 422 and changed.json()["type"] == "/problems/idempotency-key-reused"
+
+    project = {"name": "ERP rollout phase 2", "client": "acme"}
+    created = [
+        await client.post(
+            "/gw/projects/v1/projects", json=project, headers={**billing, "Idempotency-Key": "p2"}
+        )
+        for _ in range(2)
+    ]
+    assert [c.status_code for c in created] == [201, 201]
+    assert created[0].json()["id"] == created[1].json()["id"]
+
+
+async def test_the_mock_adapter_answers_the_contracts_example(client, billing):
+    invoice = await client.get("/gw/invoices/v1/invoices/INV-1003", headers=billing)
+    assert invoice.status_code == 200, invoice.text
+    assert invoice.json()["total"] == {"amount": "2925.00", "currency": "EUR"}

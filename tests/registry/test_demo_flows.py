@@ -106,7 +106,7 @@ async def test_a_won_opportunity_becomes_a_staffed_project(app, client, consumer
     assert systems.erp.projects[setup["projectId"]]["status"] == "open"
     assert systems.psa.engagements[setup["engagementId"]]["status"] == "staffed"
     assert systems.crm.opportunities["opp-1001"]["sync"]["projectId"] == setup["projectId"]
-    assert "project.created" in await topics(app)
+    assert "delivery.project.created" in await topics(app)
 
     run = await finished(client, admin, response.headers["charter-flow-run"])
     assert run["keys"]["opportunityId"] == "opp-1001"
@@ -127,7 +127,7 @@ async def test_an_engagement_the_psa_refuses_closes_the_erp_project_again(app, c
     (project,) = [p for p in erp.projects.values() if p["opportunityId"] == "opp-1003"]
     assert project["status"] == "closed"
     assert app.state.demo_systems.psa.calls["createEngagement"] == 1  # refused for good: no retry
-    assert "project.created" not in await topics(app)
+    assert "delivery.project.created" not in await topics(app)
 
 
 async def test_invalid_contract_attributes_stop_the_run_before_any_write(app, client, consumer):
@@ -158,7 +158,7 @@ async def test_an_erp_outage_parks_the_billing_run_and_a_retry_finishes_it(app, 
     assert run["result"]["body"]["total"] == {"amount": "2925.00", "currency": "EUR"}
     # The completed step did not run again: the PSA was read once.
     assert app.state.demo_systems.psa.calls["listApprovedTimeEntries"] == 1
-    assert (await topics(app)).count("invoice.ready") == 1
+    assert (await topics(app)).count("finance.invoice.ready") == 1
 
 
 async def test_billing_a_month_twice_answers_the_first_invoice(app, client, consumer):
@@ -169,4 +169,4 @@ async def test_billing_a_month_twice_answers_the_first_invoice(app, client, cons
     assert first.json()["invoiceId"] == second.json()["invoiceId"]
     assert first.json()["hours"] == 14.5
     assert len(app.state.demo_systems.erp.invoices) == 1
-    assert (await topics(app)).count("invoice.ready") == 1
+    assert (await topics(app)).count("finance.invoice.ready") == 1

@@ -57,7 +57,7 @@ def contract(address: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture
 def app(database_url: str) -> Litestar:
-    # The demo registers project-events 1.0.0, whose `project.created` requires six fields.
+    # The demo registers project-events 1.0.0, whose `delivery.project.created` requires six fields.
     return create_app(make_settings(database_url, demo=True), flows={ANNOUNCE.name: ANNOUNCE})
 
 
@@ -108,30 +108,32 @@ async def publish(client: AsyncTestClient, app: Litestar, name: str, document: d
 
 
 async def test_an_event_that_keeps_its_contract_leaves_through_the_outbox(client, app):
-    record = await run(client, app, [["project.created", PROJECT]])
+    record = await run(client, app, [["delivery.project.created", PROJECT]])
 
     assert record.state.value == "succeeded"
     sent = await outbox(client, app)
-    assert ("project.created", {"run": record.id, "flow": "announce", "data": PROJECT}) in sent
+    assert ("delivery.project.created", {"run": record.id, "flow": "announce", "data": PROJECT}) in sent
     assert "flow.run.succeeded" in [topic for topic, _ in sent]
 
 
 async def test_an_event_that_breaks_its_contract_fails_its_step_for_good_and_is_not_sent(client, app):
     broken = {key: value for key, value in PROJECT.items() if key != "members"}
-    record = await run(client, app, [["warehouse.restocked", {"sku": "A-1"}], ["project.created", broken]])
+    record = await run(
+        client, app, [["warehouse.restocked", {"sku": "A-1"}], ["delivery.project.created", broken]]
+    )
 
     assert record.state.value == "failed"
     step = record.steps[0]
     assert step.attempts == 1  # the same code would emit the same event: no retry
     assert step.error is not None
-    assert "event project.created breaks its contract" in step.error["message"]
+    assert "event delivery.project.created breaks its contract" in step.error["message"]
     assert step.error["problem"] == {
-        "event": "project.created",
+        "event": "delivery.project.created",
         "violations": ['project-events 1.0.0, message ProjectCreated: /: "members" is a required property'],
     }
     topics = [topic for topic, _ in await outbox(client, app)]
     # None of the step's events leave, the valid one included: they go with the step or not at all.
-    assert "project.created" not in topics
+    assert "delivery.project.created" not in topics
     assert "warehouse.restocked" not in topics
     assert "flow.run.failed" in topics
 
