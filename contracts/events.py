@@ -1,6 +1,6 @@
 """The event schema catalog: which AsyncAPI message payload schemas an event topic must satisfy.
 
-An event's topic (`project.created`) matches a contract's channel by its address, or a message by
+An event's topic (`delivery.project.created`) matches a contract's channel by its address, or a message by
 its name. The catalog is built from compiled contracts (`compile_event_schemas`, one per document,
 so a caller can keep them by version fingerprint and recompile only what changed).
 """

@@ -29,7 +29,7 @@ from registry.errors import Forbidden, InvalidRequest, NotFound
 from registry.secret_box import SecretBox
 from registry.webhooks import PRIVATE_TOPICS
 
-# A topic name (`contract.deprecated`, `project.created`) or a prefix of names (`flow.run.*`).
+# A topic name (`contract.deprecated`, `delivery.project.created`) or a prefix of names (`flow.run.*`).
 TOPIC = re.compile(r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*(\.\*)?$")
 MAX_PER_TEAM = 50  # each event is matched against every subscription
 

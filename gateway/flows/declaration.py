@@ -122,7 +122,7 @@ class StepContext:
     events: list[tuple[str, Any]] = field(default_factory=list)
 
     def emit(self, event_type: str, data: Any) -> None:
-        """Publish a business event (`project.created`) once this step completes.
+        """Publish a business event (`delivery.project.created`) once this step completes.
 
         Events leave with the step's recorded output, so a step retried after a failure does not
         send the event of its failed attempt.

@@ -90,7 +90,7 @@ def refused_events(event_check: EventCheck | None, events: list[tuple[str, Any]]
 
     A contract-breaking event fails its step for good (retrying the same code emits the same event)
     and parks the run, rather than being dropped or sent: consumers rely on the contract, and a
-    dropped `project.created` would silently lose business, while a parked run is visible in the
+    dropped `delivery.project.created` would silently lose business, while a parked run is visible in the
     exception queue, names the violations, and is retried once the flow or the contract is fixed.
     """
     for topic, data in events:

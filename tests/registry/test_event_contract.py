@@ -26,7 +26,7 @@ CONSUMER = {
     "scopes": ["lead-to-project:run"],
 }
 QUICK = RetryPolicy(attempts=2, backoff_seconds=0.01, jitter=0, timeout_seconds=10)
-# Topics Charter announces itself; the demo flows' business events (`project.created`) are theirs.
+# Topics Charter announces itself; the demo flows' business events (`delivery.project.created`) are theirs.
 OWN_PREFIXES = ("contract.", "api.", "consumer.", "client.", "access.", "flow.run.")
 
 
