@@ -62,9 +62,9 @@ from registry.events import Event, InProcessBus, OutboxRelay, in_process_deliver
 from registry.gateway_source import RegistryContracts, gateway_reloader
 from registry.http_limits import BodyDeadline
 from registry.nats_bus import JetStreamEvents
-from registry.portal import assets_router, browser_sessions, for_browsers, portal_router, template_config
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
+from registry.web import assets_router, browser_sessions, for_browsers, portal_router, template_config
 from registry.webhooks import WebhookDeliveries
 
 VERSION = "0.1.0"

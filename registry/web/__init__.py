@@ -14,12 +14,12 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from registry.portal.access import CSRF_COOKIE, BrowserSessions, browser_sessions, csrf_secret
-from registry.portal.errors import PAGE_EXCEPTION_HANDLERS, for_browsers
-from registry.portal.flow_pages import FlowConsoleController
-from registry.portal.pages import PortalController
-from registry.portal.queries import FacetCache
 from registry.settings import Settings
+from registry.web.access import CSRF_COOKIE, BrowserSessions, browser_sessions, csrf_secret
+from registry.web.errors import PAGE_EXCEPTION_HANDLERS, for_browsers
+from registry.web.flow_pages import FlowConsoleController
+from registry.web.pages import PortalController
+from registry.web.queries import FacetCache
 
 HERE = Path(__file__).parent
 ASSETS_PATH = "/assets"

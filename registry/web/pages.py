@@ -27,8 +27,9 @@ from registry.api.dependencies import Config, Session
 from registry.api.versions import JSON, YAML, document_bytes
 from registry.db.models import Api, ApiVersion, Layer, LintRuleset, VersionState
 from registry.errors import InvalidRequest, NotFound
-from registry.portal import queries
-from registry.portal.access import (
+from registry.versions import get_version, list_versions
+from registry.web import queries
+from registry.web.access import (
     SESSION_COOKIE,
     BrowserSessions,
     local_path,
@@ -36,8 +37,7 @@ from registry.portal.access import (
     public_catalog,
     require_page_read,
 )
-from registry.portal.asyncapi_docs import asyncapi_docs
-from registry.versions import get_version, list_versions
+from registry.web.asyncapi_docs import asyncapi_docs
 
 PAGE_SIZE = 20
 MAX_PAGE = 50_000  # offset 1,000,000 at most, as the search API

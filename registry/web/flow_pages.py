@@ -18,8 +18,8 @@ from registry import flows
 from registry.access import ADMIN, WRITE
 from registry.api.dependencies import Session
 from registry.db.models import utcnow
-from registry.portal.access import page_principal, require_page_read
-from registry.portal.pages import Pager, page
+from registry.web.access import page_principal, require_page_read
+from registry.web.pages import Pager, page
 
 QUEUE_PAGE = 50
 RunId = Annotated[str, PathParameter(max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]

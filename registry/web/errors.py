@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 
 from contracts.errors import ContractError, DocumentTooComplex, DocumentTooLarge
 from registry.errors import Forbidden, RegistryError, Unauthenticated
-from registry.portal.access import SignInRequired, sign_in_location
+from registry.web.access import SignInRequired, sign_in_location
 
 log = logging.getLogger("charter.portal")
 
