@@ -130,6 +130,10 @@ def replicas(count: int, env: dict[str, str]) -> Iterator[list[Replica]]:
         for replica in started[1:]:
             wait_healthy(replica)
         yield started
+    except BaseException:
+        for replica in started:
+            print(f"--- {replica.url} log tail:\n{replica.log.read_text()[-4000:]}", file=sys.stderr)
+        raise
     finally:
         for replica in started:
             replica.process.terminate()

@@ -1,7 +1,7 @@
 """Events on NATS JetStream: the outbox relay publishes to a stream, every replica follows it.
 
 The relaying replica publishes each outbox row to the stream (`charter.<topic>`, header `Nats-Msg-Id`
-= the row id, so that a relay that crashed between the publish and marking the row relayed, and
+= the row id and its time, so that a relay that crashed between the publish and marking the row relayed, and
 publishes again within the stream's duplicate window, stores it once) and marks the row only once
 JetStream acknowledged it.
 
@@ -59,6 +59,14 @@ RECENT_IDS = 10_000
 
 _decode_event = msgspec.json.Decoder(Event).decode
 _encode = msgspec.json.Encoder().encode
+
+
+def message_id(item: Event) -> str:
+    """The stream's de-duplication key of one outbox row. The row id alone repeats when a database is
+    recreated or restored while the stream lives on, and JetStream would then drop new events as
+    duplicates for the whole window; the row's commit time tells those apart, and a relay that
+    publishes the same row again sends the same key."""
+    return f"{item.id}@{item.at.isoformat()}"
 
 
 class JetStreamEvents:
@@ -169,7 +177,7 @@ class JetStreamEvents:
             _encode(item),
             timeout=PUBLISH_TIMEOUT_SECONDS,
             stream=self.stream,
-            headers={"Nats-Msg-Id": str(item.id)},
+            headers={"Nats-Msg-Id": message_id(item)},
         )
 
     async def follow(self, after_sequence: int) -> None:
