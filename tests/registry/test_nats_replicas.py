@@ -12,7 +12,7 @@ import pytest
 
 from registry.events import Event
 from registry.nats_bus import message_id
-from tests.loopback import serving
+from tests.loopback import request_body, serving
 from tests.registry.nats_support import (
     SHARED_NATS,
     admin_headers,
@@ -35,12 +35,7 @@ deliveries: list[dict] = []
 async def webhook_receiver(scope, receive, send) -> None:
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await request_body(receive)
     deliveries.append(json.loads(body))
     await send({"type": "http.response.start", "status": 204, "headers": []})
     await send({"type": "http.response.body", "body": b""})

@@ -24,7 +24,7 @@ from registry.events import Event
 from registry.secret_box import SecretBox
 from registry.settings import Settings
 from registry.webhooks import WebhookDeliveries
-from tests.loopback import serving
+from tests.loopback import request_body, serving
 from tests.registry.support import ADMIN, LOOPBACK, SECRETS_KEY, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
@@ -36,12 +36,7 @@ async def receiver(scope, receive, send) -> None:
     """`/<status>/<times>/<name>` answers `status` to its first `times` requests, then 204."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await request_body(receive)
     path = scope["path"]
     received[path].append(({k.decode(): v.decode() for k, v in scope["headers"]}, body))
     _, status, times, _name = path.split("/", 3)

@@ -13,7 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
-from tests.loopback import serving
+from tests.loopback import request_body, serving
 from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
 
@@ -25,12 +25,7 @@ async def receiver(scope, receive, send) -> None:
     """Fails the first delivery with 500, takes the rest: the registry must retry."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await request_body(receive)
     received.append(
         {
             "path": scope["path"],
