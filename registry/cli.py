@@ -678,13 +678,20 @@ def flows_list(registry: Registry) -> None:
     help="Only runs in this state (failed: the exception queue).",
 )
 @click.option("--key", default=None, help="Only runs with this business key value.")
+@click.option("--key-name", default=None, help="Only runs whose business key of this name matches --key.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100))
 @click.pass_obj
 def flows_runs(
-    registry: Registry, flow: str | None, run_state: str | None, key: str | None, limit: int
+    registry: Registry,
+    flow: str | None,
+    run_state: str | None,
+    key: str | None,
+    key_name: str | None,
+    limit: int,
 ) -> None:
     """Runs, newest first."""
-    params = {k: v for k, v in {"flow": flow, "state": run_state, "key": key, "limit": limit}.items() if v}
+    wanted = {"flow": flow, "state": run_state, "key": key, "key_name": key_name, "limit": limit}
+    params = {k: v for k, v in wanted.items() if v}
     page = registry.request("GET", "/api/v1/flows/runs", params=params).json()
     table = Table("run", "flow", "state", "keys", "failed step", "started", "late")
     for run in page["items"]:

@@ -90,6 +90,10 @@ def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
             runs = charter("flows", "runs", "--key", "opp-1", url=url)
             assert runs.returncode == 0, runs.stderr
             assert "succeeded" in runs.stdout and "1 of 1 runs" in runs.stdout
+            named = charter("flows", "runs", "--key", "opp-1", "--key-name", "opportunityId", url=url)
+            assert named.returncode == 0 and "1 of 1 runs" in named.stdout, named.stderr
+            misnamed = charter("flows", "runs", "--key", "opp-1", "--key-name", "projectId", url=url)
+            assert misnamed.returncode == 0 and "0 of 0 runs" in misnamed.stdout, misnamed.stderr
             run_id = httpx.get(f"{url}/api/v1/flows/runs", headers=admin).json()["items"][0]["id"]
             shown = charter("flows", "show", run_id, url=url, COLUMNS="200")
             assert shown.returncode == 0 and "provision-engagement" in shown.stdout, shown.stderr
