@@ -142,7 +142,7 @@ def _notice(action: str, state: RunState) -> str | None:
     if action not in ("retry", "cancel"):
         return None
     if state in FINISHED:
-        return f"The run is {state.value}."
+        return f"The run has ended: {state.value}."
     return "Retry started." if action == "retry" else "Cancellation started."
 
 

@@ -239,11 +239,12 @@ def test_an_operator_retries_a_parked_run_from_the_console(page: Page, server: s
     screenshot(page, "flow-run-failed")
 
     page.get_by_role("button", name=re.compile(r"^Retry from ")).click()
-    expect(page.get_by_role("status")).to_have_text(re.compile(r"^(Retry started\.|The run is succeeded\.)$"))
+    notice = re.compile(r"^(Retry started\.|The run has ended: succeeded\.)$")
+    expect(page.get_by_role("status")).to_have_text(notice)
     # A running run's page refreshes itself every two seconds until the run ends.
     expect(page.locator("#run-state")).to_have_text("succeeded", timeout=60_000)
     expect(page.get_by_role("button", name=re.compile(r"^Retry"))).to_have_count(0)
-    expect(page.get_by_role("status")).to_have_text("The run is succeeded.")
+    expect(page.get_by_role("status")).to_have_text("The run has ended: succeeded.")
     screenshot(page, "flow-run-retried")
 
     page.get_by_label("Replay from step").select_option("issue-invoice")
