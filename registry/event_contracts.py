@@ -17,7 +17,7 @@ from contracts.events import ContractEvents, EventSchemaCatalog, compile_event_s
 from contracts.kinds import Family
 from registry.compatibility import stored_document
 from registry.db.models import Api, ApiVersion
-from registry.reloads import CoalescingReload
+from registry.reloads import ScopedReload
 from registry.versions import RELEASED
 
 log = logging.getLogger("charter.flows")
@@ -33,8 +33,9 @@ class EventContracts:
         self._compiled: dict[int, tuple[str, ContractEvents]] = {}
         self.catalog = EventSchemaCatalog()
         # Announcements during a reload fold into one more reload; a failed one keeps the contracts in force.
-        self._reloads = CoalescingReload(
-            self.reload,
+        self._reloads = ScopedReload(
+            lambda _names: self.reload(),
+            scope=lambda _event: None,  # one catalog, reloaded whole
             name="charter-event-contracts-reload",
             log=log,
             failure="event contracts reload failed; the previous contracts stay in force",

@@ -11,52 +11,18 @@ from collections.abc import Awaitable, Callable
 from registry.events import Event
 
 
-class CoalescingReload:
-    """Runs `reload` in the background when the registry announces a change. Announcements that arrive
-    while a reload runs are folded into one more reload, never queued one by one (a burst of publishes
-    costs two reloads, not one per publish); a reload that fails leaves what was loaded before."""
-
-    def __init__(
-        self, reload: Callable[[], Awaitable[None]], *, name: str, log: logging.Logger, failure: str
-    ) -> None:
-        self._reload = reload
-        self._name = name
-        self._log = log
-        self._failure = failure
-        self._task: asyncio.Task[None] | None = None
-        self._again = False
-
-    async def on_event(self, event: Event) -> None:
-        if self._task is not None and not self._task.done():
-            self._again = True
-            return
-        self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def _run(self) -> None:
-        while True:
-            self._again = False
-            try:
-                await self._reload()
-            except Exception:
-                self._log.exception(self._failure)
-            if not self._again:
-                return
-
-    async def wait(self) -> None:
-        """For tests and shutdown: let a running reload finish."""
-        if self._task is not None:
-            with contextlib.suppress(Exception):
-                await self._task
-
-
 class ScopedReload:
-    """Like CoalescingReload, for a cache of many named parts (the gateway's routes, one part per API):
-    `scope(event)` says which parts an announcement changed, and `reload(names)` reloads those alone.
+    """Runs `reload` in the background when the registry announces a change, for a cache of named parts
+    (the gateway's routes, one part per API): `scope(event)` says which parts an announcement changed,
+    and `reload(names)` reloads those alone. A cache that is reloaded whole scopes every announcement
+    to None.
 
-    Names announced while a reload runs are gathered into the next one. An announcement whose scope is
-    None (it changed something unnamed), a call to `resync` (a bus that lost announcements: after a gap
-    everything may be stale) and a reload that failed make the next reload a full one, `reload(None)`.
-    An empty scope reloads nothing.
+    Announcements that arrive while a reload runs are folded into one more reload, never queued one by
+    one (a burst of publishes costs two reloads, not one per publish); their names are gathered into
+    it. An announcement whose scope is None (it changed something unnamed), a call to `resync` (a bus
+    that lost announcements: after a gap everything may be stale) and a reload that failed make the
+    next reload a full one, `reload(None)`; a failed reload leaves what was loaded before. An empty
+    scope reloads nothing.
     """
 
     def __init__(
@@ -104,9 +70,11 @@ class ScopedReload:
                 await self._reload(names)
             except Exception:
                 self._log.exception(self._failure)
+                announced_meanwhile = bool(self._everything or self._names)
                 # What was loaded before stays; which parts of it are stale is no longer known.
                 self._everything = True
-                return
+                if not announced_meanwhile:
+                    return
 
     async def wait(self) -> None:
         """For tests and shutdown: let a running reload finish."""

@@ -88,3 +88,23 @@ async def test_after_a_failed_reload_the_next_one_is_full():
     await reload.on_event(event("contract.published", api="b"))
     await reload.wait()
     assert recorder.calls == [{"a"}, None]
+
+
+async def test_a_change_announced_during_a_failed_reload_is_loaded_at_once_in_full():
+    recorder = Recorder()
+    reload = scoped(recorder)
+    recorder.gate.clear()
+    recorder.fail = True
+    await reload.on_event(event("contract.published", api="a"))
+    await asyncio.sleep(0)
+    await reload.on_event(event("contract.published", api="b"))
+    recorder.gate.set()
+
+    async def retried() -> None:
+        while len(recorder.calls) < 2:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(retried(), timeout=5)  # the failed reload ends and the next one starts
+    recorder.fail = False
+    await reload.wait()
+    assert recorder.calls == [{"a"}, None]  # no later announcement needed to load b
