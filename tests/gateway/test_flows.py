@@ -9,7 +9,7 @@ import json
 import sys
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +26,7 @@ from registry.db.models import AuditEvent, OutboxEvent
 from tests import acme_flows
 from tests.gateway.conftest import settled
 from tests.loopback import serving
-from tests.registry.support import ADMIN, CLIENTS, bearer, fetch_token, make_settings
+from tests.registry.support import CLIENTS, bearer, fetch_token, make_settings
 
 T = TypeVar("T")
 ERP = {
@@ -165,17 +165,6 @@ def flow_scopes() -> list[str]:
 def app(database_url: str, flow_package: None, flow_scopes: list[str]) -> Litestar:
     clients = [*CLIENTS, {**FLOW_CLIENT, "scopes": flow_scopes}]
     return create_app(make_settings(database_url, clients_json=json.dumps(clients)))
-
-
-@pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient]:
-    async with AsyncTestClient(app) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-async def admin(client: AsyncTestClient) -> dict[str, str]:
-    return bearer(await fetch_token(client, *ADMIN))
 
 
 @pytest.fixture
