@@ -12,9 +12,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import httpx
+import nats
 
 ADMIN = ("bench-admin", "bench-secret")
+PG_ADMIN_DSN = os.environ.get("CHARTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def free_port() -> int:
@@ -71,3 +74,23 @@ def peak_rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+async def admin_sql(sql: str) -> None:
+    """One statement on the local PostgreSQL as its administrator (databases of a benchmark's own)."""
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def drop_stream(url: str, stream: str) -> None:
+    """Remove a benchmark's own JetStream stream, if its servers ever made it."""
+    nc = await nats.connect(url)
+    try:
+        await nc.jetstream().delete_stream(stream)
+    except nats.js.errors.NotFoundError:
+        pass
+    finally:
+        await nc.close()

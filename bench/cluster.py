@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python -m bench.cluster [--replicas 3] [--duration 60] [--workers 24]
          [--nats-url nats://127.0.0.1:4222 | --no-nats] [--redis-url redis://127.0.0.1:6379/0]
-Makes a fresh PostgreSQL database (`charter_cluster`, dropped afterwards), starts the first replica
+Makes a fresh PostgreSQL database (`charter_cluster`) and JetStream stream of its own (both dropped
+afterwards, so the machine's `CHARTER` stream is left alone), starts the first replica
 (it migrates and loads the demo), then the others at once, all with the same secrets key, Redis
 throttle and NATS URL and nothing else shared. For `--duration` seconds `--workers` concurrent
 callers spread these requests over the replicas at random:
@@ -37,13 +38,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 import httpx
 from cryptography.fernet import Fernet
 
-from bench._server import ADMIN, free_port
+from bench._server import ADMIN, admin_sql, drop_stream, free_port
 
-PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASE = "charter_cluster"
 CLIENT = ("cluster-bench", "cluster-bench-secret")
 UNTHROTTLED = {
@@ -78,14 +77,6 @@ def small_contract(name: str) -> dict:
             }
         },
     }
-
-
-async def admin_sql(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 @dataclass
@@ -326,8 +317,11 @@ def main() -> None:
             ]
         ),
     }
+    stream = f"CHARTER_CLUSTER_{uuid.uuid4().hex[:10]}"
     if not args.no_nats:
         env["CHARTER_NATS_URL"] = args.nats_url
+        env["CHARTER_NATS_STREAM"] = stream
+        env["CHARTER_NATS_SUBJECT_PREFIX"] = stream.lower().replace("_", "-")
     try:
         with replicas(args.replicas, env) as started:
             tally = asyncio.run(load([r.url for r in started], args.duration, args.workers))
@@ -338,6 +332,8 @@ def main() -> None:
         report(tally, args.duration)
     finally:
         asyncio.run(admin_sql(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        if not args.no_nats:
+            asyncio.run(drop_stream(args.nats_url, stream))
 
 
 if __name__ == "__main__":

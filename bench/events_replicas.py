@@ -12,44 +12,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
-import nats
 from cryptography.fernet import Fernet
 
-from bench._server import running_server, token
+from bench._server import PG_ADMIN_DSN, admin_sql, drop_stream, running_server, token
 
-PG_ADMIN_DSN = os.environ.get("CHARTER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 DOCUMENT = {
     "openapi": "3.1.0",
     "info": {"title": "Bench", "version": "1.0.0"},
     "paths": {"/items": {"get": {"operationId": "listItems", "responses": {"200": {"description": "ok"}}}}},
 }
-
-
-async def admin_sql(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def drop_stream(url: str, stream: str) -> None:
-    nc = await nats.connect(url)
-    try:
-        await nc.jetstream().delete_stream(stream)
-    except nats.js.errors.NotFoundError:
-        pass  # the servers never started
-    finally:
-        await nc.close()
 
 
 def main() -> None:
