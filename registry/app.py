@@ -192,8 +192,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
     async def learn_client(event: Event) -> None:
         # A replica that did not take the registration learns the client from the shared database.
-        async with sessionmaker() as session:
-            client = await clients.find_client(session, str(event.payload.get("client_id")))
+        client = await find_registered_client(str(event.payload.get("client_id")))
         if client is not None:
             issuer.register(client)
 
