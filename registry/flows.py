@@ -27,7 +27,7 @@ from gateway.flows.runs import FINISHED, RunQuery, RunRecord, RunState, RunWrite
 from gateway.source import AdapterBinding
 from policies.auth import ClientCredentialsIssuer, Principal
 from registry import audit
-from registry.access import ADMIN, WRITE, is_member, require_owner, require_scope
+from registry.access import ADMIN, WRITE, require_owner, require_scope, team_names
 from registry.catalog import get_team
 from registry.db.engine import begin_write
 from registry.db.models import FlowRun, FlowRunKey, utcnow
@@ -179,17 +179,53 @@ async def get_run(runner: FlowRunner, run_id: str) -> RunRecord:
     return run
 
 
-async def sees_run_data(session: AsyncSession, principal: Principal | None, flow_owner: str) -> bool:
-    """A run's input and answer are business data: its flow's owning team and admins see them."""
-    if principal is None:
-        return False
-    if ADMIN in principal.scopes:
-        return True
-    try:
-        team = await get_team(session, flow_owner)
-    except NotFound:
-        return False
-    return is_member(principal, team)
+class RunReader:
+    """Whose runs' business data (keys, input, answer, step errors and output summaries) one caller
+    may see: its teams' flows' runs, the runs it started, or all (admins). The REST API and the
+    console both read runs through it."""
+
+    def __init__(self, principal: Principal | None, teams: frozenset[str]) -> None:
+        self.principal = principal
+        self.admin = principal is not None and ADMIN in principal.scopes
+        self.teams = teams
+
+    @classmethod
+    async def of(cls, session: AsyncSession, principal: Principal | None) -> RunReader:
+        teams = await team_names(session, principal) if principal is not None else frozenset()
+        await session.rollback()
+        return cls(principal, teams)
+
+    def started(self, run: RunRecord) -> bool:
+        principal = self.principal
+        return (
+            principal is not None
+            and run.consumer is not None
+            and ((principal.client_id or principal.subject) == run.consumer)
+        )
+
+    def owns(self, flow: Flow | None) -> bool:
+        return self.admin or (flow is not None and flow.owner in self.teams)
+
+    def sees_data(self, run: RunRecord, declared: Mapping[str, Flow]) -> bool:
+        return self.owns(declared.get(run.flow)) or self.started(run)
+
+    def searchable(self, declared: Mapping[str, Flow]) -> frozenset[str] | None:
+        """The flows whose runs this caller may find by a business key value (None: all). A key value
+        is business data: searching other teams' runs by it would tell who is a client."""
+        return None if self.admin else frozenset(f.name for f in declared.values() if self.owns(f))
+
+    def shown(self, run: RunRecord, declared: Mapping[str, Flow]) -> RunRecord:
+        """The run as this caller sees it: without its business data unless it may see that."""
+        if self.sees_data(run, declared):
+            return run
+        return msgspec.structs.replace(
+            run,
+            keys={},
+            steps=[msgspec.structs.replace(step, error=None, output_summary=None) for step in run.steps],
+            input={},
+            outputs={},
+            result=None,
+        )
 
 
 async def operate(

@@ -17,12 +17,10 @@ from litestar import Controller, Request, get, post
 from litestar.params import Body, PathParameter, QueryParameter
 from sqlalchemy import select
 
-from gateway.flows.declaration import Flow
 from gateway.flows.runner import FlowRunner
 from gateway.flows.runs import RunQuery, RunRecord, RunState, StepRun
-from policies.auth import Principal
 from registry import flows
-from registry.access import ADMIN, require_read, team_names
+from registry.access import require_read
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.discovery import Limit, Offset, Text, When, instant
 from registry.api.problems import errors
@@ -100,35 +98,6 @@ class ActionOut(msgspec.Struct):
 
 def _runner(request: Request) -> FlowRunner:
     return request.app.state.flow_runner
-
-
-class RunReader:
-    """Whose runs' data one caller may see: its teams' flows' runs, the runs it started, or all (admins)."""
-
-    def __init__(self, principal: Principal | None, teams: frozenset[str]) -> None:
-        self.principal = principal
-        self.admin = principal is not None and ADMIN in principal.scopes
-        self.teams = teams
-
-    @classmethod
-    async def of(cls, session: Session, principal: Principal | None) -> RunReader:
-        teams = await team_names(session, principal) if principal is not None else frozenset()
-        await session.rollback()
-        return cls(principal, teams)
-
-    def started(self, run: RunRecord) -> bool:
-        principal = self.principal
-        return (
-            principal is not None
-            and run.consumer is not None
-            and ((principal.client_id or principal.subject) == run.consumer)
-        )
-
-    def owns(self, flow: Flow | None) -> bool:
-        return self.admin or (flow is not None and flow.owner in self.teams)
-
-    def sees_data(self, run: RunRecord, runner: FlowRunner) -> bool:
-        return self.owns(runner.flows.get(run.flow)) or self.started(run)
 
 
 def run_out(run: RunRecord, runner: FlowRunner, *, data: bool, detail: bool, now: dt.datetime) -> RunOut:
@@ -238,11 +207,8 @@ class FlowController(Controller):
         business key search covers only the caller's teams' flows (all, for admins)."""
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         runner = _runner(request)
-        reader = await RunReader.of(session, principal)
-        visible = None
-        if (key is not None or key_name is not None) and not reader.admin:
-            # A key value is business data: searching other teams' runs by it would tell who is a client.
-            visible = frozenset(f.name for f in runner.flows.values() if reader.owns(f))
+        reader = await flows.RunReader.of(session, principal)
+        visible = reader.searchable(runner.flows) if key is not None or key_name is not None else None
         query = RunQuery(
             flow=flow,
             state=run_state,
@@ -257,7 +223,7 @@ class FlowController(Controller):
         now = utcnow()
         return RunPage(
             items=[
-                run_out(run, runner, data=reader.sees_data(run, runner), detail=False, now=now)
+                run_out(run, runner, data=reader.sees_data(run, runner.flows), detail=False, now=now)
                 for run in runs
             ],
             total=total,
@@ -275,12 +241,12 @@ class FlowController(Controller):
         run's state, steps and timestamps."""
         runner = _runner(request)
         run = await runner.index.get(run_id)
-        reader = await RunReader.of(session, principal)
+        reader = await flows.RunReader.of(session, principal)
         if run is None or not reader.started(run):
             require_read(principal, anonymous_reads=settings.anonymous_reads)
         if run is None:
             raise NotFound(f"flow run {run_id!r} does not exist")
-        return run_out(run, runner, data=reader.sees_data(run, runner), detail=True, now=utcnow())
+        return run_out(run, runner, data=reader.sees_data(run, runner.flows), detail=True, now=utcnow())
 
     @post(
         "/runs/{run_id:str}/retry",

@@ -34,12 +34,14 @@ class FlowConsoleController(Controller):
     async def console(
         self,
         request: Request,
+        session: Session,
         flow: Text = None,
         key: Text = None,
         page_number: Annotated[int, QueryParameter(name="page", ge=1, le=20_000)] = 1,
     ) -> Template:
         principal = await require_page_read(request, catalog=False)
         runner: FlowRunner = request.app.state.flow_runner
+        reader = await flows.RunReader.of(session, principal)
         index = runner.index
         assert isinstance(index, flows.SqlRunIndex)
         counts = await index.counts()
@@ -53,10 +55,12 @@ class FlowConsoleController(Controller):
             flow=chosen.get("flow"),
             state=RunState.FAILED,
             key=chosen.get("key"),
+            flows=reader.searchable(runner.flows) if "key" in chosen else None,
             limit=QUEUE_PAGE,
             offset=(page_number - 1) * QUEUE_PAGE,
         )
-        failed, total = await index.search(query)
+        found, total = await index.search(query)
+        failed = [reader.shown(run, runner.flows) for run in found]
         pages = max(1, -(-total // QUEUE_PAGE))
 
         def link(number: int) -> str:
@@ -86,9 +90,12 @@ class FlowConsoleController(Controller):
         runner: FlowRunner = request.app.state.flow_runner
         run = await flows.get_run(runner, run_id)
         declared = runner.flows.get(run.flow)
-        sees_data = declared is not None and await flows.sees_run_data(session, principal, declared.owner)
+        reader = await flows.RunReader.of(session, principal)
+        sees_data = reader.sees_data(run, runner.flows)
+        run = reader.shown(run, runner.flows)
         # The buttons show where the action would be allowed; the action checks again (and audits).
-        may_operate = sees_data and principal is not None and bool({ADMIN, WRITE} & principal.scopes)
+        owns = declared is not None and reader.owns(declared)
+        may_operate = owns and principal is not None and bool({ADMIN, WRITE} & principal.scopes)
         timeline = [
             (
                 step,

@@ -469,6 +469,26 @@ async def test_a_runs_data_is_for_its_flows_team_admins_and_the_consumer_that_st
     assert other.status_code == 200 and other.json()["input"] is None
 
 
+async def test_the_console_pages_keep_a_runs_data_to_the_same_readers_as_the_api(client, bound, delivery):
+    bound.fail("POST /engagements", 3)
+    response = await win(client, "opp-7", "k", token=delivery)
+    assert response.status_code == 202, response.text
+    run_page = f"/flows/runs/{response.json()['run']}"
+    page = (await client.get(run_page, headers=delivery)).text
+    assert "opp-7" in page and "maintenance" in page and "project-2" in page
+
+    reader = bearer(await fetch_token(client, "reader", "reader-secret"))
+    page = await client.get(run_page, headers=reader)
+    assert page.status_code == 200 and "provision-engagement" in page.text
+    assert "opp-7" not in page.text and "maintenance" not in page.text and "project-2" not in page.text
+    assert "ACME" not in page.text  # the request
+    queue = (await client.get("/flows", headers=reader)).text
+    assert "provision-engagement" in queue and "opp-7" not in queue
+    by_key = (await client.get("/flows", params={"key": "opp-7"}, headers=reader)).text
+    assert "provision-engagement" not in by_key
+    assert "opp-7" in (await client.get("/flows", params={"key": "opp-7"}, headers=delivery)).text
+
+
 async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps(
     app, client, bound, admin, delivery
 ):
