@@ -32,7 +32,7 @@ from policies.auth import (
 from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
 from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
-from registry import bootstrap, clients, flow_replicas, signing_keys, usage
+from registry import bootstrap, clients, flow_replicas, retention, signing_keys, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
 from registry.api.catalog import ApiController, TeamController
@@ -211,6 +211,11 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     # Delivery rows are unique per (webhook, event): writing them once per event is the relay's job,
     # and a replica that relays an event again after a crash adds nothing.
     once.subscribe("", webhooks.on_event)
+    kept = retention.Retention(
+        outbox_days=settings.outbox_retention_days,
+        deliveries_days=settings.webhook_log_retention_days,
+        token_lifetime=settings.token_lifetime,
+    )
 
     async def load_caches() -> None:
         """What this replica keeps of the database in memory, as it stands now."""
@@ -255,9 +260,12 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
         delivering = asyncio.create_task(webhooks.run(), name="charter-webhooks")
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
-        stop_counting = asyncio.Event()
+        stopping = asyncio.Event()
         counting = asyncio.create_task(
-            usage.run(sessionmaker, gateway.usage, stop_counting), name="charter-usage"
+            usage.run(sessionmaker, gateway.usage, stopping), name="charter-usage"
+        )
+        pruning = asyncio.create_task(
+            retention.run(sessionmaker, kept, stopping), name="charter-retention"
         )
         try:
             yield
@@ -265,9 +273,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             await runner.stop()
             relay.stop()
             webhooks.stop()
-            stop_counting.set()
-            await asyncio.wait([relaying, counting, delivering], timeout=10)
-            for task in (relaying, logging_access, counting, delivering, *background):
+            stopping.set()
+            await asyncio.wait([relaying, counting, delivering, pruning], timeout=10)
+            for task in (relaying, logging_access, counting, delivering, pruning, *background):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -64,6 +64,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     gateway_max_body_depth: int = 64
     webhook_first_retry_seconds: float = 1.0  # then doubling (with jitter)
     webhook_attempts: int = 6  # a delivery that failed this many times (5xx, 429, no answer) is given up
+    # Days relayed outbox events and finished webhook deliveries are kept (registry.retention).
+    outbox_retention_days: int = 7
+    webhook_log_retention_days: int = 30
     # Non-public targets that HTTP upstreams and webhooks may reach: networks and host:port, comma-separated.
     egress_allow: str | None = None
     # Fernet keys for secrets kept at rest (newest first), or a file of them; see registry.secret_box.
@@ -170,6 +173,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
             webhook_attempts=bounded("WEBHOOK_ATTEMPTS", 6, 1, 20),
+            outbox_retention_days=bounded("OUTBOX_RETENTION_DAYS", 7, 1, 3650),
+            webhook_log_retention_days=bounded("WEBHOOK_LOG_RETENTION_DAYS", 30, 1, 3650),
         )
 
 

@@ -212,3 +212,25 @@ _WRONG_KEY = (
     "the configured secrets keys cannot open the stored signing keys: the key was changed or lost "
     "(to rotate, list the new key first and keep the old one after it)"
 )
+
+
+async def prune_expired(
+    sessionmaker: async_sessionmaker[AsyncSession], *, token_lifetime: int, now: dt.datetime
+) -> int:
+    """Delete the private keys no live token can name: sealed or not, a key kept is a key to steal.
+    The newest generation stays even if retired long ago, so generations never go back."""
+    async with sessionmaker() as session:
+        await begin_write(session)
+        rows = (await session.scalars(select(SigningKey).order_by(SigningKey.generation.desc()))).all()
+        expired = [row for row in rows[1:] if not _published(row, now, token_lifetime)]
+        for row in expired:
+            await session.delete(row)
+            audit.record(
+                session,
+                actor="charter",
+                action="signing-key.pruned",
+                subject="signing-keys",
+                before={"generation": row.generation, "kid": row.kid},
+            )
+        await session.commit()
+    return len(expired)
