@@ -92,7 +92,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         issuer=settings.public_url,
         audience=settings.audience,
         clients=bootstrap.configured_clients(settings),
-        signing_key=load_or_create_signing_key(settings.signing_key_file),
+        # Without a key file the stored keys (below) are loaded on start.
+        signing_key=load_or_create_signing_key(key_file) if (key_file := settings.signing_key_file) else None,
         token_lifetime=settings.token_lifetime,
         attempts=FailedAttempts(
             throttle,

@@ -225,12 +225,14 @@ class ClientCredentialsIssuer:
         self._verifying = anyio.CapacityLimiter(verify_threads)
         self._max_verifications = verify_threads * (1 + WAITING_PER_THREAD)
         self._verifications = 0  # running or waiting for a thread
-        self._ring = KeyRing(signing_key or generate_signing_key())
+        # Made on first use: a server that loads its keys from the database replaces it before
+        # serving, and generating an RSA key costs 0.1-0.4 s of CPU for nothing.
+        self._ring: KeyRing | None = KeyRing(signing_key) if signing_key is not None else None
         self._refresh_keys: RefreshKeys | None = None
         self._find_client = find_client
         self._server = _Server({c.client_id: c for c in clients})
         self._server.register_grant(_ClientCredentials)
-        self._generator = _TokenGenerator(issuer, audience, lambda: self._ring.signing, token_lifetime)
+        self._generator = _TokenGenerator(issuer, audience, lambda: self.keys.signing, token_lifetime)
         self._server.register_token_generator("client_credentials", self._generator)
 
     async def token_endpoint(
@@ -294,6 +296,8 @@ class ClientCredentialsIssuer:
 
     @property
     def keys(self) -> KeyRing:
+        if self._ring is None:
+            self._ring = KeyRing(generate_signing_key())
         return self._ring
 
     def use_keys(self, ring: KeyRing, *, refresh: RefreshKeys | None = None) -> None:
@@ -304,7 +308,7 @@ class ClientCredentialsIssuer:
             self._refresh_keys = refresh
 
     def jwks(self) -> dict[str, Any]:
-        return self._ring.jwks()
+        return self.keys.jwks()
 
     def verifier(self, *, leeway: int = 30) -> IssuedTokenVerifier:
         return IssuedTokenVerifier(
@@ -328,7 +332,7 @@ class _RingJwks:
         if refresh and reload is not None and due:
             self._refreshed_at = time.monotonic()
             await reload()
-        return self._issuer._ring.public
+        return self._issuer.keys.public
 
 
 def _oauth_error(status: int, error: str, description: str, *, retry_after: int) -> TokenResponse:

@@ -19,13 +19,11 @@ def generate_signing_key() -> RSAKey:
     return RSAKey.generate_key(2048, parameters=KEY_PARAMETERS, auto_kid=True)
 
 
-def load_or_create_signing_key(path: str | None) -> RSAKey:
-    """The issuer's RSA key from a PEM file, created (mode 0600) if missing; None: a key per process.
+def load_or_create_signing_key(path: str) -> RSAKey:
+    """The issuer's RSA key from a PEM file, created (mode 0600) if missing.
 
     Replicas that share one issuer need the same key: give them the same file.
     """
-    if path is None:
-        return generate_signing_key()
     file = Path(path)
     if file.exists():
         return import_signing_key(file.read_bytes())
