@@ -28,7 +28,7 @@ from gateway.egress import guarded_client
 from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
 from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
 from gateway.source import AdapterBinding, ContractSource
-from gateway.validation import MAX_VALIDATED_DEPTH, UnsupportedMediaType
+from gateway.validation import MAX_VALIDATED_DEPTH, UnenforceableSchema, UnsupportedMediaType
 from policies.auth import InvalidToken, Principal, challenge
 from policies.egress import EgressPolicy
 from policies.throttle import RateLimitDecision, Throttle, ThrottleUnavailable
@@ -283,6 +283,9 @@ class Gateway:
                 )
             except UnsupportedMediaType as exc:
                 raise _Refusal(415, "unsupported-media-type", "Unsupported media type", str(exc)) from None
+            except UnenforceableSchema as exc:
+                detail = f"{api_name} {info.version} cannot be enforced: its schema at {exc}; publish a fix"
+                raise _Refusal(503, "contract-not-enforceable", "Service unavailable", detail) from None
             if violations:
                 raise _Refusal(
                     400,
@@ -324,9 +327,15 @@ class Gateway:
         return response, []
 
     def _check_response(self, operation: Operation, response: GatewayResponse, state: _RequestState) -> None:
-        violations = operation.validator.validate_response(
-            response.status, response.media_type or "", response.body
-        )
+        try:
+            violations = operation.validator.validate_response(
+                response.status, response.media_type or "", response.body
+            )
+        except UnenforceableSchema as exc:
+            log.warning(
+                "%s %s %s: response not checked, schema at %s", state.api, state.version, operation.label, exc
+            )
+            return
         if violations:
             self.metrics.response_violations.labels(state.api or "", operation.label).inc()
             log.warning(

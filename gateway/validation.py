@@ -43,6 +43,11 @@ class _Parameter(msgspec.Struct, frozen=True):
     validator: Any
 
 
+class UnenforceableSchema(Exception):
+    """A schema of the contract that no validator can compile (a contract published with `validity:
+    none` may carry one, e.g. a `pattern` that is not a regular expression)."""
+
+
 class OperationValidator:
     def __init__(
         self,
@@ -234,9 +239,13 @@ class DocumentSchemas:
             prepared = _nullable_to_union(self.document) if self._openapi_30 else self.document
             draft = jsonschema_rs.Draft4 if self._openapi_30 else jsonschema_rs.Draft202012
             self._registry = jsonschema_rs.Registry([(_DOCUMENT_URI, prepared)], draft=draft)
-        if self._openapi_30:
-            return jsonschema_rs.Draft4Validator(schema, registry=self._registry)
-        return jsonschema_rs.Draft202012Validator(schema, registry=self._registry)
+        try:
+            if self._openapi_30:
+                return jsonschema_rs.Draft4Validator(schema, registry=self._registry)
+            return jsonschema_rs.Draft202012Validator(schema, registry=self._registry)
+        except jsonschema_rs.ValidationError as exc:
+            # The path is into the document when the schema was named by its place in it.
+            raise UnenforceableSchema(f"{json_pointer(exc.instance_path) or '/'}: {exc.message}") from None
 
 
 def _nullable_to_union(node: Any) -> Any:
