@@ -116,6 +116,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             except ValueError:
                 raise ValueError(f"CHARTER_{name} must be a whole number, not {value!r}") from None
 
+        def seconds(name: str, default: float, low: float, high: float) -> float:
+            value = text(name)
+            try:
+                number = default if value is None else float(value)
+            except ValueError:
+                raise ValueError(f"CHARTER_{name} must be a number of seconds, not {value!r}") from None
+            if not low <= number <= high:  # also refuses nan
+                raise ValueError(f"CHARTER_{name} must be between {low:g} and {high:g}, not {value}")
+            return number
+
         def bounded(name: str, default: int, low: int, high: int) -> int:
             value = number(name, default)
             if not low <= value <= high:
@@ -173,6 +183,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             ),
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
             webhook_attempts=bounded("WEBHOOK_ATTEMPTS", 6, 1, 20),
+            webhook_first_retry_seconds=seconds("WEBHOOK_FIRST_RETRY_SECONDS", 1.0, 0.1, 3600),
             outbox_retention_days=bounded("OUTBOX_RETENTION_DAYS", 7, 1, 3650),
             webhook_log_retention_days=bounded("WEBHOOK_LOG_RETENTION_DAYS", 30, 1, 3650),
         )
