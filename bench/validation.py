@@ -6,6 +6,9 @@ Documents: Stripe's v110 and v120 (JSON, OpenAPI 3.0), v190 (YAML), and v120 tur
 parsed once; both validators then run `rounds` times on the same parsed document (medians shown).
 Charter's first call also compiles its validators (once per process): that cost is printed apart.
 Both must agree that each document is valid, or the run stops.
+
+Then what `charter diff` does with the Stripe pair (v110 -> v120): parse both, validate both, diff,
+in this process, without validation, with Charter's and with openapi-spec-validator's.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any
 
 from openapi_spec_validator import validate as oracle_validate
 
+from contracts.diff import diff_documents
 from contracts.kinds import detect_kind
 from contracts.loading import load_document
 from contracts.validation import validate_document
@@ -83,6 +87,30 @@ def main() -> None:
             raise SystemExit(f"{name}: Charter finds {len(issues)} errors, first {issues[0]}")
         theirs, _ = timed(lambda doc=doc: oracle_validate(doc), rounds)
         print(f"{name:<16} {megabytes:>5.1f} {ours:>10.3f} {theirs:>25.2f} {theirs / ours:>8.0f}x")
+    diff_pair(rounds)
+
+
+def diff_pair(rounds: int) -> None:
+    base, revision = (CORPUS / "spec3-v110.json").read_bytes(), (CORPUS / "spec3-v120.json").read_bytes()
+
+    def run(validate: Any) -> int:
+        documents = [load_document(base), load_document(revision)]
+        for doc in documents:
+            validate(doc)
+        return len(diff_documents(*documents).changes)
+
+    def charter(doc: dict[str, Any]) -> None:
+        if validate_document(doc, detect_kind(doc)):
+            raise SystemExit("Charter finds a Stripe document invalid")
+
+    print("\nparse + validate both + diff, Stripe v110 -> v120:")
+    for label, validate in (
+        ("no validation", lambda doc: None),
+        ("Charter's validation", charter),
+        ("openapi-spec-validator", oracle_validate),
+    ):
+        seconds, changes = timed(lambda validate=validate: run(validate), rounds)
+        print(f"  {label:<24} {seconds:>6.2f} s  ({changes} changes)")
 
 
 if __name__ == "__main__":
