@@ -21,7 +21,7 @@ from rich.table import Table
 
 from contracts.errors import ContractError
 from contracts.positions import with_positions
-from contracts.submission import Strictness as Validity
+from contracts.submission import Strictness
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
@@ -449,7 +449,7 @@ def lint(registry: Registry, file: str, ruleset_ref: str | None, fmt: str) -> No
     from contracts.lint.render import as_json, as_sarif, as_text
 
     ruleset = _ruleset(ruleset_ref)
-    document = _contract(registry, file, level=Validity.NONE)
+    document = _contract(registry, file, level=Strictness.NONE)
     try:
         findings = lint_document(document, ruleset)
     except ContractError as exc:
@@ -644,17 +644,17 @@ def _ruleset(ref: str | None) -> Any:
         raise CliError(f"{path}: {exc.detail}") from None
 
 
-def _validity(registry: Registry, given: str | None, api_name: str | None) -> Validity:
+def _validity(registry: Registry, given: str | None, api_name: str | None) -> Strictness:
     """The level files are checked at: as given, else the API's (as publish checks it), else full."""
     if given is not None:
-        return Validity(given)
+        return Strictness(given)
     if api_name is None:
-        return Validity.FULL
+        return Strictness.FULL
     api = registry.request_optional("GET", f"/api/v1/apis/{api_name}")
-    return Validity(api["validity"]) if api else Validity.FULL
+    return Strictness(api["validity"]) if api else Strictness.FULL
 
 
-def _contract(registry: Registry, ref: str, *, level: Validity) -> Any:
+def _contract(registry: Registry, ref: str, *, level: Strictness) -> Any:
     """A document from a file, checked at `level`, or NAME@VERSION from the registry (checked there)."""
     from contracts.kinds import detect_kind
     from contracts.loading import load_document
@@ -675,10 +675,10 @@ def _contract(registry: Registry, ref: str, *, level: Validity) -> Any:
     media_type = MEDIA_TYPES.get(path.suffix.lower())
     try:
         document = load_document(data, media_type=media_type)
-        if level is Validity.NONE:
+        if level is Strictness.NONE:
             return document
         kind = detect_kind(document)
-        issues = validate_document(document, kind) if level is Validity.FULL else []
+        issues = validate_document(document, kind) if level is Strictness.FULL else []
     except ContractError as exc:
         raise CliError(f"{path}: {exc.detail}") from None
     if issues:

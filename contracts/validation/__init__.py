@@ -2,7 +2,7 @@
 
 All problems come in one answer, in a stable order (the order the document is walked, whatever
 `PYTHONHASHSEED`): broken references, structure and the specification's other rules together.
-`locate` (contracts.positions) adds the line and column when the document's text is at hand.
+`contracts.positions.with_positions` adds the line and column when the document's text is at hand.
 """
 
 from __future__ import annotations

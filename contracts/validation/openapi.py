@@ -74,7 +74,11 @@ def _structure_validator(line: str) -> Any:
 
 @functools.cache
 def _meta_validator(dialect: str) -> Any:
-    """A compiled validator of schemas written in `dialect`, built once per process."""
+    """A compiled validator of schemas written in `dialect`, built once per process.
+
+    The meta-schemas and the regex check are openapi-schema-validator's own (private modules): the
+    ones openapi-spec-validator checks schemas with, so that both agree on what a valid schema is.
+    """
     formats = {name: _accept for name in _UNCHECKED_META_FORMATS} | {"regex": is_regex}
     if dialect == OAS31_BASE_DIALECT_ID:
         vocabulary = "https://spec.openapis.org/oas/3.1/meta/base"
@@ -262,7 +266,8 @@ class _Semantics:
         required = schema.get("required")
         if require_properties and "allOf" in schema and isinstance(required, list):
             own = set(properties) if isinstance(properties, dict) else set()
-            missing = [n for n in dict.fromkeys(required) if isinstance(n, str) and n not in own | inherited]
+            names = dict.fromkeys(n for n in required if isinstance(n, str))
+            missing = [n for n in names if n not in own | inherited]
             if missing:
                 self.report(child(at, "required"), f"Required list has not defined properties: {missing}")
         if "default" in schema:
