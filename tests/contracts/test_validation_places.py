@@ -172,3 +172,9 @@ def test_a_bundle_error_names_its_file_and_the_place_in_it():
         "line": 6,
         "column": 7,
     }
+
+
+def test_a_malformed_schema_is_reported_not_a_crash():
+    doc = projects() | {"openapi": "3.1.0"}
+    doc["components"]["schemas"]["Project"] |= {"allOf": [{"type": "object"}], "required": [["name"], "name"]}
+    assert {p for p, _ in issues(doc)} == {"/components/schemas/Project/required/0"}
