@@ -717,6 +717,8 @@ def import_dir(registry: Registry, directory: Path, owner: str) -> None:
             except CliError as exc:
                 failures += 1
                 progress.console.print(f"   failed {api_name} ({file.name}): {exc}", markup=False)
+                for line in exc.details:
+                    progress.console.print(f"     {line}", markup=False)
             progress.advance(task)
     click.echo(f"{counts['published']} published, {counts['unchanged']} unchanged, {failures} failed")
     if failures:
