@@ -12,6 +12,18 @@ Where openapi-spec-validator stops (one meta-schema error per schema, semantic c
 the first error of a schema, pointers relative to the sub-schema, messages built from sets) this
 walk goes on: every error of every schema, each at its absolute pointer, in document order.
 openapi-spec-validator stays the oracle of what is valid (tests/contracts/test_validation_oracle.py).
+Where the two cannot agree exactly, and why:
+- Charter reports more, never less: all meta-schema errors of a schema and what follows them; a
+  document the oracle cannot walk (`responses: "none"`, a path template with unpaired braces, a
+  dangling `$ref`) makes it raise, and Charter reports it instead.
+- A reference to nothing is an error wherever it is; the oracle never looks at request bodies,
+  headers or callbacks, so one there passes it.
+- Meta-schema messages are jsonschema-rs's wording (`1 is not of type "boolean"`), not Python
+  jsonschema's; the places are the same.
+- A 3.1 schema that declares draft 3 (`$schema`) is an unknown dialect here: jsonschema-rs has none.
+- The oracle checks `required` names under `allOf` only for a schema it first meets at the top
+  (a schema first met as a property is never checked): mirrored, walking in its order, so that the
+  same documents are valid.
 """
 
 from __future__ import annotations
