@@ -15,6 +15,7 @@ import msgspec
 
 from contracts.errors import ContractError, ContractInvalid, DocumentTooComplex, Issue
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
+from contracts.positions import with_positions
 from contracts.references import escape, fragment, iter_refs, resolve_pointer
 
 MAX_FILES = 500
@@ -115,7 +116,41 @@ def bundle_from_files(
     return Bundle(root=chosen, files=documents, sources=sources)
 
 
+class ResolvedBundle(msgspec.Struct, frozen=True):
+    document: Document
+    # Where each part of the resolved document comes from: (pointer in the result, file, pointer in
+    # the file), the root first, then each copied target in the order it was placed.
+    origins: list[tuple[str, str, str]]
+
+    def origin(self, at: str) -> tuple[str, str]:
+        """The file and the pointer in it of the node at `at` in the resolved document."""
+        best = ("", self.origins[0][1], self.origins[0][2])
+        for placed, file, where in self.origins:
+            if (at == placed or at.startswith(placed + "/")) and len(placed) >= len(best[0]):
+                best = (placed, file, where)
+        placed, file, where = best
+        return file, where + at[len(placed) :]
+
+    def locate(self, issues: list[Issue], bundle: Bundle) -> list[Issue]:
+        """Issues found in the resolved document, each at its file, pointer, line and column there."""
+        mapped = []
+        for issue in issues:
+            file, at = self.origin(issue.pointer)
+            mapped.append(msgspec.structs.replace(issue, pointer=at, file=file))
+        positioned: dict[int, Issue] = {}
+        for file in dict.fromkeys(issue.file for issue in mapped if issue.file is not None):
+            found = [issue for issue in mapped if issue.file == file]
+            media_type = DOCUMENT_SUFFIXES[posixpath.splitext(file)[1].lower()]
+            located = with_positions(found, bundle.sources[file], media_type=media_type)
+            positioned.update((id(before), after) for before, after in zip(found, located, strict=True))
+        return [positioned[id(issue)] for issue in mapped]
+
+
 def resolve_bundle(bundle: Bundle, *, limits: LoadLimits = DEFAULT_LIMITS) -> Document:
+    return resolve_bundle_located(bundle, limits=limits).document
+
+
+def resolve_bundle_located(bundle: Bundle, *, limits: LoadLimits = DEFAULT_LIMITS) -> ResolvedBundle:
     """The root document with every cross-file `$ref` resolved.
 
     A foreign file's own internal refs (`#/...`) mean that file, not the root, so they are
@@ -128,7 +163,10 @@ def resolve_bundle(bundle: Bundle, *, limits: LoadLimits = DEFAULT_LIMITS) -> Do
     """
     size = sum(len(source) for source in bundle.sources.values())
     budget = max(limits.min_node_budget, int(size * limits.max_nodes_per_byte))
-    return _Resolver(bundle, budget).copy(bundle.files[bundle.root], bundle.root, (), "", "", 0)
+    resolver = _Resolver(bundle, budget)
+    document = resolver.copy(bundle.files[bundle.root], bundle.root, (), "", "", 0)
+    origins = [("", bundle.root, "")] + [(at, file, where) for (file, where), at in resolver.placed.items()]
+    return ResolvedBundle(document, origins)
 
 
 # The validators walk the resolved document recursively; jsonschema-rs stops at 255 levels.

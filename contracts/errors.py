@@ -6,11 +6,17 @@ import msgspec
 
 
 class Issue(msgspec.Struct, frozen=True):
-    """One problem found in a document, located by a JSON pointer (RFC 6901)."""
+    """One problem found in a document, located by a JSON pointer (RFC 6901).
+
+    The pointer is absolute: into the submitted document, or for a bundle into `file`. `line` and
+    `column` (from 1) say where that is in the text, when the document came as text.
+    """
 
     pointer: str
     message: str
     file: str | None = None
+    line: int | None = None
+    column: int | None = None
 
 
 class ContractError(Exception):

@@ -7,12 +7,13 @@ from collections.abc import Mapping
 
 import msgspec
 
-from contracts.bundle import bundle_from_files, bundle_from_zip, resolve_bundle
+from contracts.bundle import bundle_from_files, bundle_from_zip, resolve_bundle_located
 from contracts.canonical import bundle_fingerprint, canonical_json, fingerprint
 from contracts.errors import ContractInvalid, UnknownKind
 from contracts.index import ContractIndex, build_index
 from contracts.kinds import DocumentKind, detect_kind
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
+from contracts.positions import with_positions
 from contracts.validation import validate_document
 
 
@@ -46,7 +47,10 @@ def analyze_document(
     limits: LoadLimits = DEFAULT_LIMITS,
 ) -> AnalyzedContract:
     doc = load_document(data, media_type=media_type, limits=limits)
-    kind, index = _check(doc, strictness)
+    try:
+        kind, index = _check(doc, strictness)
+    except ContractInvalid as exc:
+        raise ContractInvalid(exc.detail, with_positions(exc.issues, data, media_type=media_type)) from None
     return AnalyzedContract(
         document=doc,
         kind=kind,
@@ -73,10 +77,13 @@ def analyze_bundle(
         bundle = bundle_from_files(files, root=root, limits=limits)
     else:
         raise ValueError("a bundle needs zip_data or files")
-    resolved = resolve_bundle(bundle, limits=limits)
-    kind, index = _check(resolved, strictness)
+    resolved = resolve_bundle_located(bundle, limits=limits)
+    try:
+        kind, index = _check(resolved.document, strictness)
+    except ContractInvalid as exc:
+        raise ContractInvalid(exc.detail, resolved.locate(exc.issues, bundle)) from None
     return AnalyzedContract(
-        document=resolved,
+        document=resolved.document,
         kind=kind,
         fingerprint=bundle_fingerprint(bundle.files, bundle.root),
         canonical=canonical_json(bundle.files[bundle.root]),

@@ -20,6 +20,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from contracts.errors import ContractError
+from contracts.positions import with_positions
+from contracts.submission import Strictness
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
@@ -27,7 +29,12 @@ stdout = Console(highlight=False)
 
 
 class CliError(Exception):
-    """An expected failure: printed as one line, exit code 2."""
+    """An expected failure: printed as one line (then the problems it lists, one per line), exit code 2."""
+
+    def __init__(self, message: str, details: list[str] | None = None, *, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.details = details or []
+        self.exit_code = exit_code
 
 
 @dataclass
@@ -46,10 +53,11 @@ class Registry:
             self._http = httpx.Client(base_url=self.url.rstrip("/"), timeout=httpx.Timeout(120, connect=5))
         return self._http
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(self, method: str, path: str, *, source: str | None = None, **kwargs: Any) -> httpx.Response:
+        """The answer; an error answer raises, its issues placed in `source` (the file sent)."""
         response = self._authorized(method, path, **kwargs)
         if response.status_code >= 400:
-            raise CliError(describe_problem(response))
+            raise CliError(describe_problem(response, inline=False), problem_lines(response, source))
         return response
 
     def request_optional(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -58,7 +66,7 @@ class Registry:
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise CliError(describe_problem(response))
+            raise CliError(describe_problem(response, inline=False), problem_lines(response))
         return response.json()
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -88,8 +96,11 @@ class Registry:
             raise CliError(f"cannot reach the registry at {self.url}: {exc}") from None
 
 
-def describe_problem(response: httpx.Response) -> str:
-    """One line from an RFC 9457 problem (or an OAuth error, or whatever the server sent)."""
+def describe_problem(response: httpx.Response, *, inline: bool = True) -> str:
+    """One line from an RFC 9457 problem (or an OAuth error, or whatever the server sent).
+
+    `inline`: the first issues in brackets on the same line (else `problem_lines` lists them all).
+    """
     try:
         body = response.json()
     except ValueError:
@@ -100,11 +111,42 @@ def describe_problem(response: httpx.Response) -> str:
         return f"HTTP {response.status_code}: {body.get('error_description') or body['error']}"
     text = f"HTTP {response.status_code} {body.get('title', '')}: {body.get('detail') or ''}".rstrip(": ")
     issues = body.get("errors") or []
-    if issues:
+    if issues and not inline:
+        noun = "problem" if len(issues) == 1 else "problems"
+        text += f" ({len(issues)} {noun}:)"
+    elif issues:
         shown = "; ".join(f"{i.get('pointer') or '/'}: {i.get('message')}" for i in issues[:3])
         more = f" (+{len(issues) - 3} more)" if len(issues) > 3 else ""
         text += f" [{shown}{more}]"
     return " ".join(text.split())
+
+
+def problem_lines(response: httpx.Response, source: str | None = None) -> list[str]:
+    """Each issue of a problem answer on a line of its own, where an editor can jump to it."""
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    issues = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(issues, list):
+        return []
+    return [
+        issue_line(
+            str(i.get("pointer", "")),
+            str(i.get("message", "")),
+            i.get("file") or source,
+            i.get("line"),
+            i.get("column"),
+        )
+        for i in issues
+        if isinstance(i, dict)
+    ]
+
+
+def issue_line(pointer: str, message: str, file: str | None, line: int | None, column: int | None) -> str:
+    """`FILE:LINE:COLUMN: POINTER: MESSAGE`, as compilers write it, with what is known of the place."""
+    place = ":".join(str(part) for part in (file, line, column) if part is not None)
+    return f"{place + ': ' if place else ''}{pointer or '/'}: {message}"
 
 
 def add_row(table: Table, *cells: str) -> None:
@@ -210,6 +252,7 @@ def publish_file(
     response = registry.request(
         "POST",
         f"/api/v1/apis/{api_name}/versions",
+        source=str(file),
         content=file.read_bytes(),
         headers={"Content-Type": media_type_of(file)},
         params=params,
@@ -323,6 +366,9 @@ def search(registry: Registry, query: str, limit: int, **filters: str | None) ->
 _REGISTRY_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,99})@(?P<version>[0-9A-Za-z.+-]+)$")
 
 
+VALIDITY = click.Choice(["full", "syntax-only", "none"])
+
+
 @cli.command()
 @click.argument("base")
 @click.argument("revision")
@@ -335,17 +381,39 @@ _REGISTRY_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,99})@(?P<version>[0
     default=None,
     help="Exit 1 when a change of this level (or worse) is found.",
 )
-@click.option("--no-validate", is_flag=True, help="Skip validating files against their specification.")
+@click.option(
+    "--api", "api_name", default=None, help="Check files as strictly as this API of the registry does."
+)
+@click.option(
+    "--validity",
+    type=VALIDITY,
+    default=None,
+    help="How strictly files are checked.  [default: the API's level with NAME@VERSION or --api, else full]",
+)
+@click.option("--no-validate", is_flag=True, hidden=True, help="Same as --validity none.")
 @click.pass_obj
 def diff(
-    registry: Registry, base: str, revision: str, fmt: str, fail_on: str | None, no_validate: bool
+    registry: Registry,
+    base: str,
+    revision: str,
+    fmt: str,
+    fail_on: str | None,
+    api_name: str | None,
+    validity: str | None,
+    no_validate: bool,
 ) -> None:
-    """Compare two contracts: files (JSON or YAML) or NAME@VERSION in the registry."""
+    """Compare two contracts: files (JSON or YAML) or NAME@VERSION in the registry.
+
+    Exit 1 when a file breaks the validity level or --fail-on finds a change, 2 on bad input."""
     from contracts.diff import Level, diff_documents
     from contracts.diff.render import as_json, as_markdown, as_text
 
-    base_doc = _contract(registry, base, validate=not no_validate)
-    revision_doc = _contract(registry, revision, validate=not no_validate)
+    if no_validate:
+        validity = "none"
+    names = [api_name] + [m["name"] for m in map(_REGISTRY_REF.match, (base, revision)) if m]
+    level = _validity(registry, validity, next((n for n in names if n), None))
+    base_doc = _contract(registry, base, level=level)
+    revision_doc = _contract(registry, revision, level=level)
     try:
         report = diff_documents(base_doc, revision_doc)
     except ContractError as exc:
@@ -381,7 +449,7 @@ def lint(registry: Registry, file: str, ruleset_ref: str | None, fmt: str) -> No
     from contracts.lint.render import as_json, as_sarif, as_text
 
     ruleset = _ruleset(ruleset_ref)
-    document = _contract(registry, file, validate=False)
+    document = _contract(registry, file, level=Strictness.NONE)
     try:
         findings = lint_document(document, ruleset)
     except ContractError as exc:
@@ -411,6 +479,12 @@ def lint(registry: Registry, file: str, ruleset_ref: str | None, fmt: str) -> No
     show_default=True,
 )
 @click.option("--fail-on-impact", is_flag=True, help="Fail when a registered consumer is affected.")
+@click.option(
+    "--validity",
+    type=VALIDITY,
+    default=None,
+    help="How strictly files are checked.  [default: the API's level]",
+)
 @click.pass_obj
 def check(
     registry: Registry,
@@ -420,6 +494,7 @@ def check(
     ruleset_ref: str | None,
     fmt: str,
     fail_on_impact: bool,
+    validity: str | None,
 ) -> None:
     """Validate, lint, diff against the latest published version (or --base), check the semver bump
     and list affected consumers. Exit 1 on a policy failure, 2 on bad input."""
@@ -428,14 +503,16 @@ def check(
 
     if not file.is_file():
         raise CliError(f"{file}: no such file")
-    document = _contract(registry, str(file), validate=True)
     online = base is None
+    # Offline (--base) the registry is not asked, so its level is not known: full unless given.
+    level = _validity(registry, validity, api_name if online else None)
+    document = _contract(registry, str(file), level=level)
     if online:
         base_document = registry.request_optional(
             "GET", f"/api/v1/apis/{api_name}/versions/latest", headers={"Accept": "application/json"}
         )
     else:
-        base_document = _contract(registry, str(base), validate=True)
+        base_document = _contract(registry, str(base), level=level)
     ruleset = _ruleset(ruleset_ref) if ruleset_ref or not online else _registry_ruleset(registry, api_name)
     from contracts.lint import lint as lint_document
 
@@ -567,8 +644,18 @@ def _ruleset(ref: str | None) -> Any:
         raise CliError(f"{path}: {exc.detail}") from None
 
 
-def _contract(registry: Registry, ref: str, *, validate: bool) -> Any:
-    """A document from a file, or NAME@VERSION from the registry (already validated there)."""
+def _validity(registry: Registry, given: str | None, api_name: str | None) -> Strictness:
+    """The level files are checked at: as given, else the API's (as publish checks it), else full."""
+    if given is not None:
+        return Strictness(given)
+    if api_name is None:
+        return Strictness.FULL
+    api = registry.request_optional("GET", f"/api/v1/apis/{api_name}")
+    return Strictness(api["validity"]) if api else Strictness.FULL
+
+
+def _contract(registry: Registry, ref: str, *, level: Strictness) -> Any:
+    """A document from a file, checked at `level`, or NAME@VERSION from the registry (checked there)."""
     from contracts.kinds import detect_kind
     from contracts.loading import load_document
     from contracts.validation import validate_document
@@ -584,16 +671,26 @@ def _contract(registry: Registry, ref: str, *, validate: bool) -> Any:
         return msgspec.json.decode(response.content)
     if not path.is_file():
         raise CliError(f"{ref}: no such file, and not NAME@VERSION")
+    data = path.read_bytes()
+    media_type = MEDIA_TYPES.get(path.suffix.lower())
     try:
-        document = load_document(path.read_bytes(), media_type=MEDIA_TYPES.get(path.suffix.lower()))
+        document = load_document(data, media_type=media_type)
+        if level is Strictness.NONE:
+            return document
         kind = detect_kind(document)
-        issues = validate_document(document, kind) if validate else []
+        issues = validate_document(document, kind) if level is Strictness.FULL else []
     except ContractError as exc:
         raise CliError(f"{path}: {exc.detail}") from None
     if issues:
-        first = issues[0]
-        more = f" (+{len(issues) - 1} more)" if len(issues) > 1 else ""
-        raise CliError(f"{path}: invalid {kind}: {first.pointer or '/'}: {first.message}{more}")
+        noun = "error" if len(issues) == 1 else "errors"
+        raise CliError(
+            f"{path}: invalid {kind}, {len(issues)} {noun} (--validity syntax-only skips this check)",
+            [
+                issue_line(i.pointer, i.message, str(path), i.line, i.column)
+                for i in with_positions(issues, data, media_type=media_type)
+            ],
+            exit_code=1,
+        )
     return document
 
 
@@ -620,6 +717,8 @@ def import_dir(registry: Registry, directory: Path, owner: str) -> None:
             except CliError as exc:
                 failures += 1
                 progress.console.print(f"   failed {api_name} ({file.name}): {exc}", markup=False)
+                for line in exc.details:
+                    progress.console.print(f"     {line}", markup=False)
             progress.advance(task)
     click.echo(f"{counts['published']} published, {counts['unchanged']} unchanged, {failures} failed")
     if failures:
@@ -836,16 +935,18 @@ def _with_key_store(action: Any) -> Any:
         raise CliError(str(exc)) from None
 
 
-def fail(message: str) -> NoReturn:
+def fail(message: str, details: list[str] | None = None, exit_code: int = 2) -> NoReturn:
     click.echo(f"charter: error: {message}", err=True)
-    raise SystemExit(2)
+    for line in details or ():
+        click.echo(f"  {line}", err=True)
+    raise SystemExit(exit_code)
 
 
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="charter", standalone_mode=False)
     except CliError as exc:
-        fail(str(exc))
+        fail(str(exc), exc.details, exc.exit_code)
     except click.UsageError as exc:
         fail(exc.format_message())
     except click.ClickException as exc:

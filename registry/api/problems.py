@@ -62,7 +62,10 @@ def problem_response(
 
 
 def _issues(error: RegistryError | ContractError) -> list[ProblemIssue]:
-    return [ProblemIssue(pointer=i.pointer, message=i.message, file=i.file) for i in error.issues]
+    return [
+        ProblemIssue(pointer=i.pointer, message=i.message, file=i.file, line=i.line, column=i.column)
+        for i in error.issues
+    ]
 
 
 def registry_error(request: Request, exc: RegistryError) -> Response[Problem]:

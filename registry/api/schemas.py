@@ -39,9 +39,11 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 
 class ProblemIssue(msgspec.Struct, omit_defaults=True):
-    pointer: str
+    pointer: str  # absolute, into the submitted document (or into `file` of a bundle)
     message: str
     file: str | None = None
+    line: int | None = None  # where `pointer` is in the submitted text, from 1
+    column: int | None = None
 
 
 class TeamIn(msgspec.Struct, forbid_unknown_fields=True):

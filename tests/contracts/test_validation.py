@@ -91,7 +91,9 @@ def test_duplicate_operation_id_points_at_the_operation():
 def test_undeclared_path_parameter():
     doc = projects()
     doc["paths"]["/projects/{id}"] = doc["paths"].pop("/projects/{projectId}")
-    assert pointers(doc) == {"/paths/~1projects~1{id}/get"}
+    # The template's `{id}` is not declared (the operation is the place), and the declared
+    # `projectId` is not in the template (its declaration is the place).
+    assert pointers(doc) == {"/paths/~1projects~1{id}/get", "/paths/~1projects~1{id}/get/parameters/0"}
 
 
 def test_dangling_references_in_openapi_and_asyncapi():

@@ -121,3 +121,19 @@ def test_online_against_the_registry_with_consumers(server, files):
     first = check(str(files["base"]), "--api", "brand-new", url=server)
     assert first.returncode == 0, first.stdout
     assert "a first version" in first.stdout
+
+
+def test_an_invalid_contract_is_a_policy_failure_that_says_how_to_relax_it(files, tmp_path):
+    doc = projects("1.0.1")
+    doc["paths"]["/projects"]["post"]["operationId"] = "listProjects"
+    invalid = tmp_path / "invalid.yaml"
+    invalid.write_bytes(as_yaml(doc))
+    refused = check(str(invalid), "--api", "projects", "--base", str(files["base"]))
+    assert refused.returncode == 1
+    headline, detail = refused.stderr.splitlines()
+    assert "1 error (--validity syntax-only skips this check)" in headline
+    assert detail.startswith(f"  {invalid}:") and "/paths/~1projects/post/operationId: Operation ID" in detail
+    relaxed = check(
+        str(invalid), "--api", "projects", "--base", str(files["base"]), "--validity", "syntax-only"
+    )
+    assert "--validity" not in relaxed.stderr

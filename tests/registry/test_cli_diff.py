@@ -70,7 +70,6 @@ def test_text_and_markdown_formats(pair):
     ("content", "fragment"),
     [
         (b"openapi: [unclosed", "invalid YAML"),
-        (b'{"openapi": "3.0.3", "info": {"title": "t"}, "paths": {}}', "invalid openapi 3.0.3"),
         (b'{"hello": "world"}', "no `openapi`"),
     ],
 )
@@ -111,3 +110,51 @@ def test_name_at_version_reads_from_the_registry(server, pair):
         "publish", str(revision), "--api", "projects", "--version", "1.1.0", "--force", url=server
     )
     assert forced.returncode == 0, forced.stderr
+
+
+def _invalid(tmp_path: Path) -> Path:
+    doc = projects("1.0.1")
+    doc["components"]["schemas"]["Project"]["required"] = ["name", "name"]
+    path = tmp_path / "invalid.yaml"
+    path.write_bytes(as_yaml(doc))
+    return path
+
+
+def test_an_invalid_file_is_refused_with_each_error_placed_and_how_to_relax(pair, tmp_path):
+    """Not bad input but the validity level refusing it: exit 1, as --fail-on, and the way to relax it."""
+    base, _ = pair
+    invalid = _invalid(tmp_path)
+    refused = charter("diff", str(base), str(invalid), url=OFFLINE)
+    assert refused.returncode == 1, refused.stderr
+    headline, *details = refused.stderr.splitlines()
+    assert "--validity syntax-only" in headline
+    lines = invalid.read_text().splitlines()
+    project = lines.index("    Project:")
+    line = next(n for n, text in enumerate(lines[project:], project + 1) if "required:" in text)
+    column = lines[line - 1].index("required:") + 1
+    message = '/components/schemas/Project/required: ["name","name"] has non-unique elements'
+    assert details == [f"  {invalid}:{line}:{column}: {message}"]
+    assert charter("diff", str(base), str(invalid), "--validity", "syntax-only", url=OFFLINE).returncode == 0
+
+
+def test_diff_follows_the_validity_level_of_the_api(server, pair, tmp_path):
+    base, _ = pair
+    invalid = _invalid(tmp_path)
+    token = httpx.post(
+        f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin", "admin-secret")
+    )
+    auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    httpx.post(f"{server}/api/v1/teams", json={"name": "loose-team"}, headers=auth)
+    api = {
+        "name": "loose-diff",
+        "owner": "loose-team",
+        "title": "Loose",
+        "layer": "system",
+        "validity": "syntax-only",
+    }
+    httpx.post(f"{server}/api/v1/apis", json=api, headers=auth).raise_for_status()
+
+    assert charter("diff", str(base), str(invalid), "--api", "loose-diff", url=server).returncode == 0
+    strict = charter("diff", str(base), str(invalid), "--api", "loose-diff", "--validity", "full", url=server)
+    assert strict.returncode == 1
+    assert charter("diff", str(base), str(invalid), "--api", "no-such-api", url=server).returncode == 1

@@ -282,3 +282,20 @@ async def test_multipart_upload_of_one_file(client, publisher_headers, projects_
     )
     assert response.status_code == 201, response.text
     assert response.json()["media_type"] == "application/yaml"
+
+
+async def test_every_error_has_its_line_and_column_in_the_sent_text(client, publisher_headers, projects_api):
+    doc = projects()
+    doc["paths"]["/projects"]["post"]["operationId"] = "listProjects"
+    doc["components"]["schemas"]["Project"]["properties"]["client"]["default"] = 5
+    text = as_yaml(doc)
+    lines = text.decode().splitlines()
+
+    response = await publish(client, publisher_headers, text, "application/yaml")
+
+    assert response.status_code == 422
+    errors = {e["pointer"]: e for e in response.json()["errors"]}
+    default = errors["/components/schemas/Project/properties/client/default"]
+    assert lines[default["line"] - 1][default["column"] - 1 :].startswith("default: 5")
+    operation_id = errors["/paths/~1projects/post/operationId"]
+    assert lines[operation_id["line"] - 1][operation_id["column"] - 1 :] == "operationId: listProjects"
