@@ -97,12 +97,6 @@ class FlowRunner:
                 # Every deployment runs the flows it has: recovery must not skip runs started by
                 # an earlier build of the same flows.
                 "application_version": "charter",
-                # DBOS checks a connection out of its pool for each of the two transactions of
-                # every step; a pre-ping adds a round trip to each (measured: about 7% of a
-                # run's CPU). A connection a database restart broke fails its first statement
-                # instead, which DBOS retries on a fresh one (its `db_retry`), and the pool
-                # drops the connections older than the failure.
-                "db_engine_kwargs": {"pool_pre_ping": False},
             }
         )
         DBOS.launch()
