@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import sqlite3
 import sys
 import threading
 from collections import Counter
@@ -16,13 +18,14 @@ from typing import Any, TypeVar
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, select
+from sqlalchemy import event, make_url, select
 
 from gateway.flows.adapter import keyed_run_id
 from gateway.flows.runs import RunQuery
 from policies.auth import Principal
 from registry.app import create_app
 from registry.db.models import AuditEvent, OutboxEvent
+from registry.flows import flow_system_database
 from tests import acme_flows
 from tests.gateway.conftest import settled
 from tests.loopback import serving
@@ -653,3 +656,15 @@ def test_users_of_one_client_application_do_not_share_keys():
         )
     }
     assert len(ids) == 4  # a subject without a client id is that client's own
+
+
+async def test_the_flow_engines_sqlite_file_keeps_a_write_ahead_log(client, bound, database_url):
+    """DBOS's SQLite file is in WAL mode: a recorded step syncs the log once, where the rollback
+    journal DBOS leaves it in syncs a journal and the file (runs measured 4-6x slower)."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL has no journal mode")
+    assert (await win(client, "opp-wal", "k-wal")).status_code == 201
+    path = make_url(flow_system_database(database_url)).database
+    assert path is not None
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
