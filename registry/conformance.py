@@ -18,6 +18,8 @@ from xml.etree import ElementTree
 import httpx
 import msgspec
 
+from contracts.plural import counted
+
 if TYPE_CHECKING:
     from schemathesis import APIOperation, BaseSchema, Case
     from schemathesis.core.transport import Response
@@ -296,15 +298,11 @@ def as_text(report: Report) -> str:
         lines.append(f"  {verdict} {result.label} ({result.test_cases} cases)")
         lines.extend(f"       {line}" for line in result.describe())
     lines.append(
-        f"{_count(len(report.results), 'operation')}, {_count(report.test_cases, 'test case')},"
-        f" {_count(report.failures, 'failure')} in {_count(len(report.failed_operations), 'operation')}"
+        f"{counted(len(report.results), 'operation')}, {counted(report.test_cases, 'test case')},"
+        f" {counted(report.failures, 'failure')} in {counted(len(report.failed_operations), 'operation')}"
         f" ({report.seconds:.1f} s): {'PASS' if report.passed else 'FAIL'}"
     )
     return "\n".join(lines) + "\n"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def as_junit(report: Report) -> bytes:
