@@ -17,8 +17,9 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# `make run PORT=9000` (or CHARTER_PORT=9000 make run) serves on another port.
 run: $(VENV)/.installed
-	$(BIN)/charter serve
+	$(BIN)/charter serve $(if $(PORT),--port $(PORT))
 
 # The portal's browser tests drive Debian's Chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium

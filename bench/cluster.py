@@ -97,7 +97,13 @@ def replicas(count: int, env: dict[str, str]) -> Iterator[list[Replica]]:
         with log.open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
-                env={**os.environ, **env, "CHARTER_FLOWS_EXECUTOR_ID": f"bench-replica-{index}"},
+                # One public URL (the tokens' issuer) for every replica, as behind a load balancer.
+                env={
+                    **os.environ,
+                    **env,
+                    "CHARTER_PUBLIC_URL": "http://charter.bench",
+                    "CHARTER_FLOWS_EXECUTOR_ID": f"bench-replica-{index}",
+                },
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -12,6 +12,14 @@ from contracts.loading import Document
 from contracts.references import resolve_pointer
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+# Search text kept per version: every word past the bound costs index space and ranking time on every
+# query that matches it, while Stripe-sized contracts would give 200 KB. What comes first is kept:
+# the description (cut at its own bound), operations, channels and messages, schema names, then
+# property names.
+MAX_SEARCH_TEXT = 16_000
+MAX_SEARCH_DESCRIPTION = 2_000
+# Schemas visited for their property names: a bound on the walk, not on what the text keeps.
+MAX_SCHEMAS_WALKED = 5_000
 # Alternatives (OR) of requirements (AND) of (scheme name, scopes).
 Security = tuple[tuple[tuple[str, tuple[str, ...]], ...], ...]
 
@@ -34,13 +42,30 @@ class ContractIndex(msgspec.Struct, frozen=True):
     operations: tuple[Operation, ...]
     # Channel addresses, message names and titles: found by search, not routed on.
     keywords: tuple[str, ...] = ()
+    # Names of the named schemas, then the property names found in them: found by search too.
+    schema_names: tuple[str, ...] = ()
+    property_names: tuple[str, ...] = ()
 
     def search_text(self) -> str:
+        """What search finds the contract by, at most MAX_SEARCH_TEXT characters (whole words)."""
         words: list[str] = []
+        if self.description:
+            words.append(_cut(self.description, MAX_SEARCH_DESCRIPTION))
         for op in self.operations:
             words.extend(w for w in (op.operation_id, op.summary, op.path, *op.tags) if w)
         words.extend(self.keywords)
-        return "\n".join(dict.fromkeys(words))
+        words.extend(self.schema_names)
+        words.extend(self.property_names)
+        return _cut("\n".join(dict.fromkeys(words)), MAX_SEARCH_TEXT)
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` up to `limit` characters, ending on a whole word."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit + 1]
+    end = max(head.rfind(" "), head.rfind("\n"))
+    return head[:end].rstrip() if end > 0 else head[:limit]
 
 
 def build_index(doc: Document, kind: DocumentKind) -> ContractIndex:
@@ -51,13 +76,60 @@ def build_index(doc: Document, kind: DocumentKind) -> ContractIndex:
         operations, keywords = _asyncapi2_operations(doc)
     else:
         operations, keywords = _asyncapi3_operations(doc)
+    schemas = _named_schemas(doc, kind)
     return ContractIndex(
         title=str(info.get("title") or ""),
         description=_text(info.get("description")),
         version=_text(info.get("version")),
         operations=tuple(operations),
         keywords=tuple(keywords),
+        schema_names=tuple(schemas),
+        property_names=_property_names(doc, [*schemas.values(), *_message_payloads(doc, kind)]),
     )
+
+
+def _named_schemas(doc: Document, kind: DocumentKind) -> dict[str, Any]:
+    """The document's named schemas: `definitions` (Swagger 2.0) or `components/schemas`."""
+    if kind.family is Family.OPENAPI and kind.spec_version.startswith("2."):
+        named = doc.get("definitions")
+    else:
+        components = doc.get("components")
+        named = components.get("schemas") if isinstance(components, dict) else None
+    return {str(name): schema for name, schema in named.items()} if isinstance(named, dict) else {}
+
+
+def _message_payloads(doc: Document, kind: DocumentKind) -> list[Any]:
+    """AsyncAPI: the payloads of the named messages, where events keep most of their fields."""
+    components = doc.get("components")
+    messages = components.get("messages") if isinstance(components, dict) else None
+    if kind.family is not Family.ASYNCAPI or not isinstance(messages, dict):
+        return []
+    found = (_deref(doc, message) for message in messages.values())
+    return [message.get("payload") for message in found if isinstance(message, dict)]
+
+
+def _property_names(doc: Document, roots: list[Any]) -> tuple[str, ...]:
+    """Property names of the schemas and of the schemas nested in them, first seen first."""
+    found: dict[str, None] = {}
+    pending, seen, walked = list(reversed(roots)), set(), 0
+    while pending and walked < MAX_SCHEMAS_WALKED:
+        schema = _deref(doc, pending.pop())
+        if not isinstance(schema, dict) or id(schema) in seen:
+            continue
+        seen.add(id(schema))
+        walked += 1
+        nested: list[Any] = []
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            found.update(dict.fromkeys(str(name) for name in properties))
+            nested.extend(properties.values())
+        for key in ("items", "additionalProperties", "not"):
+            nested.append(schema.get(key))
+        for key in ("allOf", "anyOf", "oneOf"):
+            if isinstance(schema.get(key), list):
+                nested.extend(schema[key])
+        pending.extend(reversed(nested))
+    return tuple(found)
 
 
 def _openapi_operations(doc: Document) -> list[Operation]:

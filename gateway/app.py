@@ -20,6 +20,7 @@ import httpx
 import msgspec
 
 from contracts.loading import LoadLimits
+from contracts.plural import counted
 from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse, is_asserted_header
 from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
@@ -291,7 +292,7 @@ class Gateway:
                     400,
                     "invalid-request",
                     "Invalid request",
-                    f"{len(violations)} violation(s) of {api_name} {info.version} {operation.label}",
+                    f"{counted(len(violations), 'violation')} of {api_name} {info.version} {operation.label}",
                     errors=[{"pointer": v.pointer, "message": v.message} for v in violations],
                 )
 

@@ -13,6 +13,7 @@ import msgspec
 
 from contracts.diff import Bump, Change, DiffReport, Level, bump_suffices
 from contracts.lint import Finding, Severity
+from contracts.plural import counted
 
 
 class AffectedConsumer(msgspec.Struct, frozen=True):
@@ -56,7 +57,7 @@ def verdict(
     failures = []
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
-        failures.append(f"{len(errors)} lint error(s)")
+        failures.append(counted(len(errors), "lint error"))
     required = diff.required_bump if diff else Bump.NONE
     bump_ok = True
     if diff is not None and base_version is not None:
@@ -75,7 +76,7 @@ def verdict(
                     f"{version} after {base_version} is not the {required.value} version the changes need"
                 )
     if fail_on_impact and affected:
-        failures.append(f"{len(affected)} consumer(s) affected")
+        failures.append(f"{counted(len(affected), 'consumer')} affected")
     return CheckReport(
         api=api,
         file=file,
@@ -111,8 +112,9 @@ def as_text(report: CheckReport, *, colour: bool = False) -> str:
     else:
         breaking = sum(c.level is Level.ERROR for c in report.changes)
         bump = "ok" if report.bump_ok else paint("too small", "31")
+        changes = counted(len(report.changes), "change")
         lines.append(
-            f"  diff against {report.base_version}: {len(report.changes)} changes, {breaking} breaking; "
+            f"  diff against {report.base_version}: {changes}, {breaking} breaking; "
             f"required bump {report.required_bump.value}: {bump}"
         )
         for change in report.changes:
@@ -138,14 +140,15 @@ def as_markdown(report: CheckReport) -> str:
         lines += [f"- **{failure}**" for failure in report.failures] + [""]
     lines += ["| step | result |", "| --- | --- |"]
     errors = sum(f.severity is Severity.ERROR for f in report.findings)
-    lines.append(f"| lint | {len(report.findings)} finding(s), {errors} error(s) |")
+    lines.append(f"| lint | {counted(len(report.findings), 'finding')}, {counted(errors, 'error')} |")
     if report.base_version is None:
         lines.append("| diff | first version: nothing to compare |")
     else:
         breaking = sum(c.level is Level.ERROR for c in report.changes)
         bump = "enough" if report.bump_ok else "too small"
+        changes = counted(len(report.changes), "change")
         lines.append(
-            f"| diff | against {report.base_version}: {len(report.changes)} change(s), {breaking} breaking; "
+            f"| diff | against {report.base_version}: {changes}, {breaking} breaking; "
             f"needs a {report.required_bump.value} version ({bump}) |"
         )
     impact = ", ".join(a.consumer for a in report.affected) or "none"
@@ -180,7 +183,7 @@ def as_junit(report: CheckReport) -> bytes:
     lint_errors = [f for f in report.findings if f.severity is Severity.ERROR]
     case(
         "lint",
-        f"{len(lint_errors)} lint error(s)" if lint_errors else None,
+        counted(len(lint_errors), "lint error") if lint_errors else None,
         "\n".join(f"{f.severity.value} {f.rule} {f.pointer}: {f.message}" for f in report.findings),
     )
     breaking = "\n".join(f"{c.id} {c.message}" for c in report.changes if c.level is Level.ERROR)

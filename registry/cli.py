@@ -20,21 +20,39 @@ from rich.progress import Progress
 from rich.table import Table
 
 from contracts.errors import ContractError
+from contracts.plural import counted
 from contracts.positions import with_positions
 from contracts.submission import Strictness
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
-stdout = Console(highlight=False)
+# Problems that mean "the registry's policy says no" to a valid request: exit 1, as `check` does.
+POLICY_REFUSALS = frozenset(
+    {"/problems/incompatible-change", "/problems/ruleset-violation", "/problems/scope-taken"}
+)
+# Piped output is read by programs: no column is cut or wrapped to a terminal's width that is not there.
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 1_000_000)
 
 
 class CliError(Exception):
-    """An expected failure: printed as one line (then the problems it lists, one per line), exit code 2."""
+    """An expected failure: printed as one line (then the problems it lists, one per line), exit code 2
+    (bad input, usage, unreachable) unless told otherwise."""
 
-    def __init__(self, message: str, details: list[str] | None = None, *, exit_code: int = 2) -> None:
+    exit_code = 2
+
+    def __init__(
+        self, message: str, details: list[str] | None = None, *, exit_code: int | None = None
+    ) -> None:
         super().__init__(message)
         self.details = details or []
-        self.exit_code = exit_code
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class PolicyRefused(CliError):
+    """The registry refused a valid request by policy (breaking change, ruleset): exit code 1."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -57,7 +75,7 @@ class Registry:
         """The answer; an error answer raises, its issues placed in `source` (the file sent)."""
         response = self._authorized(method, path, **kwargs)
         if response.status_code >= 400:
-            raise CliError(describe_problem(response, inline=False), problem_lines(response, source))
+            raise problem_error(response, source)
         return response
 
     def request_optional(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -66,7 +84,7 @@ class Registry:
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise CliError(describe_problem(response, inline=False), problem_lines(response))
+            raise problem_error(response)
         return response.json()
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
@@ -94,6 +112,17 @@ class Registry:
             return self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise CliError(f"cannot reach the registry at {self.url}: {exc}") from None
+
+
+def problem_error(response: httpx.Response, source: str | None = None) -> CliError:
+    """The error an answer of 400 or more stands for: a policy refusal, or anything else; its issues
+    placed in `source` (the file sent)."""
+    try:
+        kind = response.json().get("type")
+    except (ValueError, AttributeError):  # not JSON, or not an object
+        kind = None
+    error = PolicyRefused if kind in POLICY_REFUSALS else CliError
+    return error(describe_problem(response, inline=False), problem_lines(response, source))
 
 
 def describe_problem(response: httpx.Response, *, inline: bool = True) -> str:
@@ -149,6 +178,20 @@ def issue_line(pointer: str, message: str, file: str | None, line: int | None, c
     return f"{place + ': ' if place else ''}{pointer or '/'}: {message}"
 
 
+listing_format = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="json: the registry's answer as it is, for scripts.",
+)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
+
+
 def add_row(table: Table, *cells: str) -> None:
     # Cells hold titles and names from the registry: brackets in them are text, not rich markup.
     table.add_row(*(escape(cell) for cell in cells))
@@ -177,10 +220,11 @@ def cli(
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", envvar="CHARTER_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="CHARTER_PORT", default=8080, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
-    """Run the registry (configuration from CHARTER_* variables)."""
+    """Run the registry (configuration from CHARTER_* variables). CHARTER_PUBLIC_URL, the URL clients
+    use, defaults to http://HOST:PORT."""
     import uvicorn
 
     from gateway.flows.registration import load_flows
@@ -190,7 +234,7 @@ def serve(host: str, port: int) -> None:
     from registry.settings import Settings
 
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(host=host, port=port)
         flows = load_flows()
         if settings.demo:  # the demo's process APIs are bound to these; only a serving process hosts them
             flows |= {flow.name: flow for flow in DEMO_FLOWS}
@@ -226,7 +270,9 @@ def publish(
     draft: bool,
     force: bool,
 ) -> None:
-    """Publish a contract document (JSON, YAML or a zip bundle)."""
+    """Publish a contract document (JSON, YAML or a zip bundle). Exit 1 when the registry refuses it by
+    policy (a breaking change without the version it needs, the governance ruleset, a taken scope), 2 on
+    bad input."""
     body = publish_file(
         registry, file, api_name, version=version, owner=owner, root=root, draft=draft, force=force
     )
@@ -264,10 +310,13 @@ def publish_file(
 
 @cli.command()
 @click.argument("name")
+@listing_format
 @click.pass_obj
-def versions(registry: Registry, name: str) -> None:
+def versions(registry: Registry, name: str, fmt: str) -> None:
     """List the versions of an API."""
     items = registry.request("GET", f"/api/v1/apis/{name}/versions").json()["items"]
+    if fmt == "json":
+        return print_json(items)
     table = Table("version", "state", "kind", "published", "by", "sunset")
     for item in items:
         deprecation = item.get("deprecation") or {}
@@ -339,14 +388,17 @@ def retire(registry: Registry, name: str, version: str, emergency: bool, reason:
 @click.option("--kind", type=click.Choice(["openapi", "asyncapi"]))
 @click.option("--state", type=click.Choice(["draft", "published", "deprecated", "retired"]))
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
+@listing_format
 @click.pass_obj
-def search(registry: Registry, query: str, limit: int, **filters: str | None) -> None:
+def search(registry: Registry, query: str, limit: int, fmt: str, **filters: str | None) -> None:
     """Search APIs by text and filters."""
     params: dict[str, Any] = {k: v for k, v in filters.items() if v}
     if query:
         params["q"] = query
     params["limit"] = limit
     page = registry.request("GET", "/api/v1/search", params=params).json()
+    if fmt == "json":
+        return print_json(page)
     table = Table("name", "title", "owner", "layer", "domain", "kind", "latest")
     for hit in page["items"]:
         add_row(
@@ -360,7 +412,7 @@ def search(registry: Registry, query: str, limit: int, **filters: str | None) ->
             hit["latest_version"] or "",
         )
     stdout.print(table)
-    click.echo(f"{len(page['items'])} of {page['total']}")
+    click.echo(f"{len(page['items'])} of {counted(page['total'], 'API')}")
 
 
 _REGISTRY_REF = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]{0,99})@(?P<version>[0-9A-Za-z.+-]+)$")
@@ -682,14 +734,13 @@ def _contract(registry: Registry, ref: str, *, level: Strictness) -> Any:
     except ContractError as exc:
         raise CliError(f"{path}: {exc.detail}") from None
     if issues:
-        noun = "error" if len(issues) == 1 else "errors"
-        raise CliError(
-            f"{path}: invalid {kind}, {len(issues)} {noun} (--validity syntax-only skips this check)",
+        errors = counted(len(issues), "error")
+        raise PolicyRefused(
+            f"{path}: invalid {kind}, {errors} (--validity syntax-only skips this check)",
             [
                 issue_line(i.pointer, i.message, str(path), i.line, i.column)
                 for i in with_positions(issues, data, media_type=media_type)
             ],
-            exit_code=1,
         )
     return document
 
@@ -703,7 +754,7 @@ def import_dir(registry: Registry, directory: Path, owner: str) -> None:
     plan = list(import_plan(directory))
     if not plan:
         raise CliError(f"{directory}: no .json, .yaml, .yml or .zip files found")
-    failures = 0
+    failures = refusals = 0
     counts = {"published": 0, "unchanged": 0}
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("publishing", total=len(plan))
@@ -716,13 +767,15 @@ def import_dir(registry: Registry, directory: Path, owner: str) -> None:
                 )
             except CliError as exc:
                 failures += 1
+                refusals += isinstance(exc, PolicyRefused)
                 progress.console.print(f"   failed {api_name} ({file.name}): {exc}", markup=False)
                 for line in exc.details:
                     progress.console.print(f"     {line}", markup=False)
             progress.advance(task)
     click.echo(f"{counts['published']} published, {counts['unchanged']} unchanged, {failures} failed")
     if failures:
-        raise CliError(f"{failures} of {len(plan)} files could not be published")
+        error = PolicyRefused if refusals == failures else CliError
+        raise error(f"{failures} of {counted(len(plan), 'file')} could not be published")
 
 
 def import_plan(directory: Path) -> Iterator[tuple[str, Path]]:
@@ -754,10 +807,13 @@ def flows() -> None:
 
 
 @flows.command(name="list")
+@listing_format
 @click.pass_obj
-def flows_list(registry: Registry) -> None:
+def flows_list(registry: Registry, fmt: str) -> None:
     """Registered flows with their steps, bound operations and runs by state."""
     items = registry.request("GET", "/api/v1/flows").json()["items"]
+    if fmt == "json":
+        return print_json(items)
     table = Table("flow", "owner", "steps", "bound to", "runs", "late")
     for item in items:
         bound = ", ".join(f"{o['api']}:{o['operation_id'] or '*'}" for o in item["operations"])
@@ -779,6 +835,7 @@ def flows_list(registry: Registry) -> None:
 @click.option("--key", default=None, help="Only runs with this business key value.")
 @click.option("--key-name", default=None, help="Only runs whose business key of this name matches --key.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100))
+@listing_format
 @click.pass_obj
 def flows_runs(
     registry: Registry,
@@ -787,11 +844,14 @@ def flows_runs(
     key: str | None,
     key_name: str | None,
     limit: int,
+    fmt: str,
 ) -> None:
     """Runs, newest first."""
     wanted = {"flow": flow, "state": run_state, "key": key, "key_name": key_name, "limit": limit}
     params = {k: v for k, v in wanted.items() if v}
     page = registry.request("GET", "/api/v1/flows/runs", params=params).json()
+    if fmt == "json":
+        return print_json(page)
     table = Table("run", "flow", "state", "keys", "failed step", "started", "late")
     for run in page["items"]:
         keys = " ".join(f"{name}={value}" for name, value in run["keys"].items())
@@ -807,15 +867,18 @@ def flows_runs(
             late,
         )
     stdout.print(table)
-    click.echo(f"{len(page['items'])} of {page['total']} runs")
+    click.echo(f"{len(page['items'])} of {counted(page['total'], 'run')}")
 
 
 @flows.command(name="show")
 @click.argument("run_id")
+@listing_format
 @click.pass_obj
-def flows_show(registry: Registry, run_id: str) -> None:
+def flows_show(registry: Registry, run_id: str, fmt: str) -> None:
     """One run, step by step, with the last error of a failed step."""
     run = registry.request("GET", f"/api/v1/flows/runs/{quote(run_id, safe='')}").json()
+    if fmt == "json":
+        return print_json(run)
     click.echo(
         f"{run['id']} {run['flow']} {run['state']}{' (late)' if run['late'] else ''} trace {run['trace_id']}"
     )
@@ -882,15 +945,19 @@ def keys_rotate() -> None:
 
 
 @keys.command(name="list")
-def keys_list() -> None:
+@listing_format
+def keys_list(fmt: str) -> None:
     """Stored signing keys, newest first: the one that signs, those still published, those expired."""
     from registry import signing_keys
 
     async def run(sessionmaker: Any, box: Any, settings: Any) -> Any:
         return await signing_keys.stored_keys(sessionmaker, token_lifetime=settings.token_lifetime)
 
+    stored = _with_key_store(run)
+    if fmt == "json":
+        return print_json(stored)
     table = Table("generation", "kid", "state", "created", "retired")
-    for key in _with_key_store(run):
+    for key in stored:
         retired = key.retired_at.isoformat()[:19] if key.retired_at else ""
         add_row(table, str(key.generation), key.kid, key.state, key.created_at.isoformat()[:19], retired)
     stdout.print(table)

@@ -5,18 +5,28 @@ Only positive data is generated: the contract declares what *valid* requests get
 is one the contract allows, and every answer must be one it declares (status code, content type,
 headers, body schema) and never a server error. Rejecting invalid input is not checked here.
 Each operation is driven in-process by hypothesis (`@given`), without pytest.
+
+A run keeps under the target's rate limit: it waits out `RateLimit` (draft-ietf-httpapi-ratelimit-
+headers) when no quota remains and `Retry-After` on a 429, then sends the same request again, so a
+throttled API is tested rather than reported as answering 429.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import httpx
 import msgspec
+
+from contracts.index import declared_scopes
+from contracts.plural import counted
 
 if TYPE_CHECKING:
     from schemathesis import APIOperation, BaseSchema, Case
@@ -33,10 +43,18 @@ CHECK_NAMES = (
 )
 DEFAULT_MAX_EXAMPLES = 20
 _SHOWN_LINES = 10
+# The longest wait a rate limit may ask for before a request is sent anyway (and its 429 reported),
+# and how many times one request is sent again after a 429.
+MAX_WAIT_SECONDS = 60.0
+MAX_RETRIES = 5
 
 
 class ConformanceError(Exception):
     """The run cannot start (bad contract, unreachable target, no token): one line."""
+
+
+class MissingCredentials(ConformanceError):
+    """The target refuses the run's requests for want of a token or of its scopes."""
 
 
 class _Abort(Exception):
@@ -111,12 +129,76 @@ class Report:
 
 
 @dataclass
+class Pacer:
+    """When the next request may go: after the wait the target's last answer asked for."""
+
+    not_before: float = 0.0
+    waited: float = 0.0
+
+    def wait(self) -> None:
+        delay = self.not_before - time.monotonic()
+        if delay > 0:
+            self.waited += delay
+            time.sleep(delay)
+
+    def heed(self, status: int, headers: Any) -> bool:
+        """Note what the answer says about the quota; True when the request should be sent again."""
+        delay = 0.0
+        if status == 429:
+            delay = _retry_after(_header(headers, "retry-after")) or 1.0
+        else:
+            delay = _quota_wait(_header(headers, "ratelimit"))
+        if delay:
+            self.not_before = time.monotonic() + min(delay, MAX_WAIT_SECONDS)
+        return status == 429
+
+
+def _header(headers: Any, name: str) -> str | None:
+    value = headers.get(name)
+    if isinstance(value, list):  # schemathesis keeps every field line
+        return ", ".join(value) if value else None
+    return value
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After in seconds: delay-seconds or an HTTP-date (RFC 9110)."""
+    if not value:
+        return None
+    if value.strip().isdigit():
+        return float(value.strip())
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _quota_wait(value: str | None) -> float:
+    """Seconds until more quota when a `RateLimit` policy has none left (`r=0`), else 0."""
+    if not value:
+        return 0.0
+    import http_sfv
+
+    policies = http_sfv.List()
+    try:
+        policies.parse(value.encode())
+    except ValueError:  # a malformed field is ignored, as the draft says
+        return 0.0
+    waits = [
+        float(policy.params.get("t", 1))
+        for policy in policies
+        if isinstance(policy.params.get("r"), int) and policy.params["r"] <= 0
+    ]
+    return max(waits, default=0.0)
+
+
+@dataclass
 class Target:
     """The deployment under test: its base URL and the headers every request carries."""
 
     base_url: str
     headers: dict[str, str] = field(default_factory=dict)
     max_examples: int = DEFAULT_MAX_EXAMPLES
+    pacer: Pacer = field(default_factory=Pacer)
 
     @classmethod
     def connect(
@@ -192,14 +274,16 @@ class Suite:
 
     def __init__(self, contract: str, document: dict[str, Any], target: Target) -> None:
         try:
+            import http_sfv  # noqa: F401
             import schemathesis
             from schemathesis.core.errors import InvalidSchema
             from schemathesis.core.result import Ok
         except ImportError:
-            raise ConformanceError("conformance runs need schemathesis: pip install 'charter[dev]'") from None
+            raise ConformanceError(f"conformance runs need schemathesis: {install_hint()}") from None
 
         self.contract = contract
         self.target = target
+        self.scopes = sorted(declared_scopes(document))
         try:
             self.schema: BaseSchema = schemathesis.openapi.from_dict(document, config=schemathesis.Config())
         except Exception as exc:  # schemathesis's loader errors carry no common base worth naming
@@ -256,14 +340,45 @@ class Suite:
         )
         def run(case: Case) -> None:
             result.test_cases += 1
-            try:
-                response = case.call(base_url=target.base_url, headers=target.headers)
-            except requests.RequestException as exc:
-                result.error = f"request failed: {exc}"
-                raise _Abort from None
+            for _ in range(MAX_RETRIES + 1):
+                target.pacer.wait()
+                try:
+                    response = case.call(base_url=target.base_url, headers=target.headers)
+                except requests.RequestException as exc:
+                    result.error = f"request failed: {exc}"
+                    raise _Abort from None
+                if not target.pacer.heed(response.status_code, response.headers):
+                    break
+            self._refuse_unless_credentialed(operation, response.status_code)
             _validate(case, response, checks, target.headers, result)
 
         return run
+
+    def _refuse_unless_credentialed(self, operation: Any, status: int) -> None:
+        """A 401 or 403 the contract does not declare means the run lacks credentials or scopes: one
+        line saying so, rather than every operation failing on an undocumented status code."""
+        declared = operation.definition.raw.get("responses") or {}
+        if status not in (401, 403) or {str(status), "4XX", "default"} & set(declared):
+            return
+        scopes = f" holding {', '.join(self.scopes)}" if self.scopes else ""
+        if status == 401 and "Authorization" not in self.target.headers:
+            raise MissingCredentials(
+                f"{operation.label} answered 401: the API needs credentials; give --target-client-id and"
+                f" --target-client-secret of a client{scopes}, or --target-token"
+            )
+        if status == 403:
+            raise MissingCredentials(
+                f"{operation.label} answered 403: the target token lacks the operation's scopes; use a"
+                f" client{scopes}"
+            )
+
+
+def install_hint() -> str:
+    """The command that installs what conformance runs need, into the Python running Charter."""
+    source = Path(__file__).resolve().parents[1]
+    if (source / "pyproject.toml").is_file():  # a source checkout, as `make run` installs it
+        return f"{sys.executable} -m pip install -e '{source}[conformance]'"
+    return f"{sys.executable} -m pip install 'schemathesis>=4.32,<5' http-sfv"
 
 
 def _checks() -> list[Any]:
@@ -296,15 +411,11 @@ def as_text(report: Report) -> str:
         lines.append(f"  {verdict} {result.label} ({result.test_cases} cases)")
         lines.extend(f"       {line}" for line in result.describe())
     lines.append(
-        f"{_count(len(report.results), 'operation')}, {_count(report.test_cases, 'test case')},"
-        f" {_count(report.failures, 'failure')} in {_count(len(report.failed_operations), 'operation')}"
+        f"{counted(len(report.results), 'operation')}, {counted(report.test_cases, 'test case')},"
+        f" {counted(report.failures, 'failure')} in {counted(len(report.failed_operations), 'operation')}"
         f" ({report.seconds:.1f} s): {'PASS' if report.passed else 'FAIL'}"
     )
     return "\n".join(lines) + "\n"
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'s' * (number != 1)}"
 
 
 def as_junit(report: Report) -> bytes:

@@ -54,6 +54,12 @@ class Forbidden(RegistryError):
         self.missing_scopes = missing_scopes
 
 
+class RulesetViolation(RegistryError):
+    """A valid contract that the governance ruleset refuses: a policy decision, not bad input."""
+
+    status, slug, title = 422, "ruleset-violation", "Governance ruleset violated"
+
+
 class ScopeNotOwned(RegistryError):
     """A scope of another team's API, asked for without that team's grant."""
 

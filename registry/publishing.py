@@ -140,6 +140,9 @@ async def publish_version(
 
     if api.kind is None and analyzed.kind is not None:
         api.kind = analyzed.kind.family.value
+    if not api.description:
+        # An API created without a description is described by its contract, as on a first publish.
+        api.description = contract_description(analyzed.document)
     await refresh_latest(session, api)
     await catalog.reindex(session, api)
     summary = version_record(api, row)
@@ -288,7 +291,7 @@ async def _create_api_for(
 ) -> Api:
     info = analyzed.document.get("info") if isinstance(analyzed.document.get("info"), dict) else {}
     title = catalog_text(str(info.get("title") or name))[:300] or name
-    description = catalog_text(str(info["description"])) if info.get("description") is not None else None
+    description = contract_description(analyzed.document)
     try:
         data = msgspec.convert(
             {"name": name, "owner": owner, "title": title, "layer": "system", "description": description},
@@ -297,6 +300,13 @@ async def _create_api_for(
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"cannot create API {name!r}: {exc}") from None
     return await catalog.create_api(session, principal, data)
+
+
+def contract_description(document: Document) -> str | None:
+    """The contract's `info.description`, as catalog text; None when it has none."""
+    info = document.get("info") if isinstance(document.get("info"), dict) else {}
+    described = info.get("description")
+    return (catalog_text(str(described)) or None) if described is not None else None
 
 
 def catalog_text(value: str) -> str:

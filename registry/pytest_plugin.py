@@ -105,11 +105,16 @@ class ConformanceItem(pytest.Item):
     def repr_failure(
         self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
     ) -> str | TerminalRepr:
+        from contracts.plural import counted
+        from registry.conformance import ConformanceError
+
         if isinstance(excinfo.value, ConformanceFailed):
             result = excinfo.value.result
             checks = sorted({finding.check for finding in result.findings}) or ["could not run"]
-            heading = f"{result.label} failed {', '.join(checks)} in {result.test_cases} cases"
+            heading = f"{result.label} failed {', '.join(checks)} in {counted(result.test_cases, 'case')}"
             return "\n".join([heading, *result.describe()])
+        if isinstance(excinfo.value, ConformanceError):  # missing credentials: the one line says it all
+            return str(excinfo.value)
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.errors import ContractInvalid, Issue
+from contracts.errors import Issue
 from contracts.lint import Finding, Ruleset, Severity, lint, load_ruleset
 from contracts.loading import Document
+from contracts.plural import counted
 from policies.auth import Principal
 from registry import audit, catalog
 from registry.access import ADMIN, require_owner, require_scope
 from registry.db.engine import begin_write
 from registry.db.models import Api, LintRuleset
-from registry.errors import NotFound
+from registry.errors import NotFound, RulesetViolation
 
 GLOBAL = "global"
 
@@ -76,9 +77,8 @@ def enforce(document: Document, ruleset: Ruleset) -> list[Finding]:
     findings = lint(document, ruleset)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
-        noun = "finding" if len(errors) == 1 else "findings"
-        raise ContractInvalid(
-            f"the document breaks the governance ruleset: {len(errors)} error {noun}",
+        raise RulesetViolation(
+            f"the document breaks the governance ruleset: {counted(len(errors), 'error finding')}",
             [Issue(pointer=f.pointer, message=f"{f.rule}: {f.message}") for f in errors],
         )
     return findings

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.errors import Issue
 from contracts.index import declared_scopes
 from contracts.loading import Document
+from contracts.plural import counted
 from registry.access import ALL_SCOPES
 from registry.db.models import Api, ApiVersion, Team, VersionScope
 from registry.errors import InvalidRequest, ScopeNotOwned, ScopeTaken
@@ -124,7 +125,8 @@ async def require_unclaimed(session: AsyncSession, api: Api, scopes: Iterable[st
             for scope, others in sorted(taken.items())
         ]
         raise ScopeTaken(
-            f"the contract declares {len(taken)} scope(s) of another team: {', '.join(sorted(taken))}; "
+            f"the contract declares {counted(len(taken), 'scope')} of another team: "
+            f"{', '.join(sorted(taken))}; "
             "scope names are shared by every API behind the gateway, so choose names of your own",
             issues,
         )

@@ -16,7 +16,7 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./charter.db"
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str = DEFAULT_DATABASE_URL
-    # Where the built-in issuer says it lives; tokens carry it as `iss`.
+    # Where clients reach this server: tokens carry it as `iss`, Link headers and the portal name it.
     public_url: str = "http://127.0.0.1:8080"
     audience: str = "charter"
     admin_client_id: str | None = None
@@ -94,7 +94,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         )
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, host: str = "127.0.0.1", port: int = 8080
+    ) -> Settings:
+        """The settings of a server listening on `host` and `port`, which name its public URL unless
+        CHARTER_PUBLIC_URL does."""
         env = os.environ if environ is None else environ
 
         def text(name: str) -> str | None:
@@ -134,7 +138,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
         return cls(
             database_url=text("DATABASE_URL") or DEFAULT_DATABASE_URL,
-            public_url=(text("PUBLIC_URL") or "http://127.0.0.1:8080").rstrip("/"),
+            public_url=(text("PUBLIC_URL") or listening_url(host, port)).rstrip("/"),
             audience=text("AUDIENCE") or "charter",
             admin_client_id=text("ADMIN_CLIENT_ID"),
             admin_client_secret=text("ADMIN_CLIENT_SECRET"),
@@ -193,3 +197,9 @@ def _nats_name(name: str, value: str, pattern: str) -> str:
     if not re.fullmatch(pattern, value):
         raise ValueError(f"CHARTER_{name} must match {pattern}, not {value!r}")
     return value
+
+
+def listening_url(host: str, port: int) -> str:
+    """The URL of a server bound to `host`:`port`; a wildcard address is reached on loopback."""
+    address = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://[{address}]:{port}" if ":" in address else f"http://{address}:{port}"

@@ -10,6 +10,7 @@ import msgspec
 from contracts.lint.catalog import Severity
 from contracts.lint.findings import Finding
 from contracts.lint.ruleset import Ruleset
+from contracts.plural import counted
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "note"}
@@ -36,11 +37,16 @@ def as_text(findings: list[Finding]) -> str:
     counts = report(findings)
     if findings:
         parts = [
-            f"{n} {name}"
-            for n, name in ((counts.errors, "error"), (counts.warnings, "warning"), (counts.infos, "info"))
+            counted(n, name, plural)
+            for n, name, plural in (
+                (counts.errors, "error", None),
+                (counts.warnings, "warning", None),
+                # "info" is a mass noun: "2 info", as linters print it.
+                (counts.infos, "info", "info"),
+            )
             if n
         ]
-        lines.append(f"{len(findings)} findings ({', '.join(parts)})")
+        lines.append(f"{counted(len(findings), 'finding')} ({', '.join(parts)})")
     else:
         lines.append("no findings")
     return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contracts.index import build_index, declared_scopes
+from contracts.index import MAX_SEARCH_TEXT, build_index, declared_scopes
 from contracts.kinds import detect_kind
 from contracts.loading import load_document
 from tests.conftest import corpus
@@ -82,3 +82,23 @@ def test_declared_scopes_come_from_requirements_and_oauth_flows():
     assert (
         declared_scopes({"openapi": "3.1.0", "paths": {"/x": "not an object"}, "security": "nope"}) == set()
     )
+
+
+def test_search_text_holds_the_description_schema_and_property_names_within_its_bound():
+    doc = projects()
+    doc["components"]["schemas"]["Milestone"] = {
+        "type": "object",
+        "properties": {"dueDate": {"type": "string"}, "owner": {"$ref": "#/components/schemas/Person"}},
+    }
+    doc["components"]["schemas"]["Person"] = {
+        "allOf": [{"type": "object", "properties": {"email": {"type": "string"}}}]
+    }
+    text = build_index(doc, detect_kind(doc)).search_text()
+    assert "Professional-services projects" in text
+    assert {"Project", "Milestone", "Person", "dueDate", "email"} <= set(text.split())
+
+    for n in range(5_000):
+        doc["components"]["schemas"][f"Generated{n}"] = {"properties": {f"field{n}": {"type": "string"}}}
+    bounded = build_index(doc, detect_kind(doc)).search_text()
+    assert len(bounded) <= MAX_SEARCH_TEXT
+    assert "createProject" in bounded and "Generated0" in bounded and "field4999" not in bounded

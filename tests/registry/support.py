@@ -104,6 +104,9 @@ def charter_process(
         "CHARTER_DEMO": "0",
         "CHARTER_ADMIN_CLIENT_ID": ADMIN[0],
         "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
+        # Replicas of one deployment name one public URL, the tokens' issuer: left to derive it from
+        # its own port, each would refuse the tokens of the others.
+        "CHARTER_PUBLIC_URL": "http://charter.test",
         **{f"CHARTER_{name.upper()}": value for name, value in env.items()},
     }
     if python_path:

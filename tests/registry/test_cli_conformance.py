@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -263,3 +265,21 @@ def test_bad_input_exits_two(server, contract, target, args):
     result = conformance(server, *(arg.format(target=target, contract=contract) for arg in args))
     assert result.returncode == 2, result.stdout + result.stderr
     assert result.stderr.startswith("charter: error:") and result.stderr.count("\n") == 1
+
+
+def test_the_run_waits_out_the_rate_limit_it_is_told():
+    from registry.conformance import MAX_WAIT_SECONDS, Pacer, install_hint
+
+    pacer = Pacer()
+    assert pacer.heed(200, {"ratelimit": ['"default";r=5;t=30']}) is False
+    assert pacer.not_before == 0.0  # quota left: no wait
+    assert pacer.heed(200, {"ratelimit": ['"default";r=0;t=2']}) is False
+    assert 1.5 < pacer.not_before - time.monotonic() <= 2
+    assert pacer.heed(429, {"retry-after": ["3"]}) is True  # send it again, after the wait
+    assert 2.5 < pacer.not_before - time.monotonic() <= 3
+    pacer.heed(429, {"retry-after": ["86400"]})
+    assert pacer.not_before - time.monotonic() <= MAX_WAIT_SECONDS
+    pacer.heed(200, {"ratelimit": ["not a structured field;;"]})  # ignored, as the draft says
+
+    hint = install_hint()
+    assert hint.startswith(sys.executable) and "[conformance]" in hint and "charter[dev]" not in hint

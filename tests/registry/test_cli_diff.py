@@ -105,7 +105,7 @@ def test_name_at_version_reads_from_the_registry(server, pair):
     assert unknown.returncode == 2 and "404" in unknown.stderr
 
     refused = charter("publish", str(revision), "--api", "projects", "--version", "1.1.0", url=server)
-    assert refused.returncode == 2 and "incompatible" in refused.stderr.lower()
+    assert refused.returncode == 1 and "incompatible" in refused.stderr.lower()
     forced = charter(
         "publish", str(revision), "--api", "projects", "--version", "1.1.0", "--force", url=server
     )

@@ -42,14 +42,14 @@ def test_warnings_only_exit_zero_with_text(warned: Path) -> None:
         == "WARNING info-owner  no owning team: set `info.x-owner` (or `x-owner` at the root)  [/info]"
     )
     assert lines[1].startswith("WARNING error-response-problem-json  GET /projects/{projectId}: 404 response")
-    assert lines[-1] == "2 findings (2 warning)"
+    assert lines[-1] == "2 findings (2 warnings)"
 
 
 def test_an_error_exits_one(failing: Path) -> None:
     result = charter("lint", str(failing), url=OFFLINE)
     assert result.returncode == 1, result.stderr
     assert result.stdout.startswith("ERROR   operation-security-defined  GET /projects has no security")
-    assert result.stdout.splitlines()[-1] == "3 findings (2 error, 1 warning)"
+    assert result.stdout.splitlines()[-1] == "3 findings (2 errors, 1 warning)"
 
 
 def test_clean_asyncapi_says_so(tmp_path: Path) -> None:

@@ -45,3 +45,31 @@ async def test_scopes_of_versions_stored_before_ownership_are_indexed(database_u
         await engine.dispose()
     assert len({version for version, _ in rows}) == len(published)
     assert {scope for _, scope in rows} == {"projects:read", "projects:write"}
+
+
+async def test_versions_stored_before_contract_words_were_indexed_are_found_by_them(
+    database_url, client, published, reader_headers
+):
+    """Revision 0019 indexes the schema and property names of stored versions, and fills an API's
+    empty description from its latest contract."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from registry.db.engine import alembic_config
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0015"))
+            # As an earlier release left them: operation words only, no description taken.
+            await connection.execute(text("UPDATE api_versions SET search_text = 'listProjects'"))
+            await connection.execute(text("UPDATE apis SET description = NULL"))
+            await connection.execute(text("DELETE FROM api_search"))
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), "head"))
+    finally:
+        await engine.dispose()
+    found = await client.get("/api/v1/search", params={"q": "Project client"}, headers=reader_headers)
+    assert [hit["name"] for hit in found.json()["items"]] == ["projects"]
+    api = (await client.get("/api/v1/apis/projects", headers=reader_headers)).json()
+    assert api["description"] == "Projects 2.0.0"

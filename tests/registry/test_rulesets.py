@@ -41,6 +41,7 @@ async def test_team_ruleset_refuses_error_findings_with_pointers(client, publish
     doc["paths"]["/projects"]["get"]["operationId"] = "fetchProjects"
     refused = await publish(client, publisher_headers, doc, owner="delivery")
     assert refused.status_code == 422, refused.text
+    assert refused.json()["type"] == "/problems/ruleset-violation"
     messages = {e["pointer"]: e["message"] for e in refused.json()["errors"]}
     assert messages["/paths/~1projects/get/operationId"].startswith("project-names:")
     # Nothing was stored.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.samples import JSON_HEADERS, YAML_HEADERS, as_json, as_yaml, invoice_events, projects
+from tests.samples import JSON_HEADERS, YAML_HEADERS, as_json, as_yaml, invoice_events, projects, rescoped
 
 
 @pytest.fixture
@@ -113,3 +113,36 @@ async def test_search_reflects_api_changes(client, admin_headers, reader_headers
         "/api/v1/apis/time-entries", json={"title": "Timesheet capture"}, headers=admin_headers
     )
     assert await names(client, reader_headers, q="capture") == ["time-entries"]
+
+
+async def test_search_finds_the_contracts_description_schema_and_property_names(
+    client, reader_headers, catalog
+):
+    # `projects` has a description of its own: the contract's is found through its version.
+    assert await names(client, reader_headers, q="professional services") == ["projects"]
+    assert await names(client, reader_headers, q="Project client") == ["projects"]  # schema, property
+    assert await names(client, reader_headers, q="amount") == ["invoice-events"]  # a message's property
+
+
+async def test_an_api_without_a_description_takes_its_contracts(
+    client, admin_headers, reader_headers, catalog
+):
+    doc = rescoped(projects("1.0.0", description="Hours booked against engagements"), "time")
+    published = await client.post(
+        "/api/v1/apis/time-entries/versions", content=as_json(doc), headers={**admin_headers, **JSON_HEADERS}
+    )
+    assert published.status_code == 201, published.text
+    api = (await client.get("/api/v1/apis/time-entries", headers=reader_headers)).json()
+    assert api["description"] == "Hours booked against engagements"
+    described = (await client.get("/api/v1/apis/projects", headers=reader_headers)).json()
+    assert described["description"] == "Engagements and milestones"  # given: kept
+    assert await names(client, reader_headers, q="hours booked") == ["time-entries"]
+
+
+async def test_a_filtered_search_ranks_and_counts_only_what_the_filters_keep(client, reader_headers, catalog):
+    page = (
+        await client.get("/api/v1/search", params={"q": "project", "domain": "psa"}, headers=reader_headers)
+    ).json()
+    assert page["total"] == len(page["items"]) == 2
+    assert {hit["name"] for hit in page["items"]} == {"projects", "project-setup"}
+    assert await names(client, reader_headers, q="project", domain="erp") == []
