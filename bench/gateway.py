@@ -146,7 +146,7 @@ def serve(command: list[str], env: dict[str, str], ready_path: str) -> Iterator[
         )
     server = Server(url, process, stderr_path)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # the demo loads slowly on a busy machine
         while True:
             try:
                 if httpx.get(url + ready_path, timeout=1).status_code < 500:
