@@ -67,10 +67,6 @@ return answers
 # Decisions in one script call at most: a call holds Redis (single-threaded) for its whole run, about
 # 1 us per key, so a large batch delays every other client of the server by no more than this.
 MAX_BATCH = 512
-# Calls on their way at once. Decisions asked while they are out wait for the first to come back and
-# then go together: under load a call carries dozens, so redis-py's cost per call (~150 us of Python)
-# is shared instead of paid by every few requests; when idle a decision leaves at once.
-MAX_CALLS_IN_FLIGHT = 2
 
 # One warning per this many seconds while the store is down; every request would otherwise log one.
 WARNING_INTERVAL = 60.0
@@ -84,8 +80,7 @@ class RedisThrottle:
     taken from the pool, a task for its timeout) and a pooled connection per request in flight; shared
     by every request of a loop turn, both come to a few microseconds each, and Redis sees one call where
     it saw dozens. A decision waits for no timer: the call leaves as soon as the requests ready in this
-    turn have asked, or, with `MAX_CALLS_IN_FLIGHT` calls out, as soon as one of them is back. Budgets
-    stay exact: the script decides each key atomically on the server's clock.
+    turn have asked. Budgets stay exact: the script decides each key atomically on the server's clock.
 
     A URL gets a client of our own with short timeouts, a single immediate retry (which rides over a
     connection that a Redis restart left stale) and at most 128 connections; a client passed in keeps its
@@ -132,7 +127,7 @@ class RedisThrottle:
         interval, tolerance = Schedule.of(policy)
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[list[int]] = loop.create_future()
-        if not self._asked and len(self._calls) < MAX_CALLS_IN_FLIGHT:
+        if not self._asked:
             loop.call_soon(self._call)
         self._asked.append((f"{self.prefix}{policy.name}:{key}", interval, tolerance, cost, answer))
         try:
@@ -157,15 +152,11 @@ class RedisThrottle:
             await self._redis.aclose()
 
     def _call(self) -> None:
-        while self._asked and len(self._calls) < MAX_CALLS_IN_FLIGHT:
-            asked, self._asked = self._asked[:MAX_BATCH], self._asked[MAX_BATCH:]
-            call = asyncio.create_task(self._decide(asked))
+        asked, self._asked = self._asked, []
+        for start in range(0, len(asked), MAX_BATCH):
+            call = asyncio.create_task(self._decide(asked[start : start + MAX_BATCH]))
             self._calls.add(call)
-            call.add_done_callback(self._called)
-
-    def _called(self, call: asyncio.Task[None]) -> None:
-        self._calls.discard(call)
-        self._call()  # what was asked meanwhile goes at once, in one call
+            call.add_done_callback(self._calls.discard)
 
     async def _decide(self, asked: list[_Ask]) -> None:
         try:
