@@ -21,12 +21,13 @@ import msgspec
 
 from contracts.loading import LoadLimits
 from contracts.plural import counted
-from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse, is_asserted_header
+from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse, is_asserted_header_name
 from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
 from gateway.egress import guarded_client
 from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
+from gateway.plan import OperationPlan
 from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
 from gateway.source import AdapterBinding, ContractSource
 from gateway.validation import MAX_VALIDATED_DEPTH, UnenforceableSchema, UnsupportedMediaType
@@ -191,12 +192,14 @@ class Gateway:
         extra = [*extra, *state.headers, ("traceparent", trace)]
         await _send(send, response, extra)
         elapsed = time.perf_counter() - started
-        if state.consumer and state.operation and state.api and state.version and response.status < 400:
-            self.usage.record(
-                state.api, state.version, state.operation_key or state.operation, state.consumer
-            )
-        if state.api is not None:
-            labels = (state.api, state.version or "", state.operation or "")
+        plan = state.plan
+        if plan is not None:
+            if state.consumer and response.status < 400:
+                self.usage.record(plan.api, plan.version, plan.operation_key, state.consumer)
+            plan.count(response.status)
+            plan.latency.observe(elapsed)
+        elif state.api is not None:
+            labels = (state.api, state.version or "", "")
             self.metrics.requests.labels(*labels, str(response.status)).inc()
             self.metrics.latency.labels(*labels).observe(elapsed)
         self.access_log.write(
@@ -264,22 +267,26 @@ class Gateway:
                 f"{path} allows {allow}",
                 headers=[("allow", allow)],
             )
-        state.operation = operation.label
-        state.operation_key = f"{operation.method} {operation.template}"
+        plan: OperationPlan | None = operation.plan
+        if plan is None:
+            plan = operation.plan = self._plan(api_name, info.version, routes, operation)
+        state.plan = plan
+        state.operation = plan.label
 
-        principal = await self._authorize(operation, headers, state)
+        principal = await self._authorize(plan, headers)
         state.consumer = (principal.client_id or principal.subject) if principal else None
-        if routes.rate_limit is not None:
-            await self._throttle(routes, operation, scope, state)
+        if plan.rate_limit is not None:
+            await self._throttle(plan, scope, state)
 
         body = await _read_body(receive, self.config.max_body_bytes)
         path_params = dict(zip(operation.path_params, values, strict=True))
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query_string = scope.get("query_string", b"")
+        query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
         decoded = None
-        if self.config.validate_requests:
+        if plan.validator is not None:
             try:
                 content_type = headers.get("content-type", "")
-                violations, decoded = operation.validator.validate(
+                violations, decoded = plan.validator.validate(
                     path_params, query, headers, body, content_type, limits=self._body_limits
                 )
             except UnsupportedMediaType as exc:
@@ -296,8 +303,7 @@ class Gateway:
                     errors=[{"pointer": v.pointer, "message": v.message} for v in violations],
                 )
 
-        bound = self._adapters.get(api_name)
-        adapter = bound.for_operation(operation.operation_id) if bound is not None else None
+        adapter = plan.adapter
         if adapter is None:
             raise _Refusal(503, "no-adapter", "Service unavailable", f"no adapter is bound to {api_name}")
         request = GatewayRequest(
@@ -308,8 +314,8 @@ class Gateway:
             path=path,
             path_params=path_params,
             query=query,
-            query_string=scope.get("query_string", b""),
-            headers=[(k, v) for k, v in scope["headers"] if not is_asserted_header(k.decode("latin-1"))],
+            query_string=query_string,
+            headers=[(k, v) for k, v in scope["headers"] if not is_asserted_header_name(k)],
             body=body,
             json=decoded,
             principal=principal,
@@ -326,6 +332,21 @@ class Gateway:
         if self.config.validate_responses and response.stream is None and response.content is None:
             self._check_response(operation, response, state)
         return response, []
+
+    def _plan(self, api: str, version: str, routes: ApiRoutes, operation: Operation) -> OperationPlan:
+        bound = self._adapters.get(api)
+        label = operation.label
+        return OperationPlan(
+            api=api,
+            version=version,
+            operation=operation,
+            adapter=bound.for_operation(operation.operation_id) if bound is not None else None,
+            rate_limit=routes.rate_limit,
+            per_operation_budget=self.config.throttle_per_operation,
+            validate=self.config.validate_requests,
+            requests=self.metrics.requests,
+            latency=self.metrics.latency.labels(api, version, label),
+        )
 
     def _check_response(self, operation: Operation, response: GatewayResponse, state: _RequestState) -> None:
         try:
@@ -357,22 +378,17 @@ class Gateway:
     def _major_url(self, api: str, info: VersionInfo) -> str:
         return f"{self.config.public_url}{self.config.prefix}/{quote(api)}/v{info.semver.major}"
 
-    async def _authorize(
-        self, operation: Operation, headers: dict[str, str], state: _RequestState
-    ) -> Principal | None:
-        security = operation.security
-        required = not (security is None or not security or any(not alternative for alternative in security))
+    async def _authorize(self, plan: OperationPlan, headers: dict[str, str]) -> Principal | None:
         token = _bearer(headers.get("authorization"))
-        first_scopes = sorted({s for _, scopes in security[0] for s in scopes}) if security else []
         if token is None:
-            if not required:
+            if not plan.auth_required:
                 return None
             raise _Refusal(
                 401,
                 "unauthenticated",
                 "Authentication required",
                 "a bearer token is required",
-                headers=[("www-authenticate", challenge(scope=first_scopes or None))],
+                headers=[("www-authenticate", plan.missing_token)],
                 reason="unauthenticated",
             )
         try:
@@ -385,34 +401,29 @@ class Gateway:
                 str(exc),
                 headers=[("www-authenticate", challenge(error="invalid_token", description=str(exc)))],
             ) from None
-        if not required:
+        if not plan.auth_required:
             return principal
-        assert security is not None
-        missing_by_alternative = [
-            {s for _, scopes in alternative for s in scopes} - principal.scopes for alternative in security
-        ]
-        if any(not missing for missing in missing_by_alternative):
+        granted = principal.scopes
+        if any(alternative <= granted for alternative in plan.alternatives):
             return principal
-        best = min(range(len(security)), key=lambda i: len(missing_by_alternative[i]))
-        wanted = sorted({s for _, scopes in security[best] for s in scopes})
+        best = min(plan.alternatives, key=lambda alternative: len(alternative - granted))
+        wanted = sorted(best)
         raise _Refusal(
             403,
             "insufficient-scope",
             "Forbidden",
-            f"{operation.label} needs scope {' '.join(wanted)}",
+            f"{plan.label} needs scope {' '.join(wanted)}",
             headers=[("www-authenticate", challenge(error="insufficient_scope", scope=wanted))],
         )
 
-    async def _throttle(
-        self, routes: ApiRoutes, operation: Operation, scope: dict[str, Any], state: _RequestState
-    ) -> None:
-        assert routes.rate_limit is not None
+    async def _throttle(self, plan: OperationPlan, scope: dict[str, Any], state: _RequestState) -> None:
+        policy = plan.rate_limit
+        assert policy is not None
         consumer = state.consumer or "ip:" + str((scope.get("client") or ("unknown",))[0])
-        key = f"{routes.name}:{consumer}"
-        if self.config.throttle_per_operation:
-            key += f":{operation.label}"
         try:
-            decision: RateLimitDecision = await self.throttle.check(key, routes.rate_limit)
+            decision: RateLimitDecision = await self.throttle.check(
+                f"{plan.api}:{consumer}{plan.throttle_suffix}", policy
+            )
         except ThrottleUnavailable:
             # The store's timeout is a fraction of a second: a client may try again soon.
             raise _Refusal(
@@ -423,20 +434,20 @@ class Gateway:
                 headers=[("retry-after", "1")],
             ) from None
         if decision.degraded:
-            self.metrics.degraded.labels(routes.name).inc()
+            self.metrics.degraded.labels(plan.api).inc()
         if decision.allowed and not decision.degraded:  # a degraded decision's numbers are a guess
-            state.headers += list(decision.headers().items())
+            state.headers += decision.headers().items()
         if decision.allowed:
             return
         state.throttled = True
-        self.metrics.throttled.labels(routes.name, str(self.config.throttle_shadow).lower()).inc()
+        self.metrics.throttled.labels(plan.api, str(self.config.throttle_shadow).lower()).inc()
         if self.config.throttle_shadow:
             return
         raise _Refusal(
             429,
             "quota-exceeded",
             "Too many requests",
-            f"{consumer} is over the {routes.rate_limit.name} quota of {routes.name}",
+            f"{consumer} is over the {policy.name} quota of {plan.api}",
             headers=list(decision.headers().items()),
         )
 
@@ -463,7 +474,7 @@ class _RequestState:
         "headers",
         "method",
         "operation",
-        "operation_key",
+        "plan",
         "throttled",
         "trace",
         "version",
@@ -475,7 +486,7 @@ class _RequestState:
         self.api: str | None = None
         self.version: str | None = None
         self.operation: str | None = None
-        self.operation_key: str | None = None  # "GET /projects/{projectId}", as the diff names it
+        self.plan: OperationPlan | None = None
         self.consumer: str | None = None
         self.throttled = False
         self.headers: list[tuple[str, str]] = []

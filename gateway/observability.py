@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
-import secrets
 from typing import BinaryIO
 
 import msgspec
@@ -17,13 +17,18 @@ _encoder = msgspec.json.Encoder()
 
 
 def traceparent(incoming: str | None) -> str:
-    """This hop's traceparent: the caller's trace id kept (a new one if absent or malformed), a new span."""
-    match = _TRACEPARENT.match(incoming or "")
+    """This hop's traceparent: the caller's trace id kept (a new one if absent or malformed), a new span.
+
+    Ids need to be unique, not secret (W3C Trace Context): `secrets` reads the kernel's random source,
+    a system call per id (~5 us a request). `random`'s shared generator is seeded from that source
+    once, and again in every forked worker; an all-zero (invalid) id has a chance of 2^-64.
+    """
+    match = _TRACEPARENT.match(incoming) if incoming else None
     if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
         trace_id, flags = match.group(1), match.group(3)
     else:
-        trace_id, flags = secrets.token_hex(16), "01"
-    return f"00-{trace_id}-{secrets.token_hex(8)}-{flags}"
+        trace_id, flags = f"{random.getrandbits(128):032x}", "01"
+    return f"00-{trace_id}-{random.getrandbits(64):016x}-{flags}"
 
 
 class AccessRecord(msgspec.Struct):

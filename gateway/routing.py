@@ -30,6 +30,9 @@ class Operation:
     schemas: DocumentSchemas = field(repr=False)
     path_params: tuple[str, ...]  # names in the order of the template's `{...}` segments
     _validator: OperationValidator | None = field(default=None, repr=False)
+    # The gateway's compiled policy chain for this operation (`gateway.plan.OperationPlan`), built on
+    # its first request; typed loosely because the plan depends on this module, not the reverse.
+    plan: Any = field(default=None, repr=False)
 
     @property
     def document(self) -> dict[str, Any]:

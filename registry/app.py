@@ -44,7 +44,7 @@ from registry.api.dependencies import provide_egress, provide_secrets, provide_s
 from registry.api.discovery import DiscoveryController
 from registry.api.event_schema import events_contract
 from registry.api.flows import FlowController
-from registry.api.gateway import GATEWAY_PREFIX, gateway_mount, metrics
+from registry.api.gateway import GATEWAY_PREFIX, GatewayFirst, gateway_mount, metrics
 from registry.api.grants import AccessRequestController, GrantController
 from registry.api.health import health
 from registry.api.oauth import jwks, token
@@ -361,6 +361,11 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         request_max_body_size=settings.max_body_bytes,
     )
     app.state.allowed_methods = allowed_methods(app)
+    # Gateway calls skip litestar's router and middleware; the body deadline still applies to them.
+    deadline = BodyDeadline(
+        gateway, timeout=settings.body_timeout_seconds, min_rate=settings.body_min_bytes_per_second
+    )
+    app.asgi_handler = GatewayFirst(deadline, app.asgi_handler, prefix=GATEWAY_PREFIX)
     return app
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import click
@@ -23,6 +23,11 @@ from contracts.errors import ContractError
 from contracts.plural import counted
 from contracts.positions import with_positions
 from contracts.submission import Strictness
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from registry.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
@@ -227,18 +232,12 @@ def serve(host: str, port: int) -> None:
     use, defaults to http://HOST:PORT."""
     import uvicorn
 
-    from gateway.flows.registration import load_flows
-    from registry.app import create_app
-    from registry.demo.flows import FLOWS as DEMO_FLOWS
     from registry.http_limits import header_deadline_protocol
     from registry.settings import Settings
 
     try:
         settings = Settings.from_env(host=host, port=port)
-        flows = load_flows()
-        if settings.demo:  # the demo's process APIs are bound to these; only a serving process hosts them
-            flows |= {flow.name: flow for flow in DEMO_FLOWS}
-        app = create_app(settings, flows=flows)
+        app = configured_app(settings)
     except ValueError as exc:  # a malformed setting: the allow-list, a secrets key, a number
         raise CliError(str(exc)) from None
     uvicorn.run(
@@ -249,6 +248,21 @@ def serve(host: str, port: int) -> None:
         access_log=False,
         http=header_deadline_protocol(settings.header_timeout_seconds),
     )
+
+
+def configured_app(settings: Settings | None = None) -> Litestar:
+    """The app `charter serve` runs, from CHARTER_* variables unless `settings` are given; as a factory
+    it serves other ASGI servers too (bench/gateway.py runs it under granian)."""
+    from gateway.flows.registration import load_flows
+    from registry.app import create_app
+    from registry.demo.flows import FLOWS as DEMO_FLOWS
+    from registry.settings import Settings
+
+    settings = settings or Settings.from_env()
+    flows = load_flows()
+    if settings.demo:  # the demo's process APIs are bound to these; only a serving process hosts them
+        flows |= {flow.name: flow for flow in DEMO_FLOWS}
+    return create_app(settings, flows=flows)
 
 
 @cli.command()

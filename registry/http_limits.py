@@ -38,7 +38,7 @@ class BodyDeadline:
         self._detail = f"the request body did not arrive in time ({timeout:g} s, then {min_rate} bytes/s)"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or _declares_no_body(scope):
             await self.app(scope, receive, send)
             return
         started = time.monotonic()
@@ -83,11 +83,28 @@ class BodyDeadline:
                 raise
 
 
+def _declares_no_body(scope: Scope) -> bool:
+    """An HTTP/1 request with neither Content-Length (or a zero one) nor Transfer-Encoding has no body
+    (RFC 9112 6.3): the server holds it complete with its head, and nothing is left to wait for. Such
+    requests (most gateway calls) skip the deadline's timer and wrapped `send`, some 5 us each."""
+    if scope.get("http_version") not in ("1.1", "1.0"):
+        return False  # HTTP/2 frames a body without either header
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return False
+    return True
+
+
 class HeaderDeadlineProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, answering 408 and closing a connection whose request head is not
     complete `header_timeout` seconds after the connection opened or its previous response ended.
 
     Use `header_deadline_protocol` to choose the timeout; uvicorn builds the protocol itself.
+
+    One timer per connection, not one per request: a request only notes when the wait for the next
+    head began, and the timer, when it fires, either finds that head late or sets itself again for
+    what is left. Scheduling and cancelling a timer for every request cost about 5% of a gateway
+    request's CPU time.
     """
 
     header_timeout: ClassVar[float] = 10.0
@@ -95,17 +112,21 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._awaiting_head_since: float | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._await_head()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._forget_head_deadline()
+        self._awaiting_head_since = None
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
         super().connection_lost(exc)
 
     def on_headers_complete(self) -> None:
-        self._forget_head_deadline()
+        self._awaiting_head_since = None
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
@@ -114,20 +135,21 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
             self._await_head()  # the next request on this kept-alive connection
 
     def _await_head(self) -> None:
-        self._forget_head_deadline()
-        self._head_deadline = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        self._awaiting_head_since = self.loop.time()
+        if self._head_deadline is None:
+            self._head_deadline = self.loop.call_later(self.header_timeout, self._check_head)
 
-    def _forget_head_deadline(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
-
-    def _head_too_slow(self) -> None:
+    def _check_head(self) -> None:
         self._head_deadline = None
-        if self.transport.is_closing():
+        since = self._awaiting_head_since
+        if since is None or self.transport.is_closing():
+            return  # a request is being read or answered; its response's end waits for the next head
+        left = since + self.header_timeout - self.loop.time()
+        if left > 0:
+            self._head_deadline = self.loop.call_later(left, self._check_head)
             return
         if self.cycle is not None and not self.cycle.response_complete:
-            return  # a pipelined request is being answered; its end arms the deadline again
+            return  # a pipelined request is being answered; its end waits for the next head again
         detail = f"the request head did not arrive within {self.header_timeout:g} s"
         head, body = _timeout_response(detail, instance=None)
         lines = [b"HTTP/1.1 408 Request Timeout", *(name + b": " + value for name, value in head)]

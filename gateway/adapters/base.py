@@ -22,6 +22,15 @@ def is_asserted_header(name: str) -> bool:
     return name == TRACE_HEADER or name.startswith(ASSERTED_HEADER_PREFIX)
 
 
+_TRACE_NAME, _ASSERTED_PREFIX = TRACE_HEADER.encode(), ASSERTED_HEADER_PREFIX.encode()
+
+
+def is_asserted_header_name(name: bytes) -> bool:
+    """`is_asserted_header` of a name as ASGI carries it, without decoding it first (every request)."""
+    name = name.lower()
+    return name == _TRACE_NAME or name.startswith(_ASSERTED_PREFIX)
+
+
 class GatewayRequest(msgspec.Struct, kw_only=True):
     api: str
     version: str

@@ -9,8 +9,9 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -275,6 +276,60 @@ async def test_a_decision_is_one_evalsha(redis_prefix):
     assert (decision.allowed, decision.remaining, decision.reset_seconds) == (True, 99, 1)
     await watcher.aclose()
     await client.aclose()
+
+
+async def monitored_commands(client: Redis, during: Callable[[], Awaitable[Any]]) -> tuple[list[str], Any]:
+    """What `during()` returns, and the commands `client` (one connection) sent meanwhile (MONITOR)."""
+    address = (await client.client_info())["addr"]
+    marker = uuid.uuid4().hex
+    watcher = Redis.from_url(REDIS_URL)
+    ours = []
+    async with watcher.monitor() as monitor:
+        result = await during()
+        await client.echo(marker)
+        while True:
+            command = await asyncio.wait_for(monitor.next_command(), timeout=5)
+            if f"{command['client_address']}:{command['client_port']}" != address:
+                continue
+            if command["command"] == f"ECHO {marker}":
+                break
+            ours.append(command["command"])
+    await watcher.aclose()
+    return ours, result
+
+
+async def test_decisions_asked_together_are_one_evalsha_decided_in_order(redis_prefix):
+    client = Redis.from_url(REDIS_URL, single_connection_client=True)
+    throttle = RedisThrottle(client, prefix=redis_prefix)
+    await throttle.check("warm-up", BRONZE)
+    three = RateLimitPolicy("three", requests=3, per_seconds=3600)
+
+    def together() -> Awaitable[list[RateLimitDecision]]:
+        checks = [throttle.check("client-1", three) for _ in range(5)]
+        return asyncio.gather(*checks, throttle.check("client-2", BRONZE))
+
+    commands, decisions = await monitored_commands(client, together)
+    assert [command.split()[0].upper() for command in commands] == ["EVALSHA"]
+    assert [(d.allowed, d.remaining) for d in decisions[:5]] == [
+        (True, 2), (True, 1), (True, 0), (False, 0), (False, 0)
+    ]  # fmt: skip
+    assert decisions[4].retry_after is not None and decisions[2].retry_after is None
+    assert (decisions[5].allowed, decisions[5].remaining, decisions[5].policy) == (True, 99, BRONZE)
+    await client.aclose()
+
+
+async def test_a_failed_call_fails_every_decision_asked_with_it(caplog):
+    throttle = RedisThrottle(NOTHING_LISTENS, fail_open=True)
+    with caplog.at_level(logging.WARNING, logger="policies.throttle.redis_throttle"):
+        decisions = await asyncio.gather(*(throttle.check(f"client-{n}", BRONZE) for n in range(4)))
+    assert all(d.allowed and d.degraded for d in decisions)
+    assert throttle.degraded_count == 4
+    await throttle.aclose()
+    closed = RedisThrottle(NOTHING_LISTENS, fail_open=False)
+    checks = (closed.check("client-1", BRONZE) for _ in range(3))
+    outcomes = await asyncio.gather(*checks, return_exceptions=True)
+    assert all(isinstance(outcome, ThrottleUnavailable) for outcome in outcomes)
+    await closed.aclose()
 
 
 async def test_unreachable_store_fails_open_as_degraded_and_warns_once(caplog):

@@ -1,0 +1,84 @@
+"""An operation's policy chain compiled once: what every request to it would otherwise work out again.
+
+The gateway builds a plan on an operation's first request and keeps it on the operation, so it lives
+exactly as long as the compiled routes it belongs to: a reload of the API compiles new operations,
+and their first requests build new plans with the adapters bound then. Built lazily because a
+registry of 10,000 APIs has tens of thousands of operations, most never called by a given replica,
+and each plan holds metric series that would otherwise all be exported at zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter
+
+from gateway.adapters.base import Adapter
+from gateway.routing import Operation
+from gateway.validation import OperationValidator
+from policies.auth import challenge
+from policies.throttle import RateLimitPolicy
+
+
+class OperationPlan:
+    __slots__ = (
+        "_requests",
+        "_statuses",
+        "adapter",
+        "alternatives",
+        "api",
+        "auth_required",
+        "label",
+        "latency",
+        "missing_token",
+        "operation",
+        "operation_key",
+        "rate_limit",
+        "throttle_suffix",
+        "validator",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        api: str,
+        version: str,
+        operation: Operation,
+        adapter: Adapter | None,
+        rate_limit: RateLimitPolicy | None,
+        per_operation_budget: bool,
+        validate: bool,
+        requests: Counter,
+        latency: Any,
+    ) -> None:
+        self.api = api
+        self.version = version
+        self.operation = operation
+        self.label = operation.label
+        self.operation_key = f"{operation.method} {operation.template}"  # as the diff names it
+        self.adapter = adapter
+        self.rate_limit = rate_limit
+        self.throttle_suffix = f":{self.label}" if per_operation_budget else ""
+        self.validator: OperationValidator | None = operation.validator if validate else None
+        security = operation.security
+        # Scopes within one requirement are AND, requirements are alternatives (OR); an empty one
+        # (`{}` in the contract) admits anyone, as does a missing or empty `security`.
+        self.auth_required = bool(security) and all(security or ())
+        self.alternatives = tuple(
+            frozenset(s for _, scopes in alternative for s in scopes) for alternative in security or ()
+        )
+        first_scopes = sorted(self.alternatives[0]) if self.alternatives else []
+        self.missing_token = challenge(scope=first_scopes or None)
+        self.latency = latency
+        self._requests = requests
+        self._statuses: dict[int, Any] = {}
+
+    def count(self, status: int) -> None:
+        """One more response with `status` in the requests metric, its series found without labelling."""
+        series = self._statuses.get(status)
+        if series is None:
+            series = self._statuses[status] = self._requests.labels(
+                self.api, self.version, self.label, str(status)
+            )
+        series.inc()
