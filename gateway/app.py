@@ -283,6 +283,10 @@ class Gateway:
         query_string = scope.get("query_string", b"")
         query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
         decoded = None
+        if plan.unenforceable is not None:
+            reason = plan.unenforceable
+            detail = f"{api_name} {info.version} cannot be enforced: its schema at {reason}; publish a fix"
+            raise _Refusal(503, "contract-not-enforceable", "Service unavailable", detail)
         if plan.validator is not None:
             try:
                 content_type = headers.get("content-type", "")
@@ -291,9 +295,6 @@ class Gateway:
                 )
             except UnsupportedMediaType as exc:
                 raise _Refusal(415, "unsupported-media-type", "Unsupported media type", str(exc)) from None
-            except UnenforceableSchema as exc:
-                detail = f"{api_name} {info.version} cannot be enforced: its schema at {exc}; publish a fix"
-                raise _Refusal(503, "contract-not-enforceable", "Service unavailable", detail) from None
             if violations:
                 raise _Refusal(
                     400,

@@ -15,7 +15,7 @@ from prometheus_client import Counter
 
 from gateway.adapters.base import Adapter
 from gateway.routing import Operation
-from gateway.validation import OperationValidator
+from gateway.validation import OperationValidator, UnenforceableSchema
 from policies.auth import challenge
 from policies.throttle import RateLimitPolicy
 
@@ -35,6 +35,7 @@ class OperationPlan:
         "operation_key",
         "rate_limit",
         "throttle_suffix",
+        "unenforceable",
         "validator",
         "version",
     )
@@ -60,7 +61,12 @@ class OperationPlan:
         self.adapter = adapter
         self.rate_limit = rate_limit
         self.throttle_suffix = f":{self.label}" if per_operation_budget else ""
-        self.validator: OperationValidator | None = operation.validator if validate else None
+        self.validator: OperationValidator | None = None
+        self.unenforceable: str | None = None  # why the contract's schemas cannot be enforced
+        try:
+            self.validator = operation.validator if validate else None
+        except UnenforceableSchema as exc:
+            self.unenforceable = str(exc)
         security = operation.security
         # Scopes within one requirement are AND, requirements are alternatives (OR); an empty one
         # (`{}` in the contract) admits anyone, as does a missing or empty `security`.

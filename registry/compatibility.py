@@ -164,9 +164,9 @@ def refuse_unless_forced(
 
 def refusal(api: Api, candidate: str, verdict: Verdict) -> IncompatibleChange:
     count = len(verdict.offending)
-    noun = "change" if count == 1 else "changes"
+    changes = "1 change that needs" if count == 1 else f"{count} changes that need"
     return IncompatibleChange(
-        f"{api.name} {candidate} has {count} {noun} that need a {verdict.required_bump} version "
+        f"{api.name} {candidate} has {changes} a {verdict.required_bump} version "
         f"after {verdict.base_version} (compatibility {api.compatibility}); bump the version, or an "
         "admin may force the publish",
         verdict,

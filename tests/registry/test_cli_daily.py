@@ -87,7 +87,12 @@ def test_a_policy_refusal_exits_1_for_publish_as_for_check(server, team, tmp_pat
 
     assert checked.returncode == 1, checked.stdout
     assert refused.returncode == 1, refused.stderr
-    assert "incompatible" in refused.stderr.lower() and refused.stderr.count("\n") == 1
+    first, *offending = refused.stderr.splitlines()
+    assert "incompatible" in first.lower() and "1 change that needs a major version" in first
+    assert offending == [
+        f"  {breaking}: /paths/~1projects~1{{projectId}}/get: api-path-removed-without-deprecation: "
+        "GET /projects/{projectId} removed with its path"
+    ]
     assert "diff against 1.0.0: 1 change, 1 breaking" in checked.stdout
     # Bad input stays 2: an unknown team, an unreadable file.
     assert charter("publish", str(base), "--api", "other", "--owner", "nobody", url=server).returncode == 2
