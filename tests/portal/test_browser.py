@@ -335,3 +335,53 @@ def test_a_client_without_the_read_scope_is_refused_the_pages(server: str) -> No
             refused = browser.get(path)
             assert refused.status_code == 403, path
             assert "registry:read" in refused.text
+
+
+def test_an_api_page_charts_calls_per_day_by_version(page: Page, server: str, screenshot) -> None:
+    """Real calls through the gateway to two major versions of `projects`, stored by the usage
+    flusher (every few seconds), drawn as today's stacked bar with a legend and a table."""
+    admin = admin_headers(server)
+    client = httpx.post(
+        f"{server}/api/v1/clients",
+        json={"client_id": "portal-reader", "name": "Reader", "team": "delivery", "scopes": ["projects:read"]},
+        headers=admin,
+    )
+    assert client.status_code == 201, client.text
+    token = httpx.post(
+        f"{server}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("portal-reader", client.json()["client_secret"]),
+    ).json()["access_token"]
+    reader = {"Authorization": f"Bearer {token}"}
+    for major, calls in (("v1", 3), ("v2", 5)):
+        for _ in range(calls):
+            assert httpx.get(f"{server}/gw/projects/{major}/projects", headers=reader).status_code == 200
+
+    def calls_by_version() -> dict[str, int]:
+        items = httpx.get(f"{server}/api/v1/apis/projects/usage", headers=admin).json()["items"]
+        seen: dict[str, int] = {}
+        for item in items:
+            if item["consumer"] == "portal-reader":
+                seen[item["version"]] = seen.get(item["version"], 0) + item["calls"]
+        return seen
+
+    deadline = time.monotonic() + 30
+    while calls_by_version() != {"1.1.0": 3, "2.0.0": 5}:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the calls were not stored: {calls_by_version()}")
+        time.sleep(0.5)
+
+    sign_in(page, server)
+    page.goto(f"{server}/apis/projects")
+    chart = page.get_by_role("img", name=re.compile(r"^Calls per day by version, \d{4}-\d{2}-\d{2} to "))
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect")).to_have_count(2)  # today's bar: one segment per version
+    legend = page.locator(".legend")
+    expect(legend).to_contain_text("2.0.0")
+    expect(legend).to_contain_text("1.1.0")
+    page.get_by_text("Calls per day as a table").click()
+    today = page.locator(".chart-table tbody tr").first
+    expect(today.locator("th")).to_have_text(time.strftime("%Y-%m-%d", time.gmtime()))
+    expect(today.locator("td")).to_have_text(["5", "3", "8"])  # newest version first, then the sum
+    chart.scroll_into_view_if_needed()
+    screenshot(page, "api-projects-usage-chart")
