@@ -343,7 +343,12 @@ def test_an_api_page_charts_calls_per_day_by_version(page: Page, server: str, sc
     admin = admin_headers(server)
     client = httpx.post(
         f"{server}/api/v1/clients",
-        json={"client_id": "portal-reader", "name": "Reader", "team": "delivery", "scopes": ["projects:read"]},
+        json={
+            "client_id": "portal-reader",
+            "name": "Reader",
+            "team": "delivery",
+            "scopes": ["projects:read"],
+        },
         headers=admin,
     )
     assert client.status_code == 201, client.text
