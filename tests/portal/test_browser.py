@@ -14,6 +14,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from registry.demo import DEMO_DIR
+from tests.portal.support import serious_violations, sign_in, tab_to
 from tests.registry.support import ADMIN, charter_process
 
 
@@ -36,13 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         assert published.status_code == 201, published.text
         yield url
-
-
-def sign_in(page: Page, server: str, client_id: str = ADMIN[0], secret: str = ADMIN[1]) -> None:
-    page.goto(f"{server}/sign-in")
-    page.get_by_label("Client id").fill(client_id)
-    page.get_by_label("Client secret").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_an_anonymous_visitor_of_a_private_catalog_is_sent_to_sign_in(
@@ -291,17 +285,10 @@ def test_an_api_page_shows_its_calls_by_version_and_consumer(page: Page, server:
     ],
 )
 def test_pages_have_no_serious_accessibility_violations(page: Page, server: str, path: str) -> None:
-    """axe-core (shipped inside axe-playwright-python) on each page; Swagger UI's own markup aside."""
-    from axe_playwright_python.sync_playwright import Axe
-
+    """axe-core on each page; Swagger UI's own markup aside."""
     sign_in(page, server)
     page.goto(f"{server}{path}")
-    results = Axe().run(page, context={"exclude": [["#swagger-ui"]]})
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page, exclude=[["#swagger-ui"]])
     assert not serious, "\n".join(serious)
 
 
@@ -390,3 +377,46 @@ def test_an_api_page_charts_calls_per_day_by_version(page: Page, server: str, sc
     expect(today.locator("td")).to_have_text(["5", "3", "8"])  # newest version first, then the sum
     chart.scroll_into_view_if_needed()
     screenshot(page, "api-projects-usage-chart")
+    serious = serious_violations(page)
+    assert not serious, "\n".join(serious)
+
+
+def test_a_keyboard_alone_signs_in_searches_facets_and_opens_an_api(
+    page: Page, server: str, screenshot
+) -> None:
+    page.goto(f"{server}/")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=/$"))
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()  # the skip link shows itself when focused
+
+    tab_to(page, page.get_by_label("Client id"))
+    page.keyboard.type(ADMIN[0])
+    tab_to(page, page.get_by_label("Client secret"))
+    page.keyboard.type(ADMIN[1])
+    tab_to(page, page.get_by_role("button", name="Sign in", exact=True))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="API catalog")).to_be_visible()
+
+    search = page.get_by_label("Search APIs")
+    tab_to(page, search)
+    page.keyboard.type("invoice")
+    screenshot(page, "keyboard-search-focused")
+    kind = page.get_by_label("Kind")
+    tab_to(page, kind)
+    while kind.input_value() != "asyncapi":  # a closed select steps through its options with arrows
+        page.keyboard.press("ArrowDown")
+    tab_to(page, page.get_by_role("button", name="Search"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=invoice.*kind=asyncapi"))
+
+    result = page.get_by_role("link", name="Invoice events")
+    tab_to(page, result)
+    screenshot(page, "keyboard-result-focused")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{server}/apis/invoice-events")
+    expect(page.get_by_role("heading", name=re.compile("^Invoice events"))).to_be_visible()
+    tab_to(page, page.get_by_role("link", name="1.1.0", exact=True))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{server}/apis/invoice-events/versions/1.1.0")

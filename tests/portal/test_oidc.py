@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from tests.loopback import free_port
 from tests.oidc_provider import Grant, TestProvider, running
+from tests.portal.support import serious_violations, tab_to
 from tests.registry.support import ADMIN, charter_process
 from tests.samples import JSON_HEADERS, as_json, projects
 
@@ -92,6 +93,7 @@ def sign_in_through_provider(page: Page, deployment: Deployment, who: str, scree
     expect(page).to_have_url(re.compile(r"/sign-in\?next=/apis/timesheets$"))
     if screenshot:
         screenshot(page, "sign-in-with-oidc")
+        assert not serious_violations(page)
     page.get_by_role("button", name="Sign in with Test ID").click()
     expect(page).to_have_url(re.compile(rf"^{re.escape(deployment.provider.issuer)}/authorize\?"))
     assert "code_challenge_method=S256" in page.url and "nonce=" in page.url and "state=" in page.url
@@ -189,3 +191,16 @@ def test_a_callback_without_its_attempt_is_refused(deployment: Deployment) -> No
     assert response.status_code == 400
     assert "expired or was started in another browser" in response.text
     assert deployment.provider.token_requests == asked
+
+
+def test_a_keyboard_alone_signs_in_through_the_provider(page: Page, deployment: Deployment) -> None:
+    page.goto(f"{deployment.url}/sign-in?next=/apis/ledger")
+    tab_to(page, page.get_by_role("button", name="Sign in with Test ID"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(rf"^{re.escape(deployment.provider.issuer)}/authorize\?"))
+    continue_button = page.get_by_role("button", name="Continue")
+    while not continue_button.evaluate("el => el === document.activeElement"):
+        page.keyboard.press("Tab")  # the provider's page: its account list, then its button
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{deployment.url}/apis/ledger")
+    expect(page.get_by_text("Signed in as alice@example.com")).to_be_visible()

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 
 from tests.faults.deployment import admin_headers, create_api, replica_env, until
 from tests.faults.servers import PrivatePostgres, private_postgres
-from tests.portal.test_browser import sign_in
+from tests.portal.support import sign_in
 from tests.registry.support import charter_process
 
 __all__ = ["private_postgres"]
