@@ -380,6 +380,15 @@ def test_an_api_page_charts_calls_per_day_by_version(page: Page, server: str, sc
     serious = serious_violations(page)
     assert not serious, "\n".join(serious)
 
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["width"] <= 390, box  # the chart shrinks to a phone's width
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the API page scrolls sideways on a phone ({width} px)"
+    chart.scroll_into_view_if_needed()
+    screenshot(page, "api-projects-usage-chart-phone")
+
 
 def test_a_keyboard_alone_signs_in_searches_facets_and_opens_an_api(
     page: Page, server: str, screenshot
