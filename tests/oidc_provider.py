@@ -52,12 +52,15 @@ class TestProvider:
         self.tamper: str | None = None
         self.issuer = ""
         self.token_requests = 0
+        self.discovery_requests = 0
+        self.jwks_requests = 0
 
     def app(self) -> Litestar:
         provider = self
 
         @get("/.well-known/openid-configuration")
         async def discovery() -> dict[str, Any]:
+            provider.discovery_requests += 1
             return {
                 "issuer": provider.issuer,
                 "authorization_endpoint": f"{provider.issuer}/authorize",
@@ -71,6 +74,7 @@ class TestProvider:
 
         @get("/jwks")
         async def jwks() -> dict[str, Any]:
+            provider.jwks_requests += 1
             return {"keys": [provider.key.as_dict(private=False)]}
 
         @get("/authorize")
