@@ -33,7 +33,9 @@ async def test_options_names_every_method_the_contract_declares_for_the_path(cli
         assert set(response.headers["allow"].split(", ")) == declared, template
 
 
-@pytest.mark.parametrize("path", ["/api/v1/teams", "/api/v1/apis/projects", "/api/v1/apis/projects/versions"])
+@pytest.mark.parametrize(
+    "path", ["/api/v1/teams", "/api/v1/apis/projects", "/api/v1/apis/projects/versions"]
+)
 async def test_options_on_a_path_with_a_write_names_the_write(client, path):
     """litestar 2 answered `Allow: GET, OPTIONS` (or `OPTIONS, POST`) on these paths."""
     allow = (await client.options(path)).headers["allow"]
@@ -101,10 +103,8 @@ async def test_constraints_msgspec_checks_are_in_the_contract(contract):
     assert schemas["TeamIn"]["properties"]["members"]["items"]["minLength"] == 1
     assert "pattern" in schemas["ClientIn"]["properties"]["scopes"]["items"]
     adapter_rules = schemas["AdapterIn"]["allOf"]
-    assert {
-        "if": {"properties": {"kind": {"const": "http"}}, "required": ["kind"]},
-        "then": {"properties": {"url": {"type": "string"}}, "required": ["url"]},
-    } in adapter_rules
+    assert {"if": {"properties": {"kind": {"const": "http"}}, "required": ["kind"]},
+            "then": {"properties": {"url": {"type": "string"}}, "required": ["url"]}} in adapter_rules
 
 
 async def test_an_unknown_new_owner_is_a_bad_body_not_a_missing_api(client, publisher_headers, published):

@@ -118,11 +118,7 @@ def test_serve_refuses_a_malformed_egress_allow_list_or_secrets_key(tmp_path: Pa
         ("CHARTER_SECRETS_KEY", "not-a-key", "32 url-safe base64-encoded bytes"),
     ):
         result = charter(
-            "serve",
-            "--port",
-            str(free_port()),
-            url="http://127.0.0.1:9",
-            CHARTER_DATABASE_URL=database,
+            "serve", "--port", str(free_port()), url="http://127.0.0.1:9", CHARTER_DATABASE_URL=database,
             **{variable: value},
         )
         assert result.returncode == 2, result.stderr

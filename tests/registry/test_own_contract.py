@@ -83,7 +83,9 @@ async def _admin_sql(sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`charter serve` with the demo data on one database, shared by the tests of this module."""
     workdir = tmp_path_factory.mktemp(f"own-contract-{request.param}")

@@ -37,9 +37,7 @@ def multipart(files: dict[str, bytes]) -> tuple[bytes, str]:
     boundary = "charter-test-boundary"
     parts = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
-        f"Content-Type: application/yaml\r\n\r\n".encode()
-        + content
-        + b"\r\n"
+        f"Content-Type: application/yaml\r\n\r\n".encode() + content + b"\r\n"
         for name, content in files.items()
     ]
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
