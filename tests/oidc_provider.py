@@ -53,6 +53,8 @@ class TestProvider:
         self.issuer = ""
         self.token_requests = 0
         self.discovery_requests = 0
+        # How the client authenticates at the token endpoint: client_secret_basic or client_secret_post.
+        self.auth_method = "client_secret_basic"
         self.jwks_requests = 0
 
     def app(self) -> Litestar:
@@ -70,6 +72,7 @@ class TestProvider:
                 "subject_types_supported": ["public"],
                 "id_token_signing_alg_values_supported": ["RS256"],
                 "code_challenge_methods_supported": ["S256"],
+                "token_endpoint_auth_methods_supported": [provider.auth_method],
             }
 
         @get("/jwks")
@@ -119,8 +122,15 @@ class TestProvider:
         async def token(request: Request) -> Response[dict[str, Any]]:
             provider.token_requests += 1
             form = await request.form()
-            expected = "Basic " + _basic(provider.client_id, provider.client_secret)
-            if request.headers.get("authorization") != expected:
+            if provider.auth_method == "client_secret_post":
+                authenticated = (form.get("client_id"), form.get("client_secret")) == (
+                    provider.client_id,
+                    provider.client_secret,
+                ) and "authorization" not in request.headers
+            else:
+                expected = "Basic " + _basic(provider.client_id, provider.client_secret)
+                authenticated = request.headers.get("authorization") == expected
+            if not authenticated:
                 return Response({"error": "invalid_client"}, status_code=401)
             grant = provider.codes.pop(str(form.get("code")), None)
             if (

@@ -60,6 +60,10 @@ class ProviderMetadata(msgspec.Struct, frozen=True):
     token_endpoint: str
     jwks_uri: str
     id_token_signing_alg_values_supported: list[str] = msgspec.field(default_factory=lambda: ["RS256"])
+    # OpenID Connect Discovery: absent means client_secret_basic.
+    token_endpoint_auth_methods_supported: list[str] = msgspec.field(
+        default_factory=lambda: ["client_secret_basic"]
+    )
 
 
 class PendingSignIn(msgspec.Struct, frozen=True):
@@ -174,17 +178,23 @@ class OidcProvider:
         if not hmac.compare_digest(state.encode(), pending.state.encode()):
             raise SignInFailed("The answer from the provider does not belong to this sign-in (state).")
         metadata = await self.metadata()
+        form = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_uri,
+            "code_verifier": pending.code_verifier,
+        }
+        methods = metadata.token_endpoint_auth_methods_supported
+        credentials: dict[str, Any] = {"auth": (self.client_id, self._client_secret)}
+        if "client_secret_basic" not in methods and "client_secret_post" in methods:
+            form.update(client_id=self.client_id, client_secret=self._client_secret)
+            credentials = {}
         body = await self._call(
             "POST",
             metadata.token_endpoint,
-            data={
-                "grant_type": "authorization_code",
-                "code": code,
-                "redirect_uri": self.redirect_uri,
-                "code_verifier": pending.code_verifier,
-            },
-            auth=(self.client_id, self._client_secret),
+            data=form,
             refusal="The provider refused to exchange the sign-in code",
+            **credentials,
         )
         try:
             tokens = msgspec.json.decode(body, type=_TokenResponse)

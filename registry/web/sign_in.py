@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 from typing import Annotated, Any
 
 import msgspec
@@ -29,6 +30,7 @@ from policies.auth.oidc import OidcProvider, PendingSignIn, ProviderUnavailable,
 from registry.settings import Settings
 from registry.web.access import SESSION_COOKIE, BrowserSessions, local_path, page_principal, public_catalog
 
+log = logging.getLogger("charter.portal")
 OIDC_PATH = "/sign-in/oidc"
 CALLBACK_PATH = OIDC_PATH + "/callback"
 PENDING_COOKIE = "charter_oidc"
@@ -172,6 +174,7 @@ class SignInController(Controller):
         next_path = pending.next_path if pending else "/"
 
         def refused(message: str, status: int = 401) -> Response[Any]:
+            log.warning("sign-in through the provider refused (%d): %s", status, message)
             response = sign_in_page(request, None, next_path=next_path, error=message, status=status)
             response.cookies.append(pendings.expired_cookie())
             return response

@@ -70,6 +70,16 @@ async def test_discovery_and_keys_are_fetched_once_for_many_sign_ins(provider: T
     assert (provider.discovery_requests - discovered, provider.jwks_requests - keys) == (1, 1)
 
 
+async def test_a_provider_that_takes_the_secret_in_the_form_gets_it_there(provider: TestProvider) -> None:
+    provider.auth_method = "client_secret_post"
+    rp = relying_party(provider)
+    try:
+        assert (await sign_in(rp)).id_claims["sub"] == "alice"
+    finally:
+        provider.auth_method = "client_secret_basic"
+        await rp.aclose()
+
+
 async def test_the_authorization_request_carries_pkce_state_and_nonce(provider: TestProvider) -> None:
     rp = relying_party(provider, scopes="registry:read")
     try:
