@@ -25,8 +25,15 @@ from litestar.exceptions import NotFoundException
 from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 
-from policies.auth import ClientCredentialsIssuer, InvalidToken, Principal
-from policies.auth.oidc import OidcProvider, PendingSignIn, ProviderUnavailable, SignInFailed
+from policies.auth import (
+    ClientCredentialsIssuer,
+    InvalidToken,
+    OidcProvider,
+    PendingSignIn,
+    Principal,
+    ProviderUnavailable,
+    SignInFailed,
+)
 from registry.settings import Settings
 from registry.web.access import SESSION_COOKIE, BrowserSessions, local_path, page_principal, public_catalog
 

@@ -14,7 +14,7 @@ import httpx
 import msgspec
 import pytest
 
-from policies.auth.oidc import OidcProvider, PendingSignIn, ProviderUnavailable, SignedIn, SignInFailed
+from policies.auth import OidcProvider, PendingSignIn, ProviderUnavailable, SignedIn, SignInFailed
 from tests.oidc_provider import TestProvider, running
 
 REDIRECT = "http://charter.test/sign-in/oidc/callback"
