@@ -64,7 +64,15 @@ from registry.http_limits import BodyDeadline
 from registry.nats_bus import JetStreamEvents
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
-from registry.web import assets_router, browser_sessions, for_browsers, portal_router, template_config
+from registry.web import (
+    assets_router,
+    browser_sessions,
+    for_browsers,
+    oidc_provider,
+    pending_sign_ins,
+    portal_router,
+    template_config,
+)
 from registry.webhooks import WebhookDeliveries
 
 VERSION = "0.1.0"
@@ -138,7 +146,17 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 ),
             )
         )
-
+    oidc = oidc_provider(settings)
+    if oidc is not None and not settings.external_issuer:
+        # People signed in through the provider hold its access tokens: the API takes them as it
+        # takes any external issuer's, verified against the keys the provider's discovery names.
+        verifiers.append(
+            TokenVerifier(
+                issuer=settings.oidc_issuer or "",
+                audience=settings.external_audience or settings.audience,
+                jwks=oidc.jwks,
+            )
+        )
     if settings.introspection_url:
         verifiers.append(
             IntrospectionVerifier(
@@ -286,6 +304,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             await event_contracts.wait()
             await usage.flush(sessionmaker, gateway.usage)
             await webhooks.aclose()
+            if oidc is not None:
+                await oidc.aclose()
             await gateway.aclose()
             await engine.dispose()
 
@@ -349,6 +369,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "event_contracts": event_contracts,
                 "demo_systems": demo_systems,
                 "browser_sessions": browser_sessions(settings),
+                "oidc": oidc,
+                "oidc_pending": pending_sign_ins(settings),
             }
         ),
         lifespan=[lifespan],

@@ -40,6 +40,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     introspection_url: str | None = None
     introspection_client_id: str | None = None
     introspection_client_secret: str | None = None
+    # People sign in to the portal through this OpenID Connect provider (authorization code with PKCE),
+    # beside client ids and secrets. Its access tokens are what the session holds and what the API
+    # accepts (see registry.web.oidc): CHARTER_EXTERNAL_* names the same provider, or, left unset,
+    # the provider's own JWKS verifies them.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid"
+    oidc_name: str = "single sign-on"  # the sign-in button reads "Sign in with <name>"
+    oidc_timeout_seconds: int = 5
     anonymous_reads: bool = False
     # The web portal's pages without signing in (anonymous reads of the API open them too).
     public_catalog: bool = False
@@ -84,6 +94,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str | None = None
     nats_stream: str = "CHARTER"
     nats_subject_prefix: str = "charter"  # events go to `<prefix>.<topic>`
+
+    def oidc_configured(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     def load_limits(self) -> LoadLimits:
         """What one submitted document may cost: its bytes, its depth, the comparisons of its diff."""
@@ -136,6 +149,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ValueError(f"CHARTER_{name} must be between {low} and {high}, not {value}")
             return value
 
+        if text("OIDC_ISSUER") and not (text("OIDC_CLIENT_ID") and text("OIDC_CLIENT_SECRET")):
+            raise ValueError(
+                "CHARTER_OIDC_ISSUER needs CHARTER_OIDC_CLIENT_ID and CHARTER_OIDC_CLIENT_SECRET"
+            )
         return cls(
             database_url=text("DATABASE_URL") or DEFAULT_DATABASE_URL,
             public_url=(text("PUBLIC_URL") or listening_url(host, port)).rstrip("/"),
@@ -153,6 +170,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             external_audience=text("EXTERNAL_AUDIENCE"),
             external_jwks_url=text("EXTERNAL_JWKS_URL"),
             external_jwks_refresh_seconds=number("EXTERNAL_JWKS_REFRESH_SECONDS", 30),
+            oidc_issuer=text("OIDC_ISSUER"),
+            oidc_client_id=text("OIDC_CLIENT_ID"),
+            oidc_client_secret=text("OIDC_CLIENT_SECRET"),
+            oidc_scopes=text("OIDC_SCOPES") or "openid",
+            oidc_name=text("OIDC_NAME") or "single sign-on",
+            oidc_timeout_seconds=bounded("OIDC_TIMEOUT_SECONDS", 5, 1, 60),
             anonymous_reads=flag("ANONYMOUS_READS", False),
             public_catalog=flag("PUBLIC_CATALOG", False),
             introspection_url=text("INTROSPECTION_URL"),

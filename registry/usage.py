@@ -1,4 +1,5 @@
-"""What the gateway saw: calls per API version, operation and consumer, kept in the database."""
+"""What the gateway saw: calls per API version, operation and consumer (totals), and per version,
+consumer and day (what the API page charts), kept in the database."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.observability import UsageCounter
 from registry.db.engine import begin_write
-from registry.db.models import ApiUsage, utcnow
+from registry.db.models import ApiDailyUsage, ApiUsage, utcnow
 
 log = logging.getLogger("charter.usage")
 
@@ -24,6 +25,10 @@ async def flush(sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCo
     if not calls:
         return 0
     now = utcnow()
+    # Counts are dated when they are stored, a flush interval (seconds) after the calls at most.
+    daily: dict[tuple[str, str, str], int] = {}
+    for (api, version, _, consumer), n in calls.items():
+        daily[api, version, consumer] = daily.get((api, version, consumer), 0) + n
     rows = [
         {
             "api": api,
@@ -44,6 +49,17 @@ async def flush(sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCo
             set_={"calls": ApiUsage.calls + stmt.excluded.calls, "last_seen": stmt.excluded.last_seen},
         )
         await session.execute(stmt)
+        per_day = insert(ApiDailyUsage).values(
+            [
+                {"api": api, "version": version, "consumer": consumer, "day": now.date(), "calls": n}
+                for (api, version, consumer), n in daily.items()
+            ]
+        )
+        per_day = per_day.on_conflict_do_update(
+            index_elements=["api", "version", "consumer", "day"],
+            set_={"calls": ApiDailyUsage.calls + per_day.excluded.calls},
+        )
+        await session.execute(per_day)
         await session.commit()
     return len(rows)
 

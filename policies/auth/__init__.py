@@ -19,6 +19,7 @@ from policies.auth.keys import (
     import_signing_key,
     load_or_create_signing_key,
 )
+from policies.auth.oidc import OidcProvider, PendingSignIn, ProviderUnavailable, SignedIn, SignInFailed
 from policies.auth.principal import InsufficientScope, InvalidToken, Principal, require_scopes
 from policies.auth.verifier import TokenVerifier
 
@@ -32,8 +33,13 @@ __all__ = [
     "InvalidToken",
     "JwksSource",
     "KeyRing",
+    "OidcProvider",
+    "PendingSignIn",
     "Principal",
+    "ProviderUnavailable",
     "RemoteJwks",
+    "SignInFailed",
+    "SignedIn",
     "StaticJwks",
     "TokenResponse",
     "TokenVerifier",

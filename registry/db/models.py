@@ -208,6 +208,24 @@ class ApiUsage(Base):
     last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class ApiDailyUsage(Base):
+    """Calls through the gateway per API version, consumer and day (UTC): what the API page charts.
+    Replicas add their counts to the same row, as they do to the totals in ApiUsage."""
+
+    __tablename__ = "api_daily_usage"
+    __table_args__ = (
+        UniqueConstraint("api", "version", "consumer", "day", name="uq_api_daily_usage"),
+        Index("ix_api_daily_usage_api_day", "api", "day"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    api: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    consumer: Mapped[str] = mapped_column(String(200))
+    day: Mapped[dt.date] = mapped_column(Date)
+    calls: Mapped[int] = mapped_column(BigInteger)
+
+
 class Api(Base):
     __tablename__ = "apis"
 

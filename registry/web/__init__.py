@@ -20,6 +20,7 @@ from registry.web.errors import PAGE_EXCEPTION_HANDLERS, for_browsers
 from registry.web.flow_pages import FlowConsoleController
 from registry.web.pages import PortalController
 from registry.web.queries import FacetCache
+from registry.web.sign_in import PendingSignIns, SignInController, oidc_provider
 
 HERE = Path(__file__).parent
 ASSETS_PATH = "/assets"
@@ -43,11 +44,16 @@ def portal_router(settings: Settings) -> Router:
     return Router(
         path="/",
         dependencies={"facet_cache": Provide(lambda: facets, sync_to_thread=False)},
-        route_handlers=[PortalController, FlowConsoleController],
+        route_handlers=[PortalController, SignInController, FlowConsoleController],
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
         exception_handlers=dict(PAGE_EXCEPTION_HANDLERS),  # type: ignore[arg-type]
         include_in_schema=False,
     )
+
+
+def pending_sign_ins(settings: Settings) -> PendingSignIns:
+    """Sealed under the same key material as the CSRF tokens, so that replicas agree on both."""
+    return PendingSignIns(csrf_secret(settings), secure=settings.public_url.startswith("https://"))
 
 
 def assets_router() -> Router:
@@ -61,6 +67,8 @@ __all__ = [
     "assets_router",
     "browser_sessions",
     "for_browsers",
+    "oidc_provider",
+    "pending_sign_ins",
     "portal_router",
     "template_config",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from urllib.parse import quote
 
 import msgspec
@@ -41,11 +42,16 @@ class BrowserSessions:
         self.lifetime = lifetime
         self.secure = secure
 
-    async def start(self, token: str, subject: str) -> str:
+    async def start(self, token: str, subject: str, *, expires_at: int | None = None) -> tuple[str, int]:
+        """A session for `token`, ending when the token does (at the latest after `lifetime`): the
+        new id, and its lifetime in seconds."""
         session_id = secrets.token_urlsafe(32)
+        lifetime = self.lifetime
+        if expires_at is not None:
+            lifetime = max(1, min(lifetime, expires_at - int(time.time())))
         value = msgspec.json.encode({"token": token, "subject": subject})
-        await self._store.set(_key(session_id), value, expires_in=self.lifetime)
-        return session_id
+        await self._store.set(_key(session_id), value, expires_in=lifetime)
+        return session_id, lifetime
 
     async def find(self, session_id: str | None) -> tuple[str, str] | None:
         if not session_id or len(session_id) > 100:
@@ -60,11 +66,11 @@ class BrowserSessions:
         if session_id and len(session_id) <= 100:
             await self._store.delete(_key(session_id))
 
-    def cookie(self, session_id: str) -> Cookie:
+    def cookie(self, session_id: str, lifetime: int) -> Cookie:
         return Cookie(
             key=SESSION_COOKIE,
             value=session_id,
-            max_age=self.lifetime,
+            max_age=lifetime,
             path="/",
             httponly=True,
             samesite="lax",

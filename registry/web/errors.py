@@ -10,8 +10,11 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, PermissionDeniedException
 from litestar.response import Redirect, Template
+from sqlalchemy.exc import SQLAlchemyError
 
 from contracts.errors import ContractError, DocumentTooComplex, DocumentTooLarge
+from registry.api.problems import DATABASE_RETRY_AFTER_SECONDS
+from registry.db.engine import database_unavailable
 from registry.errors import Forbidden, RegistryError, Unauthenticated
 from registry.web.access import SignInRequired, sign_in_location
 
@@ -28,6 +31,7 @@ _TITLES = {
     422: "That cannot be shown",
     429: "Too many attempts",
     500: "Something went wrong",
+    503: "The registry's database does not answer",
 }
 _NEXT_STEP = {
     400: "Check the address or go back to the catalog.",
@@ -36,13 +40,17 @@ _NEXT_STEP = {
     404: "Search the catalog for it: it may have another name, or the version may not exist.",
     422: "Pick other versions, or go back to the API's page.",
     500: "Try again in a moment; if it keeps happening, tell the registry's operators.",
+    503: "Try again in a few seconds; your sign-in is kept. If it lasts, tell the registry's operators.",
 }
 # Paths of the REST API, the gateway and the machinery: their errors stay problem+json for every client.
 _MACHINE_PATHS = ("/api/", "/gw/", "/oauth/", "/schema", "/.well-known/", "/health", "/metrics", "/static/")
 
 
-def error_page(request: Request, status: int, detail: str | None) -> Template:
+def error_page(
+    request: Request, status: int, detail: str | None, headers: dict[str, str] | None = None
+) -> Template:
     return Template(
+        headers=headers,
         template_name="error.html",
         context={
             "status": status,
@@ -88,6 +96,19 @@ def sign_in_required(request: Request, exc: SignInRequired) -> Response[Any]:
     return Redirect(sign_in_location(exc.next_path), status_code=303)
 
 
+def storage_error(request: Request, exc: Exception) -> Response[Any]:
+    """The page of the API's `database-unavailable` problem: 503 with the same Retry-After."""
+    if not database_unavailable(exc):
+        return unexpected_error(request, exc)
+    log.warning("database unavailable on page %s %s: %s", request.method, request.url.path, exc)
+    return error_page(
+        request,
+        503,
+        "The registry is running, but its database does not answer just now.",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
+    )
+
+
 def unexpected_error(request: Request, exc: Exception) -> Response[Any]:
     log.exception("unhandled error on page %s %s", request.method, request.url.path, exc_info=exc)
     return error_page(request, 500, None)
@@ -98,6 +119,9 @@ PAGE_EXCEPTION_HANDLERS: Mapping[type[Exception], Callable[..., Response[Any]]] 
     RegistryError: registry_error,
     ContractError: contract_error,
     HTTPException: http_error,
+    # The app's own handlers answer these with problem+json; a page answers with a page.
+    SQLAlchemyError: storage_error,
+    OSError: storage_error,
     Exception: unexpected_error,
 }
 

@@ -10,10 +10,10 @@ from urllib.parse import urlencode
 import anyio.to_thread
 import msgspec
 import semver
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
-from litestar.response import Redirect, Template
+from litestar.response import Template
 from sqlalchemy import select
 
 from contracts.diff import Bump, Change, Level, actual_bump, bump_suffices
@@ -21,23 +21,19 @@ from contracts.lint import Finding, lint
 from contracts.lint.findings import in_report_order
 from contracts.lint.ruleset import RECOMMENDED
 from contracts.loading import Document
-from policies.auth import ClientCredentialsIssuer, InvalidToken, Principal
+from policies.auth import Principal
 from registry import catalog, compatibility, consumers, rulesets, search
 from registry.api.dependencies import Config, Session
 from registry.api.versions import JSON, YAML, document_bytes
-from registry.db.models import Api, ApiVersion, Layer, LintRuleset, VersionState
+from registry.db.models import Api, ApiVersion, Layer, LintRuleset, VersionState, utcnow
 from registry.errors import InvalidRequest, NotFound
 from registry.versions import get_version, list_versions
 from registry.web import queries
 from registry.web.access import (
-    SESSION_COOKIE,
-    BrowserSessions,
-    local_path,
-    page_principal,
-    public_catalog,
     require_page_read,
 )
 from registry.web.asyncapi_docs import asyncapi_docs
+from registry.web.usage_chart import daily_usage
 
 PAGE_SIZE = 20
 MAX_PAGE = 50_000  # offset 1,000,000 at most, as the search API
@@ -152,6 +148,7 @@ class PortalController(Controller):
             ruleset = await rulesets.applicable(session, api) or RECOMMENDED
             findings = in_report_order(await anyio.to_thread.run_sync(lint, document, ruleset))
         usage, calls_by_version = await queries.usage_by_version(session, api)
+        chart = await daily_usage(session, api.name, utcnow().date())
         changelog = [
             (row, _in_change_order(compatibility.stored_changes(row)))
             for row in newest_first[:CHANGELOG_VERSIONS]
@@ -172,6 +169,8 @@ class PortalController(Controller):
             api_url=f"{settings.public_url}/api/v1/apis/{api.name}",
             consumers=await consumers.list_consumers(session, api),
             usage=usage,
+            chart=chart,
+            gateway_url=f"{settings.public_url}/gw/{api.name}/",
             calls_by_version=calls_by_version,
             most_calls=max(calls_by_version.values(), default=0),
         )
@@ -276,59 +275,6 @@ class PortalController(Controller):
             badges=await queries.badges(session, apis),
             ruleset=ruleset,
         )
-
-    @get("/sign-in", name="portal:sign-in")
-    async def sign_in_form(
-        self,
-        request: Request,
-        next_path: Annotated[str | None, QueryParameter(name="next", max_length=2000)] = None,
-    ) -> Template:
-        principal = await page_principal(request)
-        return page(request, "sign_in.html", principal, next_path=local_path(next_path), error=None)
-
-    @post("/sign-in", name="portal:sign-in-submit", status_code=303)
-    async def sign_in(self, request: Request) -> Response[Any]:
-        form = await request.form()
-        client_id = str(form.get("client_id") or "")[:200]
-        secret = str(form.get("client_secret") or "")[:1000]
-        next_path = local_path(str(form.get("next") or "/"))
-        issuer: ClientCredentialsIssuer = request.app.state.issuer
-        answer = await issuer.token_endpoint(
-            method="POST",
-            uri=str(request.url),
-            headers={},
-            form={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-            source=request.client.host if request.client else "unknown",
-        )
-        principal = None
-        if answer.status == 200:
-            token = msgspec.json.decode(answer.body)["access_token"]
-            try:
-                principal = await request.app.state.bearer_auth.verify(token)
-            except InvalidToken:
-                principal = None
-        if principal is None:
-            error = (
-                "Too many failed attempts: wait a minute, then try again."
-                if answer.status == 429
-                else "That client id and secret were not accepted."
-            )
-            status = 429 if answer.status == 429 else 401
-            return page(
-                request, "sign_in.html", None, status, next_path=next_path, error=error, client_id=client_id
-            )
-        sessions: BrowserSessions = request.app.state.browser_sessions
-        await sessions.end(request.cookies.get(SESSION_COOKIE))
-        session_id = await sessions.start(token, principal.subject)
-        return Redirect(next_path, status_code=303, cookies=[sessions.cookie(session_id)])
-
-    @post("/sign-out", name="portal:sign-out", status_code=303)
-    async def sign_out(self, request: Request) -> Response[Any]:
-        sessions: BrowserSessions = request.app.state.browser_sessions
-        await sessions.end(request.cookies.get(SESSION_COOKIE))
-        settings = request.app.state.settings
-        target = "/" if public_catalog(settings) else "/sign-in"
-        return Redirect(target, status_code=303, cookies=[sessions.expired_cookie()])
 
 
 def _shown_version(api: Api, versions: list[ApiVersion]) -> ApiVersion | None:

@@ -14,6 +14,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from registry.demo import DEMO_DIR
+from tests.portal.support import serious_violations, sign_in, tab_to
 from tests.registry.support import ADMIN, charter_process
 
 
@@ -36,13 +37,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         assert published.status_code == 201, published.text
         yield url
-
-
-def sign_in(page: Page, server: str, client_id: str = ADMIN[0], secret: str = ADMIN[1]) -> None:
-    page.goto(f"{server}/sign-in")
-    page.get_by_label("Client id").fill(client_id)
-    page.get_by_label("Client secret").fill(secret)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_an_anonymous_visitor_of_a_private_catalog_is_sent_to_sign_in(
@@ -291,17 +285,10 @@ def test_an_api_page_shows_its_calls_by_version_and_consumer(page: Page, server:
     ],
 )
 def test_pages_have_no_serious_accessibility_violations(page: Page, server: str, path: str) -> None:
-    """axe-core (shipped inside axe-playwright-python) on each page; Swagger UI's own markup aside."""
-    from axe_playwright_python.sync_playwright import Axe
-
+    """axe-core on each page; Swagger UI's own markup aside."""
     sign_in(page, server)
     page.goto(f"{server}{path}")
-    results = Axe().run(page, context={"exclude": [["#swagger-ui"]]})
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-        for v in results.response["violations"]
-        if v["impact"] in ("serious", "critical")
-    ]
+    serious = serious_violations(page, exclude=[["#swagger-ui"]])
     assert not serious, "\n".join(serious)
 
 
@@ -335,3 +322,110 @@ def test_a_client_without_the_read_scope_is_refused_the_pages(server: str) -> No
             refused = browser.get(path)
             assert refused.status_code == 403, path
             assert "registry:read" in refused.text
+
+
+def test_an_api_page_charts_calls_per_day_by_version(page: Page, server: str, screenshot) -> None:
+    """Real calls through the gateway to two major versions of `projects`, stored by the usage
+    flusher (every few seconds), drawn as today's stacked bar with a legend and a table."""
+    admin = admin_headers(server)
+    client = httpx.post(
+        f"{server}/api/v1/clients",
+        json={
+            "client_id": "portal-reader",
+            "name": "Reader",
+            "team": "delivery",
+            "scopes": ["projects:read"],
+        },
+        headers=admin,
+    )
+    assert client.status_code == 201, client.text
+    token = httpx.post(
+        f"{server}/oauth/token",
+        data={"grant_type": "client_credentials"},
+        auth=("portal-reader", client.json()["client_secret"]),
+    ).json()["access_token"]
+    reader = {"Authorization": f"Bearer {token}"}
+    for major, calls in (("v1", 3), ("v2", 5)):
+        for _ in range(calls):
+            assert httpx.get(f"{server}/gw/projects/{major}/projects", headers=reader).status_code == 200
+
+    def calls_by_version() -> dict[str, int]:
+        items = httpx.get(f"{server}/api/v1/apis/projects/usage", headers=admin).json()["items"]
+        seen: dict[str, int] = {}
+        for item in items:
+            if item["consumer"] == "portal-reader":
+                seen[item["version"]] = seen.get(item["version"], 0) + item["calls"]
+        return seen
+
+    deadline = time.monotonic() + 30
+    while calls_by_version() != {"1.1.0": 3, "2.0.0": 5}:
+        if time.monotonic() > deadline:
+            pytest.fail(f"the calls were not stored: {calls_by_version()}")
+        time.sleep(0.5)
+
+    sign_in(page, server)
+    page.goto(f"{server}/apis/projects")
+    chart = page.get_by_role("img", name=re.compile(r"^Calls per day by version, \d{4}-\d{2}-\d{2} to "))
+    expect(chart).to_be_visible()
+    expect(chart.locator("rect")).to_have_count(2)  # today's bar: one segment per version
+    legend = page.locator(".legend")
+    expect(legend).to_contain_text("2.0.0")
+    expect(legend).to_contain_text("1.1.0")
+    page.get_by_text("Calls per day as a table").click()
+    today = page.locator(".chart-table tbody tr").first
+    expect(today.locator("th")).to_have_text(time.strftime("%Y-%m-%d", time.gmtime()))
+    expect(today.locator("td")).to_have_text(["5", "3", "8"])  # newest version first, then the sum
+    chart.scroll_into_view_if_needed()
+    screenshot(page, "api-projects-usage-chart")
+    serious = serious_violations(page)
+    assert not serious, "\n".join(serious)
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(chart).to_be_visible()
+    box = chart.bounding_box()
+    assert box is not None and box["width"] <= 390, box  # the chart shrinks to a phone's width
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the API page scrolls sideways on a phone ({width} px)"
+    chart.scroll_into_view_if_needed()
+    screenshot(page, "api-projects-usage-chart-phone")
+
+
+def test_a_keyboard_alone_signs_in_searches_facets_and_opens_an_api(
+    page: Page, server: str, screenshot
+) -> None:
+    page.goto(f"{server}/")
+    expect(page).to_have_url(re.compile(r"/sign-in\?next=/$"))
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    expect(skip).to_be_in_viewport()  # the skip link shows itself when focused
+
+    tab_to(page, page.get_by_label("Client id"))
+    page.keyboard.type(ADMIN[0])
+    tab_to(page, page.get_by_label("Client secret"))
+    page.keyboard.type(ADMIN[1])
+    tab_to(page, page.get_by_role("button", name="Sign in", exact=True))
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="API catalog")).to_be_visible()
+
+    search = page.get_by_label("Search APIs")
+    tab_to(page, search)
+    page.keyboard.type("invoice")
+    screenshot(page, "keyboard-search-focused")
+    kind = page.get_by_label("Kind")
+    tab_to(page, kind)
+    while kind.input_value() != "asyncapi":  # a closed select steps through its options with arrows
+        page.keyboard.press("ArrowDown")
+    tab_to(page, page.get_by_role("button", name="Search"))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"q=invoice.*kind=asyncapi"))
+
+    result = page.get_by_role("link", name="Invoice events")
+    tab_to(page, result)
+    screenshot(page, "keyboard-result-focused")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{server}/apis/invoice-events")
+    expect(page.get_by_role("heading", name=re.compile("^Invoice events"))).to_be_visible()
+    tab_to(page, page.get_by_role("link", name="1.1.0", exact=True))
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{server}/apis/invoice-events/versions/1.1.0")

@@ -94,10 +94,11 @@ def charter_server(workdir: Path, **env: str) -> Iterator[str]:
 
 @contextmanager
 def charter_process(
-    workdir: Path, *, python_path: str | None = None, **env: str
+    workdir: Path, *, python_path: str | None = None, port: int | None = None, **env: str
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """`charter_server`, with its process (for tests that kill it) and more import paths for it."""
-    port = free_port()
+    """`charter_server`, with its process (for tests that kill it) and more import paths for it; on
+    `port` when the test must know its URL beforehand (say, to register it with a provider)."""
+    port = port or free_port()
     environ = {
         **os.environ,
         "CHARTER_DATABASE_URL": f"sqlite+aiosqlite:///{workdir}/charter.db",
