@@ -1,7 +1,7 @@
 """search finds a contract's description, schema and property names; empty API descriptions filled
 
 Revision ID: 0019
-Revises: 0015
+Revises: 0016
 Create Date: 2026-11-30 22:00:00
 
 Every stored version's search words are computed again (the contract's info.description, schema
@@ -18,7 +18,7 @@ from contracts.index import build_index
 from contracts.kinds import DocumentKind, Family
 
 revision = "0019"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
