@@ -140,6 +140,14 @@ SCHEMA_RULES: tuple[_SchemaRule, ...] = (
         properties_only=True,
     ),
     _SchemaRule(
+        "renamed",
+        E,
+        E,
+        "a property was renamed: one with the same schema took its place (clients use the old name)",
+        "properties",
+        properties_only=True,
+    ),
+    _SchemaRule(
         "became-required",
         E,
         I,
@@ -242,6 +250,13 @@ _STRUCTURAL: tuple[Rule, ...] = (
     Rule("api-security-alternative-removed", E, "security", "a way to authenticate was removed"),
     Rule("api-security-scope-added", E, "security", "a requirement needs another scope (scopes are AND)"),
     Rule("api-security-scope-removed", I, "security", "a requirement needs one scope fewer"),
+    Rule(
+        "api-security-scheme-added",
+        E,
+        "security",
+        "a requirement needs another scheme as well (schemes in one requirement are AND)",
+    ),
+    Rule("api-security-scheme-removed", I, "security", "a requirement needs one scheme fewer"),
     # Events
     Rule("channel-added", I, "channels", "a new channel", addition=True),
     Rule("channel-removed", E, "channels", "a channel was removed"),
