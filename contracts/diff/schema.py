@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from contracts.diff.catalog import SCHEMA_RULES, Direction, SchemaContext
+from contracts.diff.catalog import SCHEMA_RULES, Direction, Level, SchemaContext
 from contracts.diff.changes import Change, change
 from contracts.diff.side import Side, child
 from contracts.errors import DocumentTooComplex
@@ -641,16 +641,19 @@ def schema_changes(
     for f in findings:
         prefix = context.nested if f.path or f.suffix in _PROPERTY_SUFFIXES else context.root
         where = f"{subject} `{_dotted(f.path)}`" if f.path else subject
-        out.append(
-            change(
-                f"{prefix}-{f.suffix}",
-                f"{where}: {f.detail}",
-                operation=operation,
-                base_pointer=f.base_pointer,
-                revision_pointer=f.revision_pointer,
-                detail=f.detail,
-            )
+        found = change(
+            f"{prefix}-{f.suffix}",
+            f"{where}: {f.detail}",
+            operation=operation,
+            base_pointer=f.base_pointer,
+            revision_pointer=f.revision_pointer,
+            detail=f.detail,
         )
+        if f.open and context.direction is Direction.RESPONSE and found.level is not Level.INFO:
+            kind = "enum" if "enum" in f.suffix else "union"
+            note = f"{found.level.value} → info: an open {kind} (`x-extensible-enum`)"
+            found = msgspec.structs.replace(found, level=Level.INFO, policy=note)
+        out.append(found)
     return out
 
 
