@@ -19,8 +19,9 @@ import msgspec
 
 from contracts.diff.catalog import RULES, SCHEMA_CONTEXTS, Direction, Level
 from contracts.diff.changes import Change
-from contracts.errors import ContractError
+from contracts.errors import ContractError, Issue
 from contracts.loading import load_document
+from contracts.references import escape
 
 LevelName = Literal["error", "warning", "info"]
 
@@ -67,7 +68,11 @@ def check_policy(policy: SeverityPolicy) -> SeverityPolicy:
         raise InvalidPolicy(
             f"unknown rule `{unknown[0]}`"
             + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
-            + ": rule ids are listed in docs/changes.md"
+            + ": rule ids are listed in docs/changes.md",
+            [
+                Issue(pointer=f"/severity/{escape(rule_id)}", message="not a rule of the diff")
+                for rule_id in unknown
+            ],
         )
     return policy
 
