@@ -127,3 +127,23 @@ def test_name_at_version_reads_from_the_registry(server, pair):
         "publish", str(revision), "--api", "projects", "--version", "1.1.0", "--force", url=server
     )
     assert forced.returncode == 0, forced.stderr
+
+
+def test_a_policy_file_sets_levels_and_shows_them(pair, tmp_path):
+    base, revision = pair
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"severity": {"api-path-removed-without-deprecation": "info"}}')
+    result = charter(
+        "diff", str(base), str(revision), "--policy", str(policy), "--fail-on", "warning", url=OFFLINE
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("INFO    api-path-removed-without-deprecation")
+    assert lines[1].strip() == "error → info by policy"
+    assert lines[-1] == "1 change (1 info); not breaking; required bump: patch"
+    markdown = charter(
+        "diff", str(base), str(revision), "--policy", str(policy), "--format", "markdown", url=OFFLINE
+    )
+    assert "| 🔵 info (error → info by policy) |" in markdown.stdout
+    missing = charter("diff", str(base), str(revision), "--policy", str(tmp_path / "none.yaml"), url=OFFLINE)
+    assert missing.returncode == 2 and "cannot read the policy" in missing.stderr
