@@ -311,6 +311,23 @@ def render_markdown() -> str:
         "direction: what narrows a request or widens a response breaks clients; event payloads are",
         "judged from the consumer's side, like responses.",
         "",
+        "A change in a shared component is found once per operation that reaches it; reports show it once,",
+        "at the place that changed, with the operations it reaches (`charter diff`, the portal, and the",
+        "`changes` endpoint, which pages them).",
+        "",
+        "A severity policy (`charter diff --policy FILE`, or stored in the registry globally and per API)",
+        "sets other levels, and the change says so (`error → warning by policy`):",
+        "",
+        "```yaml",
+        "severity:                  # rule id: error, warning or info",
+        "  api-operation-id-changed: error",
+        "open_enums: true           # a new enum value breaks no reader of responses or events",
+        "open_unions: true          # nor does a new oneOf/anyOf member, or a channel's new message",
+        "```",
+        "",
+        "A schema marked `x-extensible-enum` (a list of values, or `true` beside `enum` or a union) is",
+        "open without a policy.",
+        "",
     ]
     for category in sorted(by_category):
         lines += [f"## {category}", "", "| id | level | bump | meaning |", "| --- | --- | --- | --- |"]
