@@ -27,6 +27,7 @@ class ChangeGroup(msgspec.Struct, frozen=True):
     operations: list[str]  # the operations (or channels) the change reaches, sorted
     findings: int  # the changes grouped (an operation can reach a place through several responses)
     policy: str | None = None  # as Change.policy
+    place: str | None = None  # the shared component and the path within it: "customer.address"
 
 
 def group_changes(changes: Iterable[Change]) -> list[ChangeGroup]:
@@ -38,8 +39,8 @@ def group_changes(changes: Iterable[Change]) -> list[ChangeGroup]:
     for (rule_id, base_pointer, revision_pointer, detail), items in grouped.items():
         first = items[0]
         operations = sorted({item.operation for item in items if item.operation})
-        where = shared_place(revision_pointer or base_pointer or "")
-        message = f"`{where}`: {detail}" if where is not None and detail is not None else first.message
+        where = shared_place(revision_pointer or base_pointer or "") if detail is not None else None
+        message = f"`{where}`: {detail}" if where is not None else first.message
         groups.append(
             ChangeGroup(
                 rule_id,
@@ -50,6 +51,7 @@ def group_changes(changes: Iterable[Change]) -> list[ChangeGroup]:
                 operations,
                 len(items),
                 first.policy,
+                where,
             )
         )
     groups.sort(key=lambda g: (LEVEL_ORDER[g.level], -len(g.operations), g.message, g.id))

@@ -72,7 +72,7 @@ def as_text(report: DiffReport) -> str:
         )
         if group.policy:
             lines.append(f"{'':8}{group.policy}")
-        if len(group.operations) > 1:
+        if group.operations and (len(group.operations) > 1 or group.place is not None):
             lines.append(f"{'':8}reaches {_reach(group.operations, TEXT_OPERATIONS)}")
     lines.append(_summary(report, groups))
     return "\n".join(lines) + "\n"

@@ -101,6 +101,7 @@ def test_a_shared_component_change_is_one_group_listing_its_operations() -> None
     )
     assert response.operations == ["GET /users", "POST /orders"] and response.findings == 2
     assert (request.id, request.operations) == ("request-property-became-nullable", ["POST /orders"])
+    assert response.place == request.place == "Geo.country"
 
     text = as_text(report).splitlines()
     assert text[0] == (
@@ -108,6 +109,7 @@ def test_a_shared_component_change_is_one_group_listing_its_operations() -> None
         "  [/components/schemas/Geo/properties/country]"
     )
     assert text[1].strip() == "reaches 2 operations: GET /users, POST /orders"
+    assert text[3].strip() == "reaches 1 operation: POST /orders"  # a shared place names its operation
     assert text[-1] == (
         "2 changes (1 error, 1 info), 3 findings across operations; breaking; required bump: major"
     )

@@ -58,6 +58,7 @@ def test_json_format_is_one_object_with_the_documented_fields(pair):
         "operations": ["GET /projects/{projectId}"],
         "findings": 1,
         "policy": None,
+        "place": None,
     }
 
 

@@ -135,6 +135,7 @@ async def test_changes_between_any_two_versions(client, reader_headers, publishe
         "operations",
         "findings",
         "policy",
+        "place",
     }
     assert group["operations"] == ["GET /projects/{projectId}"]
     first = await client.get(f"{API}/versions/1.0.0/changes", headers=reader_headers)
