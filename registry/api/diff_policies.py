@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, delete, get, put
+import msgspec
+from litestar import Controller, Request, delete, get, put
 from litestar.params import Body
 
 from contracts.diff import SeverityPolicy
@@ -16,6 +17,7 @@ from registry.api.problems import errors
 from registry.api.schemas import DiffPolicyOut, EffectiveDiffPolicyOut
 from registry.api.security import ADMIN_SECURITY, WRITE_SECURITY
 from registry.db.models import DiffPolicy
+from registry.errors import RegistryError
 
 PolicyBody = Annotated[
     SeverityPolicy,
@@ -37,8 +39,11 @@ class DiffPolicyController(Controller):
         summary="Set the global severity policy of the diff (admins)",
         security=ADMIN_SECURITY,
     )
-    async def put_global(self, session: Session, principal: Caller, data: PolicyBody) -> DiffPolicyOut:
-        row = await diff_policies.put_policy(session, principal, diff_policies.GLOBAL, data)
+    async def put_global(
+        self, request: Request, session: Session, principal: Caller, data: PolicyBody
+    ) -> DiffPolicyOut:
+        policy = await _strictly(request)
+        row = await diff_policies.put_policy(session, principal, diff_policies.GLOBAL, policy)
         await session.commit()
         return _out(row)
 
@@ -65,9 +70,10 @@ class DiffPolicyController(Controller):
         security=WRITE_SECURITY,
     )
     async def put_api(
-        self, session: Session, principal: Caller, name: ApiName, data: PolicyBody
+        self, request: Request, session: Session, principal: Caller, name: ApiName, data: PolicyBody
     ) -> DiffPolicyOut:
-        row = await diff_policies.put_policy(session, principal, diff_policies.api_scope(name), data)
+        policy = await _strictly(request)
+        row = await diff_policies.put_policy(session, principal, diff_policies.api_scope(name), policy)
         await session.commit()
         return _out(row)
 
@@ -105,6 +111,15 @@ class DiffPolicyController(Controller):
         api = await catalog.get_api(session, name)
         policy, scopes = await diff_policies.effective(session, api)
         return EffectiveDiffPolicyOut(api=api.name, policy=policy or SeverityPolicy(), scopes=scopes)
+
+
+async def _strictly(request: Request) -> SeverityPolicy:
+    """The body decoded as strictly as the schema says. Litestar has decoded it into `data` already,
+    which documents the body, but leniently: `0` would pass for `false`."""
+    try:
+        return msgspec.json.decode(await request.body(), type=SeverityPolicy)
+    except msgspec.ValidationError as exc:
+        raise RegistryError(f"the policy is invalid: {exc}") from None
 
 
 def _out(row: DiffPolicy) -> DiffPolicyOut:

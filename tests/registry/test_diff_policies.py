@@ -67,8 +67,9 @@ async def test_a_policy_naming_an_unknown_rule_is_refused_with_its_pointer(clien
     assert response.status_code == 422, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert [e["pointer"] for e in response.json()["errors"]] == ["/severity/no-such-rule"]
-    unknown_field = await client.put(GLOBAL, json={"levels": {}}, headers=admin_headers)
-    assert unknown_field.status_code == 400, unknown_field.text
+    for body in ({"levels": {}}, {"open_unions": 0}, {"severity": {"api-deprecated": "fatal"}}):
+        refused = await client.put(GLOBAL, json=body, headers=admin_headers)
+        assert refused.status_code == 400, (body, refused.text)
     assert (await client.get(GLOBAL, headers=admin_headers)).status_code == 404
 
 
