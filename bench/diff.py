@@ -38,9 +38,9 @@ def diff_once(base: Path, revision: Path) -> None:
     from contracts.diff.render import as_text
     from contracts.loading import load_document
 
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     report = diff_documents(load_document(base.read_bytes()), load_document(revision.read_bytes()))
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     group_changes = getattr(contracts.diff, "group_changes", None)
     group_seconds, groups = None, None
     if group_changes is not None:
@@ -54,6 +54,7 @@ def diff_once(base: Path, revision: Path) -> None:
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_seconds": cpu_seconds,
                 "group_seconds": group_seconds,
                 "render_seconds": render_seconds,
                 "text_lines": text.count("\n"),
@@ -110,6 +111,7 @@ def summary(runs: list[dict]) -> dict:
 
     return {
         "seconds": median("seconds"),
+        "cpu_seconds": median("cpu_seconds"),
         "group_seconds": median("group_seconds"),
         "render_seconds": median("render_seconds"),
         "wall": median("wall"),
@@ -134,7 +136,8 @@ def charter_row(label: str, tool: str, figures: dict) -> str:
     grouping = f"{figures['group_seconds']:.3f}" if figures["group_seconds"] is not None else "-"
     shown = f"{figures['groups']} groups of " if figures["groups"] is not None else ""
     return (
-        f"{label:38} {tool:16} {figures['seconds']:12.2f} {grouping:>8} {figures['render_seconds']:8.3f}"
+        f"{label:38} {tool:16} {figures['seconds']:12.2f} {figures['cpu_seconds']:6.2f} {grouping:>8}"
+        f" {figures['render_seconds']:8.3f}"
         f" {figures['wall']:8.2f} {figures['rss_mib']:9.0f}"
         f"  {shown}{figures['changes']} changes, {figures['text_lines']} text lines"
     )
@@ -173,17 +176,19 @@ def main() -> None:
         "synthetic 2,000 paths (7.4 + 7.4 MB)": synthetic,
     }
     print(
-        f"{'pair':38} {'tool':16} {'parse+diff s':>12} {'group s':>8} {'text s':>8} {'wall s':>8}"
-        f" {'peak MiB':>9}  outcome"
+        f"{'pair':38} {'tool':16} {'parse+diff s':>12} {'cpu s':>6} {'group s':>8} {'text s':>8}"
+        f" {'wall s':>8} {'peak MiB':>9}  outcome"
     )
     for label, (base, revision) in pairs.items():
         ours, before = charter(base, revision, args.rounds, args.before)
         print(charter_row(label, "charter", ours))
         if before is not None:
             print(charter_row("", "charter (before)", before))
-            ratio = {key: ours[key] / before[key] for key in ("seconds", "render_seconds", "wall", "rss_mib")}
+            keys = ("seconds", "cpu_seconds", "render_seconds", "wall", "rss_mib")
+            ratio = {key: ours[key] / before[key] for key in keys}
             print(
-                f"{'':38} {'after/before':16} {ratio['seconds']:12.2f} {'':>8} {ratio['render_seconds']:8.2f}"
+                f"{'':38} {'after/before':16} {ratio['seconds']:12.2f} {ratio['cpu_seconds']:6.2f} {'':>8}"
+                f" {ratio['render_seconds']:8.2f}"
                 f" {ratio['wall']:8.2f} {ratio['rss_mib']:9.2f}"
             )
         if args.optic:
@@ -191,7 +196,7 @@ def main() -> None:
             ratio_time = theirs["wall"] / ours["wall"]
             ratio_rss = theirs["rss_mib"] / ours["rss_mib"]
             print(
-                f"{'':38} {'optic':16} {'':>12} {'':>8} {'':>8} {theirs['wall']:8.2f}"
+                f"{'':38} {'optic':16} {'':>12} {'':>6} {'':>8} {'':>8} {theirs['wall']:8.2f}"
                 f" {theirs['rss_mib']:9.0f}"
                 f"  {theirs['outcome']} (exit {theirs['code']}); optic/charter: "
                 f"{ratio_time:.0f}x time, {ratio_rss:.1f}x memory"

@@ -93,6 +93,12 @@ class _OpenApiDiff:
         self.today = today
         self.schemas = SchemaComparer(base, revision, max_comparisons=max_comparisons)
         self.changes: list[Change] = []
+        self.base_schemes = _scheme_identities(base)
+        self.revision_schemes = _scheme_identities(revision)
+        self.scheme_names = {
+            **_scheme_names(base, self.base_schemes),
+            **_scheme_names(revision, self.revision_schemes),
+        }
 
     def add(self, rule_id: str, message: str, op: str | None, base: str | None, revision: str | None) -> None:
         self.changes.append(
@@ -313,8 +319,8 @@ class _OpenApiDiff:
         """Alternatives (OR) of requirements (AND), compared as what a client holds: its credentials
         satisfy a base alternative, so the change breaks it only when no revision alternative asks
         for a subset of that. Schemes are known by their definition, not their name."""
-        b_alts = _security(self.base, b)
-        r_alts = _security(self.revision, r)
+        b_alts = _security(self.base, b, self.base_schemes)
+        r_alts = _security(self.revision, r, self.revision_schemes)
         b_open, r_open = _is_open(b_alts), _is_open(r_alts)
         bp, rp = child(b.pointer, "security"), child(r.pointer, "security")
         if b_open and not r_open:
@@ -325,7 +331,7 @@ class _OpenApiDiff:
             return
         if b_open or b_alts is None or r_alts is None:
             return
-        names = {**_scheme_names(self.base), **_scheme_names(self.revision)}
+        names = self.scheme_names
         unmatched = [alt for alt in r_alts if alt not in b_alts]
         for alt in b_alts:
             if alt in r_alts:
@@ -533,13 +539,12 @@ def _headers(side: Side, response: dict[str, Any], pointer: str) -> dict[str, tu
 _Requirement = dict[str, frozenset[str]]
 
 
-def _security(side: Side, op: _Operation) -> list[_Requirement] | None:
+def _security(side: Side, op: _Operation, identities: dict[str, str]) -> list[_Requirement] | None:
     """Alternatives (OR) of requirements (AND), schemes keyed by identity. None when nothing is declared."""
     raw = op.node["security"] if "security" in op.node else side.doc.get("security")
     alternatives = security_requirements(raw)
     if alternatives is None:
         return None
-    identities = _scheme_identities(side)
     return [
         {identities.get(scheme, scheme): frozenset(scopes) for scheme, scopes in alternative}
         for alternative in alternatives
@@ -579,10 +584,10 @@ def _scheme_identities(side: Side) -> dict[str, str]:
 _SCHEMES_POINTER = "/components/securitySchemes"
 
 
-def _scheme_names(side: Side) -> dict[str, str]:
+def _scheme_names(side: Side, identities: dict[str, str]) -> dict[str, str]:
     """Identity to the name the document gives it, for messages."""
     names = {name: name for name in _scheme_definitions(side)}
-    names.update({identity: name for name, identity in _scheme_identities(side).items()})
+    names.update({identity: name for name, identity in identities.items()})
     return names
 
 

@@ -258,7 +258,7 @@ class SchemaComparer:
     ) -> Iterable[Finding]:
         suffix = {"oneOf": "one-of", "anyOf": "any-of"}[keyword]
         if isinstance(r.get(keyword), list):
-            plain = _Alternative(_without(b, keyword), bp, _signature(b), _component_name(bp), 0, _kind(b))
+            plain = _Alternative(_without(b, keyword), bp, _signature(b), _component_name(bp), 0, b)
             others = self._alternatives(r[keyword], child(rp, keyword), self.revision)
             pairs, _, added = _match_alternatives([plain], others)
             for alt in added:
@@ -266,7 +266,7 @@ class SchemaComparer:
             for _, r_alt in pairs:
                 yield from self.compare(plain.node, bp, r_alt.node, r_alt.pointer, direction)
         else:
-            plain = _Alternative(_without(r, keyword), rp, _signature(r), _component_name(rp), 0, _kind(r))
+            plain = _Alternative(_without(r, keyword), rp, _signature(r), _component_name(rp), 0, r)
             others = self._alternatives(b[keyword], child(bp, keyword), self.base)
             pairs, removed, _ = _match_alternatives(others, [plain])
             for alt in removed:
@@ -302,7 +302,7 @@ class SchemaComparer:
                 continue
             ref_name = resolved_pointer.rsplit("/", 1)[-1] if resolved_pointer != item_pointer else None
             signature = _signature(resolved)
-            out.append(_Alternative(node, item_pointer, signature, ref_name, index, _kind(resolved)))
+            out.append(_Alternative(node, item_pointer, signature, ref_name, index, resolved))
         return out
 
 
@@ -346,13 +346,14 @@ class _Alternative(NamedTuple):
     signature: str
     ref_name: str | None
     index: int
-    kind: str = ""  # "string", "enum \"\"": what an unnamed member is, for a reader
+    resolved: Any = None  # the member behind its `$ref`s, to say what an unnamed one is
 
     @property
     def label(self) -> str:
         if self.ref_name:
             return f"`{self.ref_name}`"
-        return f"#{self.index} ({self.kind})" if self.kind else f"#{self.index}"
+        kind = _kind(self.resolved)  # "string", `enum ""`
+        return f"#{self.index} ({kind})" if kind else f"#{self.index}"
 
 
 def _kind(schema: Any) -> str:
