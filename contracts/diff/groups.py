@@ -25,22 +25,30 @@ class ChangeGroup(msgspec.Struct, frozen=True):
     base_pointer: str | None
     revision_pointer: str | None
     operations: list[str]  # the operations (or channels) the change reaches, sorted
-    findings: int  # the changes grouped (an operation can reach a place through several responses)
+    findings: int  # the changes grouped: one per operation and response it reaches, and per value
     policy: str | None = None  # as Change.policy
     place: str | None = None  # the shared component and the path within it: "customer.address"
 
 
 def group_changes(changes: Iterable[Change]) -> list[ChangeGroup]:
     """Breaking first, then the widest reach, then by message: the order a reviewer reads in."""
-    grouped: dict[tuple[str, str | None, str | None, str | None], list[Change]] = {}
+    grouped: dict[tuple[str, str | None, str | None], list[Change]] = {}
     for item in changes:
-        grouped.setdefault((item.id, item.base_pointer, item.revision_pointer, item.detail), []).append(item)
+        grouped.setdefault((item.id, item.base_pointer, item.revision_pointer), []).append(item)
     groups = []
-    for (rule_id, base_pointer, revision_pointer, detail), items in grouped.items():
+    for (rule_id, base_pointer, revision_pointer), items in grouped.items():
         first = items[0]
         operations = sorted({item.operation for item in items if item.operation})
+        # Values added to one enum, properties renamed in one object: one change of one place.
+        details = list(dict.fromkeys(item.detail for item in items if item.detail is not None))
+        detail = "; ".join(details) if details else None
         where = shared_place(revision_pointer or base_pointer or "") if detail is not None else None
-        message = f"`{where}`: {detail}" if where is not None else first.message
+        if where is not None:
+            message = f"`{where}`: {detail}"
+        elif detail is not None and first.detail is not None and first.message.endswith(first.detail):
+            message = first.message[: -len(first.detail)] + detail
+        else:
+            message = first.message
         groups.append(
             ChangeGroup(
                 rule_id,

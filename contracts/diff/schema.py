@@ -330,10 +330,13 @@ def _has_no_ref(node: Any) -> bool:
 
 
 def _shortest_paths(findings: Iterable[Finding]) -> tuple[Finding, ...]:
-    """One finding per change: a component reached along many property paths is reported once."""
-    best: dict[tuple[str, str | None, str | None], Finding] = {}
+    """One finding per change: a component reached along many property paths is reported once.
+
+    The detail is part of what a change is: two values added to one enum are two changes at one place.
+    """
+    best: dict[tuple[str, str | None, str | None, str], Finding] = {}
     for f in findings:
-        key = (f.suffix, f.base_pointer, f.revision_pointer)
+        key = (f.suffix, f.base_pointer, f.revision_pointer, f.detail)
         known = best.get(key)
         if known is None or len(f.path) < len(known.path):
             best[key] = f

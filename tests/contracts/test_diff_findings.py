@@ -60,7 +60,7 @@ def test_stripe_changes_are_grouped_by_the_place_that_changed() -> None:
     report = diff_documents(base, revision)
     groups = group_changes(report.changes)
 
-    assert len(report.changes) == 29_608
+    assert len(report.changes) == 33_961
     assert len(groups) == 234
     assert sum(g.findings for g in groups) == len(report.changes)
     # Each finding sits in exactly one group, which names its operation.
@@ -77,6 +77,10 @@ def test_stripe_changes_are_grouped_by_the_place_that_changed() -> None:
     }
     assert all(g.findings == 535 and len(g.operations) == 397 for g in top)
     assert sum(g.level is Level.ERROR for g in groups) == 10
+    tax_ids = next(
+        g for g in groups if g.place == "tax_id.type" and g.id == "response-property-enum-value-added"
+    )
+    assert tax_ids.message.startswith('`tax_id.type`: enum value "bg_uic" added; enum value ')
 
 
 def test_a_shared_component_change_is_one_group_listing_its_operations() -> None:
@@ -280,3 +284,22 @@ def test_schemes_are_known_by_their_definition_not_their_name() -> None:
     offered = copy.deepcopy(SCHEMES)
     offered["oauth"]["flows"]["clientCredentials"]["scopes"]["export"] = ""
     assert security_ids([{"oauth": ["read"]}], [{"oauth": ["read"]}], offered) == []
+
+
+def test_each_value_added_to_an_enum_and_each_rename_in_an_object_is_reported() -> None:
+    """Several changes at one place are several findings: once only the first of them was kept."""
+    base = document(holding("status", {"type": "string", "enum": ["a", "b"]}))
+    revision = document(holding("status", {"type": "string", "enum": ["a", "b", "c", "d"]}))
+    assert [f[2] for f in found(base, revision) if f[0].startswith("response")] == [
+        'enum value "c" added',
+        'enum value "d" added',
+    ]
+    two = document({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}})
+    renamed = document({"type": "object", "properties": {"x": {"type": "string"}, "y": {"type": "integer"}}})
+    assert [f[2] for f in found(two, renamed) if f[0].startswith("request")] == [
+        "renamed `a` to `x`",
+        "renamed `b` to `y`",
+    ]
+    (group, _) = group_changes(diff_documents(base, revision).changes)
+    assert group.message.endswith('`status`: enum value "c" added; enum value "d" added')
+    assert group.findings == 2 and group.operations == ["POST /orders"]
