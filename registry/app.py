@@ -41,6 +41,7 @@ from registry.api.compatibility import CompatibilityController
 from registry.api.consumers import ConsumerController
 from registry.api.demo import DemoController
 from registry.api.dependencies import provide_egress, provide_secrets, provide_session, provide_settings
+from registry.api.diff_policies import DiffPolicyController
 from registry.api.discovery import DiscoveryController
 from registry.api.event_schema import events_contract
 from registry.api.flows import FlowController
@@ -318,6 +319,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             ConsumerController,
             WebhookController,
             RulesetController,
+            DiffPolicyController,
             DiscoveryController,
             FlowController,
             token,

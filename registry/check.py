@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 
 import msgspec
 
-from contracts.diff import Bump, Change, DiffReport, Level, bump_suffices
+from contracts.diff import Bump, Change, DiffReport, Level, bump_suffices, group_changes
 from contracts.lint import Finding, Severity
 from contracts.plural import counted
 
@@ -117,9 +117,14 @@ def as_text(report: CheckReport, *, colour: bool = False) -> str:
             f"  diff against {report.base_version}: {changes}, {breaking} breaking; "
             f"required bump {report.required_bump.value}: {bump}"
         )
-        for change in report.changes:
-            if change.level is Level.ERROR:
-                lines.append(f"    {paint('ERROR', '31')} {change.id}  {change.message}")
+        # Each change once at the place that changed; the breaking ones, and any a policy re-levelled.
+        for group in group_changes(report.changes):
+            if group.level is not Level.ERROR and group.policy is None:
+                continue
+            level = paint("ERROR", "31") if group.level is Level.ERROR else group.level.value.upper()
+            reach = f" ({len(group.operations)} operations)" if len(group.operations) > 1 else ""
+            note = f" [{group.policy}]" if group.policy else ""
+            lines.append(f"    {level} {group.id}  {group.message}{reach}{note}")
     if not report.impact_checked:
         lines.append("  impact: not checked (offline)")
     for consumer in report.affected:

@@ -457,6 +457,12 @@ VALIDITY = click.Choice(["full", "syntax-only", "none"])
     help="How strictly files are checked.  [default: the API's level with NAME@VERSION or --api, else full]",
 )
 @click.option("--no-validate", is_flag=True, hidden=True, help="Same as --validity none.")
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Severity policy file (YAML or JSON): rule levels and open enums or unions.",
+)
 @click.pass_obj
 def diff(
     registry: Registry,
@@ -467,6 +473,7 @@ def diff(
     api_name: str | None,
     validity: str | None,
     no_validate: bool,
+    policy_file: Path | None,
 ) -> None:
     """Compare two contracts: files (JSON or YAML) or NAME@VERSION in the registry.
 
@@ -478,10 +485,11 @@ def diff(
         validity = "none"
     names = [api_name] + [m["name"] for m in map(_REGISTRY_REF.match, (base, revision)) if m]
     level = _validity(registry, validity, next((n for n in names if n), None))
+    policy = _policy(policy_file) if policy_file is not None else None
     base_doc = _contract(registry, base, level=level)
     revision_doc = _contract(registry, revision, level=level)
     try:
-        report = diff_documents(base_doc, revision_doc)
+        report = diff_documents(base_doc, revision_doc, policy=policy)
     except ContractError as exc:
         raise CliError(exc.detail) from None
     if fmt == "json":
@@ -551,6 +559,12 @@ def lint(registry: Registry, file: str, ruleset_ref: str | None, fmt: str) -> No
     default=None,
     help="How strictly files are checked.  [default: the API's level]",
 )
+@click.option(
+    "--policy",
+    "policy_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Severity policy file.  [default: the API's policy in the registry; none with --base]",
+)
 @click.pass_obj
 def check(
     registry: Registry,
@@ -561,6 +575,7 @@ def check(
     fmt: str,
     fail_on_impact: bool,
     validity: str | None,
+    policy_file: Path | None,
 ) -> None:
     """Validate, lint, diff against the latest published version (or --base), check the semver bump
     and list affected consumers. Exit 1 on a policy failure, 2 on bad input."""
@@ -580,11 +595,15 @@ def check(
     else:
         base_document = _contract(registry, str(base), level=level)
     ruleset = _ruleset(ruleset_ref) if ruleset_ref or not online else _registry_ruleset(registry, api_name)
+    if policy_file is not None:
+        policy = _policy(policy_file)
+    else:
+        policy = _registry_policy(registry, api_name) if online else None
     from contracts.lint import lint as lint_document
 
     try:
         findings = lint_document(document, ruleset)
-        diff = diff_documents(base_document, document) if base_document is not None else None
+        diff = diff_documents(base_document, document, policy=policy) if base_document is not None else None
     except ContractError as exc:
         raise CliError(f"{file}: {exc.detail}") from None
     affected = None
@@ -693,6 +712,25 @@ def _registry_ruleset(registry: Registry, api_name: str) -> Any:
             except ContractError as exc:
                 raise CliError(f"the registry's ruleset at {path} is unusable: {exc.detail}") from None
     return BUILTIN_RULESETS["charter:recommended"]
+
+
+def _policy(path: Path) -> Any:
+    from contracts.diff import load_policy
+
+    try:
+        return load_policy(path.read_bytes())
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read the policy: {exc.strerror or exc}") from None
+    except ContractError as exc:
+        raise CliError(f"{path}: {exc.detail}") from None
+
+
+def _registry_policy(registry: Registry, api_name: str) -> Any:
+    """The severity policy the registry would judge with on publish: the API's over the global one."""
+    from contracts.diff import SeverityPolicy
+
+    found = registry.request_optional("GET", f"/api/v1/apis/{api_name}/diff-policy/effective")
+    return msgspec.convert(found["policy"], SeverityPolicy) if found else None
 
 
 def _ruleset(ref: str | None) -> Any:

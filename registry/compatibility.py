@@ -13,10 +13,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.bundle import bundle_from_files, resolve_bundle
-from contracts.diff import RULES, Bump, Change, DiffReport, Level, bump_suffices, diff_documents
+from contracts.diff import (
+    RULES,
+    Bump,
+    Change,
+    DiffReport,
+    Level,
+    SeverityPolicy,
+    bump_suffices,
+    diff_documents,
+)
 from contracts.errors import Issue
 from contracts.loading import Document, LoadLimits
 from policies.auth import Principal
+from registry import diff_policies
 from registry.access import ADMIN, require_scope
 from registry.db.models import Api, ApiVersion, Compatibility, VersionFile, VersionState
 from registry.errors import RegistryError
@@ -63,11 +73,16 @@ def stored_changes(row: ApiVersion) -> list[Change]:
 
 
 async def diff_versions(
-    session: AsyncSession, base: ApiVersion, revision: ApiVersion, *, limits: LoadLimits
+    session: AsyncSession,
+    base: ApiVersion,
+    revision: ApiVersion,
+    *,
+    limits: LoadLimits,
+    policy: SeverityPolicy | None = None,
 ) -> DiffReport:
     base_doc = await stored_document(session, base)
     revision_doc = await stored_document(session, revision)
-    return await diff_document(base_doc, revision_doc, limits=limits)
+    return await diff_document(base_doc, revision_doc, limits=limits, policy=policy)
 
 
 async def assess(
@@ -92,10 +107,13 @@ async def assess(
     if not earlier:
         return Verdict(None, None, [], Bump.NONE, compatible=True)
     base = earlier[-1]
+    policy = await diff_policies.applicable(session, api)
     if fingerprint is not None and fingerprint == base.fingerprint:
         report = DiffReport(breaking=False, required_bump=Bump.NONE, changes=[])  # same content
     else:
-        report = await diff_document(await stored_document(session, base), document, limits=limits)
+        report = await diff_document(
+            await stored_document(session, base), document, limits=limits, policy=policy
+        )
     offending: list[Change] = []
     if api.compatibility != Compatibility.NONE and not bump_suffices(
         report.required_bump, base.version, candidate
@@ -105,7 +123,9 @@ async def assess(
         for older in earlier[:-1]:
             if semver.Version.parse(older.version).major != number.major:
                 continue
-            against = await diff_document(await stored_document(session, older), document, limits=limits)
+            against = await diff_document(
+                await stored_document(session, older), document, limits=limits, policy=policy
+            )
             offending += [
                 msgspec.structs.replace(c, message=f"against {older.version}: {c.message}")
                 for c in against.changes
@@ -195,6 +215,10 @@ async def _earlier(session: AsyncSession, api: Api, candidate: semver.Version) -
     return sorted(earlier, key=lambda row: semver.Version.parse(row.version))
 
 
-async def diff_document(base: Document, revision: Document, *, limits: LoadLimits) -> DiffReport:
+async def diff_document(
+    base: Document, revision: Document, *, limits: LoadLimits, policy: SeverityPolicy | None = None
+) -> DiffReport:
     # A large contract takes a few hundred milliseconds of CPU to diff: keep it off the event loop.
-    return await anyio.to_thread.run_sync(functools.partial(diff_documents, base, revision, limits=limits))
+    return await anyio.to_thread.run_sync(
+        functools.partial(diff_documents, base, revision, limits=limits, policy=policy)
+    )

@@ -15,7 +15,7 @@ from contracts.kinds import detect_kind
 from contracts.loading import Document, LoadLimits
 from policies.auth import Principal
 from policies.egress import EgressPolicy
-from registry import audit, catalog, compatibility, usage
+from registry import audit, catalog, compatibility, diff_policies, usage
 from registry.access import require_owner
 from registry.api.schemas import AffectedConsumerOut
 from registry.db.engine import begin_write
@@ -110,13 +110,14 @@ async def impact(session: AsyncSession, api: Api, candidate: Document, *, limits
         ).all()
     )
     by_version = {row.version: row for row in released}
+    policy = await diff_policies.applicable(session, api)
     reports: dict[str, list[Change]] = {}
     aliases: dict[str, dict[str, str]] = {}
 
     async def touching(base: str, operations: list[str]) -> list[Change]:
         if base not in reports:
             base_document = await compatibility.stored_document(session, by_version[base])
-            report = await compatibility.diff_document(base_document, candidate, limits=limits)
+            report = await compatibility.diff_document(base_document, candidate, limits=limits, policy=policy)
             reports[base] = report.changes
             aliases[base] = _operation_ids(base_document)
         wanted = {_operation_key(op, aliases[base]) for op in operations}

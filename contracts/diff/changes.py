@@ -18,6 +18,11 @@ class Change(msgspec.Struct, frozen=True):
     operation: str | None  # "GET /projects/{id}", "channel invoices.invoice.issued", ...
     base_pointer: str | None  # JSON pointer into the base document; None for an addition
     revision_pointer: str | None  # JSON pointer into the revision; None for a removal
+    # What happened, without saying where ("became nullable"): the words of a group of changes made
+    # at one shared place. None for a change that only one operation can reach.
+    detail: str | None = None
+    # Why `level` is not the catalog's: "error → warning by policy". None when it is.
+    policy: str | None = None
 
 
 def change(
@@ -27,8 +32,9 @@ def change(
     operation: str | None,
     base_pointer: str | None,
     revision_pointer: str | None,
+    detail: str | None = None,
 ) -> Change:
-    return Change(rule_id, RULES[rule_id].level, message, operation, base_pointer, revision_pointer)
+    return Change(rule_id, RULES[rule_id].level, message, operation, base_pointer, revision_pointer, detail)
 
 
 class Bump(enum.StrEnum):

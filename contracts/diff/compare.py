@@ -10,6 +10,7 @@ from contracts.diff.asyncapi import diff_asyncapi
 from contracts.diff.catalog import Level
 from contracts.diff.changes import Bump, Change, required_bump
 from contracts.diff.openapi import diff_openapi
+from contracts.diff.policy import SeverityPolicy, apply_policy
 from contracts.errors import IncomparableContracts
 from contracts.kinds import Family, detect_kind
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits
@@ -22,9 +23,15 @@ class DiffReport(msgspec.Struct, frozen=True):
 
 
 def diff_documents(
-    base: Document, revision: Document, *, today: dt.date | None = None, limits: LoadLimits = DEFAULT_LIMITS
+    base: Document,
+    revision: Document,
+    *,
+    today: dt.date | None = None,
+    limits: LoadLimits = DEFAULT_LIMITS,
+    policy: SeverityPolicy | None = None,
 ) -> DiffReport:
-    """`today` decides whether a removed operation's `x-sunset` has passed (UTC today by default).
+    """`today` decides whether a removed operation's `x-sunset` has passed (UTC today by default);
+    `policy` sets levels before they decide whether the change breaks and the bump it needs.
 
     Each pair of schemas is compared once (`limits.max_schema_comparisons` at most), however many
     references lead to it; past the budget, or past `MAX_SCHEMA_DEPTH`, DocumentTooComplex.
@@ -41,6 +48,8 @@ def diff_documents(
         )
     else:
         changes = diff_asyncapi(base, revision, max_comparisons=limits.max_schema_comparisons)
+    if policy is not None:
+        changes = apply_policy(changes, policy)
     changes.sort(key=_order)
     return DiffReport(
         breaking=any(c.level is Level.ERROR for c in changes),

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from typing import Any, NamedTuple
 
+from contracts.canonical import canonical_json
 from contracts.diff.catalog import (
     REQUEST_BODY,
     REQUEST_PARAMETER,
@@ -92,6 +93,12 @@ class _OpenApiDiff:
         self.today = today
         self.schemas = SchemaComparer(base, revision, max_comparisons=max_comparisons)
         self.changes: list[Change] = []
+        self.base_schemes = _scheme_identities(base)
+        self.revision_schemes = _scheme_identities(revision)
+        self.scheme_names = {
+            **_scheme_names(base, self.base_schemes),
+            **_scheme_names(revision, self.revision_schemes),
+        }
 
     def add(self, rule_id: str, message: str, op: str | None, base: str | None, revision: str | None) -> None:
         self.changes.append(
@@ -309,8 +316,11 @@ class _OpenApiDiff:
                 self.add("response-header-added", message, label, None, rh.pointer)
 
     def _security(self, b: _Operation, r: _Operation, label: str) -> None:
-        b_alts = _security(self.base, b)
-        r_alts = _security(self.revision, r)
+        """Alternatives (OR) of requirements (AND), compared as what a client holds: its credentials
+        satisfy a base alternative, so the change breaks it only when no revision alternative asks
+        for a subset of that. Schemes are known by their definition, not their name."""
+        b_alts = _security(self.base, b, self.base_schemes)
+        r_alts = _security(self.revision, r, self.revision_schemes)
         b_open, r_open = _is_open(b_alts), _is_open(r_alts)
         bp, rp = child(b.pointer, "security"), child(r.pointer, "security")
         if b_open and not r_open:
@@ -319,29 +329,49 @@ class _OpenApiDiff:
         if r_open and not b_open:
             self.add("api-security-removed", f"{label} no longer requires authentication", label, bp, rp)
             return
-        if b_open:
+        if b_open or b_alts is None or r_alts is None:
             return
-        r_by_schemes = {frozenset(alt): alt for alt in r_alts}
+        names = self.scheme_names
+        unmatched = [alt for alt in r_alts if alt not in b_alts]
         for alt in b_alts:
-            match = r_by_schemes.get(frozenset(alt))
-            schemes = " + ".join(sorted(alt)) or "none"
-            if match is None:
-                message = f"{label}: authentication by {schemes} no longer accepted"
-                self.add("api-security-alternative-removed", message, label, bp, rp)
+            if alt in r_alts:
                 continue
-            for scheme, scopes in alt.items():
-                for scope in sorted(match[scheme] - scopes):
-                    message = f"{label}: {scheme} now also needs scope `{scope}`"
-                    self.add("api-security-scope-added", message, label, bp, rp)
-                for scope in sorted(scopes - match[scheme]):
-                    message = f"{label}: {scheme} no longer needs scope `{scope}`"
-                    self.add("api-security-scope-removed", message, label, bp, rp)
-        b_schemes = {frozenset(alt) for alt in b_alts}
-        for alt in r_alts:
-            if frozenset(alt) not in b_schemes:
-                schemes = " + ".join(sorted(alt))
-                message = f"{label}: authentication by {schemes} now also accepted"
-                self.add("api-security-alternative-added", message, label, bp, rp)
+            looser = [other for other in r_alts if _within(other, alt)]
+            if looser:  # the client's credentials still do: tell what it no longer needs
+                partner = max(looser, key=_size)
+                if partner in unmatched:
+                    unmatched.remove(partner)
+                self._requirement_delta(alt, partner, names, label, bp, rp)
+                continue
+            stricter = [other for other in unmatched if _within(alt, other)]
+            if stricter:
+                partner = min(stricter, key=_size)
+                unmatched.remove(partner)
+                self._requirement_delta(alt, partner, names, label, bp, rp)
+                continue
+            message = f"{label}: authentication by {_show_requirement(alt, names)} no longer accepted"
+            self.add("api-security-alternative-removed", message, label, bp, rp)
+        for alt in unmatched:
+            message = f"{label}: authentication by {_show_requirement(alt, names)} now also accepted"
+            self.add("api-security-alternative-added", message, label, bp, rp)
+
+    def _requirement_delta(
+        self, old: _Requirement, new: _Requirement, names: dict[str, str], label: str, bp: str, rp: str
+    ) -> None:
+        shown = _show_requirement(old, names)
+        for scheme in sorted(new.keys() - old.keys()):
+            message = f"{label}: authentication by {shown} now also needs {names.get(scheme, scheme)}"
+            self.add("api-security-scheme-added", message, label, bp, rp)
+        for scheme in sorted(old.keys() - new.keys()):
+            message = f"{label}: authentication by {shown} no longer needs {names.get(scheme, scheme)}"
+            self.add("api-security-scheme-removed", message, label, bp, rp)
+        for scheme in sorted(old.keys() & new.keys()):
+            for scope in sorted(new[scheme] - old[scheme]):
+                message = f"{label}: {names.get(scheme, scheme)} now also needs scope `{scope}`"
+                self.add("api-security-scope-added", message, label, bp, rp)
+            for scope in sorted(old[scheme] - new[scheme]):
+                message = f"{label}: {names.get(scheme, scheme)} no longer needs scope `{scope}`"
+                self.add("api-security-scope-removed", message, label, bp, rp)
 
 
 def _operations_by_path(side: Side) -> dict[str, dict[str, _Operation]]:
@@ -505,16 +535,76 @@ def _headers(side: Side, response: dict[str, Any], pointer: str) -> dict[str, tu
     return out
 
 
-def _security(side: Side, op: _Operation) -> list[dict[str, frozenset[str]]] | None:
-    """Alternatives (OR) of requirements (AND): scheme name to scopes. None when nothing is declared."""
+# One requirement (AND): each scheme, by its identity, with the scopes it needs.
+_Requirement = dict[str, frozenset[str]]
+
+
+def _security(side: Side, op: _Operation, identities: dict[str, str]) -> list[_Requirement] | None:
+    """Alternatives (OR) of requirements (AND), schemes keyed by identity. None when nothing is declared."""
     raw = op.node["security"] if "security" in op.node else side.doc.get("security")
     alternatives = security_requirements(raw)
     if alternatives is None:
         return None
-    return [{scheme: frozenset(scopes) for scheme, scopes in alternative} for alternative in alternatives]
+    return [
+        {identities.get(scheme, scheme): frozenset(scopes) for scheme, scopes in alternative}
+        for alternative in alternatives
+    ]
 
 
-def _is_open(alternatives: list[dict[str, frozenset[str]]] | None) -> bool:
+def _scheme_definitions(side: Side) -> dict[str, Any]:
+    components = side.doc.get("components")
+    schemes = components.get("securitySchemes") if isinstance(components, dict) else None
+    if schemes is None:
+        schemes = side.doc.get("securityDefinitions")  # OpenAPI 2.0
+    return schemes if isinstance(schemes, dict) else {}
+
+
+def _scheme_identities(side: Side) -> dict[str, str]:
+    """A scheme's name is the document's own label: two names for one definition are one scheme.
+
+    The identity is the definition without its words and without the OAuth scopes it offers (a
+    new scope on offer changes no requirement); an undefined name stands for itself.
+    """
+    out = {}
+    for name, raw in _scheme_definitions(side).items():
+        node, _ = side.deref(raw, child(_SCHEMES_POINTER, name))
+        if not isinstance(node, dict):
+            continue
+        essential = {k: v for k, v in node.items() if k not in ("description", "flows", "scopes")}
+        flows = node.get("flows")
+        if isinstance(flows, dict):
+            essential["flows"] = {
+                kind: {k: v for k, v in flow.items() if k != "scopes"} if isinstance(flow, dict) else flow
+                for kind, flow in flows.items()
+            }
+        out[str(name)] = canonical_json(essential).decode()
+    return out
+
+
+_SCHEMES_POINTER = "/components/securitySchemes"
+
+
+def _scheme_names(side: Side, identities: dict[str, str]) -> dict[str, str]:
+    """Identity to the name the document gives it, for messages."""
+    names = {name: name for name in _scheme_definitions(side)}
+    names.update({identity: name for name, identity in identities.items()})
+    return names
+
+
+def _within(small: _Requirement, large: _Requirement) -> bool:
+    """Whether credentials that meet `large` meet `small` too: fewer schemes, each with fewer scopes."""
+    return all(scheme in large and scopes <= large[scheme] for scheme, scopes in small.items())
+
+
+def _size(requirement: _Requirement) -> int:
+    return len(requirement) + sum(len(scopes) for scopes in requirement.values())
+
+
+def _show_requirement(requirement: _Requirement, names: dict[str, str]) -> str:
+    return " + ".join(sorted(names.get(scheme, scheme) for scheme in requirement)) or "none"
+
+
+def _is_open(alternatives: list[_Requirement] | None) -> bool:
     # No requirement at all, `security: []`, or an empty alternative `{}`: anonymous calls succeed.
     return not alternatives or any(not alt for alt in alternatives)
 

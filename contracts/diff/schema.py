@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from contracts.diff.catalog import SCHEMA_RULES, Direction, SchemaContext
+from contracts.diff.catalog import SCHEMA_RULES, Direction, Level, SchemaContext
 from contracts.diff.changes import Change, change
 from contracts.diff.side import Side, child
 from contracts.errors import DocumentTooComplex
@@ -31,6 +31,9 @@ class Finding(NamedTuple):
     base_pointer: str | None
     revision_pointer: str | None
     path: tuple[str, ...] = ()  # property names from the compared schema down to the change
+    # An addition to an enum or union the document declares open (`x-extensible-enum`): readers
+    # are told to expect values they do not know, so it breaks none of them.
+    open: bool = False
 
 
 class _Bound(NamedTuple):
@@ -111,7 +114,10 @@ class SchemaComparer:
                 # `X` against `anyOf: [X, Y]` (or back): the plain schema is the one alternative it had,
                 # and the wrapper's own keywords say nothing about the values.
                 yield from (f for f in _types(b, bp, r, rp) if "nullable" in f.suffix)
-                yield from self._implicit_alternative(keyword, b, bp, r, rp, direction)
+                if _free_form(b) or _free_form(r):
+                    yield self._free_form_change(keyword, b, bp, r, rp)
+                else:
+                    yield from self._implicit_alternative(keyword, b, bp, r, rp, direction)
                 return
         type_findings = list(_types(b, bp, r, rp))
         yield from type_findings
@@ -140,9 +146,12 @@ class SchemaComparer:
         if not b_props and not r_props:
             return
         b_required, r_required = _required(b), _required(r)
+        renamed = self._renames(b_props, r_props, b_required, r_required)
+        for old, new in renamed.items():
+            yield Finding("renamed", f"renamed `{old}` to `{new}`", bp, rp)
         for name, (b_node, b_ptr, b_hidden) in b_props.items():
             if name not in r_props:
-                if not b_hidden:
+                if not b_hidden and name not in renamed:
                     suffix = "removed-required" if name in b_required else "removed-optional"
                     yield Finding(suffix, "property removed", b_ptr, None, (name,))
                 continue
@@ -160,10 +169,34 @@ class SchemaComparer:
                     yield Finding("became-optional", "became optional", b_ptr, r_ptr, (name,))
             for f in self.compare(b_node, b_ptr, r_node, r_ptr, direction):
                 yield f._replace(path=(name, *f.path))
+        renamed_to = set(renamed.values())
         for name, (_, r_ptr, r_hidden) in r_props.items():
-            if name not in b_props and not r_hidden:
+            if name not in b_props and not r_hidden and name not in renamed_to:
                 suffix = "added-required" if name in r_required else "added-optional"
                 yield Finding(suffix, "property added", None, r_ptr, (name,))
+
+    def _renames(
+        self,
+        b_props: dict[str, tuple[Any, str, bool]],
+        r_props: dict[str, tuple[Any, str, bool]],
+        b_required: frozenset[str],
+        r_required: frozenset[str],
+    ) -> dict[str, str]:
+        """Old name to new for each property that went while exactly one with its schema (and its
+        requiredness) came, and no other that went had that schema too: a rename, not two changes."""
+        gone = [n for n, (_, _, hidden) in b_props.items() if n not in r_props and not hidden]
+        came = [n for n, (_, _, hidden) in r_props.items() if n not in b_props and not hidden]
+        if not gone or not came:
+            return {}
+        came_shapes = {n: _shape(self.revision.deref(r_props[n][0], r_props[n][1])[0]) for n in came}
+        gone_shapes = {n: _shape(self.base.deref(b_props[n][0], b_props[n][1])[0]) for n in gone}
+        renames = {}
+        for old, shape in gone_shapes.items():
+            required = old in b_required
+            same = [n for n, s in came_shapes.items() if s == shape and (n in r_required) == required]
+            if len(same) == 1 and list(gone_shapes.values()).count(shape) == 1:
+                renames[old] = same[0]
+        return renames
 
     @staticmethod
     def _members(
@@ -211,10 +244,12 @@ class SchemaComparer:
         r_items = self._alternatives(r_list, child(rp, keyword), self.revision)
         pairs, removed, added = _match_alternatives(b_items, r_items)
         suffix = {"oneOf": "one-of", "anyOf": "any-of", "allOf": "all-of"}[keyword]
+        is_open = r.get("x-extensible-enum") is True
         for alt in removed:
             yield Finding(f"{suffix}-removed", f"`{keyword}` member {alt.label} removed", alt.pointer, None)
         for alt in added:
-            yield Finding(f"{suffix}-added", f"`{keyword}` member {alt.label} added", None, alt.pointer)
+            detail = f"`{keyword}` member {alt.label} added"
+            yield Finding(f"{suffix}-added", detail, None, alt.pointer, open=is_open)
         for b_alt, r_alt in pairs:
             yield from self.compare(b_alt.node, b_alt.pointer, r_alt.node, r_alt.pointer, direction)
 
@@ -223,7 +258,7 @@ class SchemaComparer:
     ) -> Iterable[Finding]:
         suffix = {"oneOf": "one-of", "anyOf": "any-of"}[keyword]
         if isinstance(r.get(keyword), list):
-            plain = _Alternative(_without(b, keyword), bp, _signature(b), _component_name(bp), 0)
+            plain = _Alternative(_without(b, keyword), bp, _signature(b), _component_name(bp), 0, b)
             others = self._alternatives(r[keyword], child(rp, keyword), self.revision)
             pairs, _, added = _match_alternatives([plain], others)
             for alt in added:
@@ -231,7 +266,7 @@ class SchemaComparer:
             for _, r_alt in pairs:
                 yield from self.compare(plain.node, bp, r_alt.node, r_alt.pointer, direction)
         else:
-            plain = _Alternative(_without(r, keyword), rp, _signature(r), _component_name(rp), 0)
+            plain = _Alternative(_without(r, keyword), rp, _signature(r), _component_name(rp), 0, r)
             others = self._alternatives(b[keyword], child(bp, keyword), self.base)
             pairs, removed, _ = _match_alternatives(others, [plain])
             for alt in removed:
@@ -241,17 +276,44 @@ class SchemaComparer:
             for b_alt, _ in pairs:
                 yield from self.compare(b_alt.node, b_alt.pointer, plain.node, rp, direction)
 
+    def _free_form_change(
+        self, keyword: str, b: dict[str, Any], bp: str, r: dict[str, Any], rp: str
+    ) -> Finding:
+        """A free-form object that became a union of specific schemas (or back) admits less (more):
+        one narrowing, not a member added per alternative."""
+        if _free_form(b):
+            members = self._alternatives(r[keyword], child(rp, keyword), self.revision)
+            named = " or ".join(alt.label for alt in members) or "nothing"
+            return Finding("type-narrowed", f"free-form object narrowed to {named}", bp, rp)
+        members = self._alternatives(b[keyword], child(bp, keyword), self.base)
+        named = " or ".join(alt.label for alt in members) or "nothing"
+        return Finding("type-widened", f"{named} widened to a free-form object", bp, rp)
+
     @staticmethod
     def _alternatives(items: Any, pointer: str, side: Side) -> list[_Alternative]:
+        """The members of a union, but for `{type: null}`: nullability is a type, not a member."""
         if not isinstance(items, list):
             return []
         out = []
         for index, node in enumerate(items):
             item_pointer = child(pointer, index)
             resolved, resolved_pointer = side.deref(node, item_pointer)
+            if _is_null(resolved):
+                continue
             ref_name = resolved_pointer.rsplit("/", 1)[-1] if resolved_pointer != item_pointer else None
-            out.append(_Alternative(node, item_pointer, _signature(resolved), ref_name, index))
+            signature = _signature(resolved)
+            out.append(_Alternative(node, item_pointer, signature, ref_name, index, resolved))
         return out
+
+
+def _shape(schema: Any) -> bytes:
+    """A schema without its words (description, title, examples): what a rename keeps."""
+    if isinstance(schema, dict):
+        schema = {k: v for k, v in schema.items() if k not in _WORDS}
+    return _key_encoder.encode(schema)
+
+
+_WORDS = frozenset({"description", "title", "example", "examples", "$comment"})
 
 
 def _has_no_ref(node: Any) -> bool:
@@ -268,10 +330,13 @@ def _has_no_ref(node: Any) -> bool:
 
 
 def _shortest_paths(findings: Iterable[Finding]) -> tuple[Finding, ...]:
-    """One finding per change: a component reached along many property paths is reported once."""
-    best: dict[tuple[str, str | None, str | None], Finding] = {}
+    """One finding per change: a component reached along many property paths is reported once.
+
+    The detail is part of what a change is: two values added to one enum are two changes at one place.
+    """
+    best: dict[tuple[str, str | None, str | None, str], Finding] = {}
     for f in findings:
-        key = (f.suffix, f.base_pointer, f.revision_pointer)
+        key = (f.suffix, f.base_pointer, f.revision_pointer, f.detail)
         known = best.get(key)
         if known is None or len(f.path) < len(known.path):
             best[key] = f
@@ -284,10 +349,53 @@ class _Alternative(NamedTuple):
     signature: str
     ref_name: str | None
     index: int
+    resolved: Any = None  # the member behind its `$ref`s, to say what an unnamed one is
 
     @property
     def label(self) -> str:
-        return f"`{self.ref_name}`" if self.ref_name else f"#{self.index}"
+        if self.ref_name:
+            return f"`{self.ref_name}`"
+        kind = _kind(self.resolved)  # "string", `enum ""`
+        return f"#{self.index} ({kind})" if kind else f"#{self.index}"
+
+
+def _kind(schema: Any) -> str:
+    if not isinstance(schema, dict):
+        return ""
+    if isinstance(schema.get("enum"), list):
+        values = schema["enum"]
+        return "enum " + ", ".join(_show(v) for v in values[:3]) + (", ..." if len(values) > 3 else "")
+    if "const" in schema:
+        return f"const {_show(schema['const'])}"
+    types, _ = _type_set(schema)
+    return _describe(types) if types else ""
+
+
+def _is_null(schema: Any) -> bool:
+    """`{type: null}`, `{enum: [null]}` or `{const: null}`: the member that makes a union nullable."""
+    if not isinstance(schema, dict):
+        return False
+    raw = schema.get("type")
+    return (
+        raw == "null"
+        or raw == ["null"]
+        or schema.get("enum") == [None]
+        or ("const" in schema and schema["const"] is None)
+    )
+
+
+# Keywords that say nothing about which values a schema admits.
+_ANNOTATIONS = frozenset(
+    {"type", "description", "title", "nullable", "example", "examples", "deprecated", "default", "$comment"}
+)
+
+
+def _free_form(schema: dict[str, Any]) -> bool:
+    """`{}` or `{type: object}` with no constraint: any object (or value) is welcome."""
+    return schema.get("type", "object") == "object" and all(
+        key in _ANNOTATIONS or key.startswith("x-") or (key == "additionalProperties" and schema[key] is True)
+        for key in schema
+    )
 
 
 def _match_alternatives(
@@ -302,6 +410,8 @@ def _match_alternatives(
             if value is None:
                 continue
             matches = [r_alt for r_alt in r_left if getattr(r_alt, attribute) == value]
+            if len(matches) > 1:  # `string` among `string` and `string, enum [""]`: the identical one
+                matches = [r_alt for r_alt in matches if _shape(r_alt.node) == _shape(b_alt.node)] or matches
             if len(matches) == 1:
                 pairs.append((b_alt, matches[0]))
                 b_left.remove(b_alt)
@@ -354,6 +464,10 @@ def _type_set(schema: dict[str, Any]) -> tuple[frozenset[str] | None, bool]:
     else:
         types = None
     nullable = schema.get("nullable") is True or schema.get("x-nullable") is True
+    for keyword in ("anyOf", "oneOf"):
+        members = schema.get(keyword)
+        if isinstance(members, list) and any(_is_null(member) for member in members):
+            nullable = True
     if types is not None and "null" in types:
         nullable = True
         types.discard("null")
@@ -405,8 +519,16 @@ def _show(value: Any) -> str:
     return _key_encoder.encode(value).decode()[:80]
 
 
+def _enum_values(schema: dict[str, Any]) -> Any:
+    """`enum`, or the values of an open enum written as `x-extensible-enum: [...]` (Zalando's form)."""
+    values = schema.get("enum")
+    extensible = schema.get("x-extensible-enum")
+    return values if values is not None or not isinstance(extensible, list) else extensible
+
+
 def _enums(b: dict[str, Any], bp: str, r: dict[str, Any], rp: str) -> Iterable[Finding]:
-    b_enum, r_enum = b.get("enum"), r.get("enum")
+    b_enum, r_enum = _enum_values(b), _enum_values(r)
+    is_open = bool(r.get("x-extensible-enum"))
     if not isinstance(b_enum, list) and not isinstance(r_enum, list):
         return
     if not isinstance(b_enum, list):
@@ -422,7 +544,9 @@ def _enums(b: dict[str, Any], bp: str, r: dict[str, Any], rp: str) -> Iterable[F
             yield Finding("enum-value-removed", f"enum value {_show(value)} removed", child(bp, "enum"), rp)
     for key, value in r_keys.items():
         if key not in b_keys:
-            yield Finding("enum-value-added", f"enum value {_show(value)} added", bp, child(rp, "enum"))
+            yield Finding(
+                "enum-value-added", f"enum value {_show(value)} added", bp, child(rp, "enum"), open=is_open
+            )
 
 
 def _consts(b: dict[str, Any], bp: str, r: dict[str, Any], rp: str) -> Iterable[Finding]:
@@ -521,15 +645,19 @@ def schema_changes(
     for f in findings:
         prefix = context.nested if f.path or f.suffix in _PROPERTY_SUFFIXES else context.root
         where = f"{subject} `{_dotted(f.path)}`" if f.path else subject
-        out.append(
-            change(
-                f"{prefix}-{f.suffix}",
-                f"{where}: {f.detail}",
-                operation=operation,
-                base_pointer=f.base_pointer,
-                revision_pointer=f.revision_pointer,
-            )
+        found = change(
+            f"{prefix}-{f.suffix}",
+            f"{where}: {f.detail}",
+            operation=operation,
+            base_pointer=f.base_pointer,
+            revision_pointer=f.revision_pointer,
+            detail=f.detail,
         )
+        if f.open and context.direction is Direction.RESPONSE and found.level is not Level.INFO:
+            kind = "enum" if "enum" in f.suffix else "union"
+            note = f"{found.level.value} → info: an open {kind} (`x-extensible-enum`)"
+            found = msgspec.structs.replace(found, level=Level.INFO, policy=note)
+        out.append(found)
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
-from contracts.diff import Change
+from contracts.diff import Change, ChangeGroup, SeverityPolicy
 
 # PostgreSQL text cannot hold NUL (SQLite can): refusing it in every string the API takes keeps
 # both databases alike and says so in the contract, so clients see a 400, never a 500.
@@ -225,12 +225,18 @@ class VersionOut(msgspec.Struct):
 
 
 class ChangesOut(msgspec.Struct):
+    """A page of a version's changes, each once at the place that changed, breaking first."""
+
     api: str
     version: str
     base_version: str | None
     breaking: bool
     required_bump: BumpName
-    changes: list[Change]
+    groups: list[ChangeGroup]
+    total_groups: int
+    total_findings: int  # a group counts one finding per operation (and response) it reaches
+    counts: dict[str, int]  # groups by level: error, warning, info
+    next_cursor: str | None  # pass as `cursor` for the next page; None on the last one
 
 
 class CompatibilityOut(msgspec.Struct):
@@ -447,6 +453,21 @@ class RulesetOut(msgspec.Struct):
     content: str  # the ruleset's YAML (or JSON) text as stored
     updated_at: dt.datetime
     updated_by: str
+
+
+class DiffPolicyOut(msgspec.Struct):
+    scope: str  # "global" or "api:<name>"
+    policy: SeverityPolicy
+    updated_at: dt.datetime
+    updated_by: str
+
+
+class EffectiveDiffPolicyOut(msgspec.Struct):
+    """What the registry judges an API's changes with: its own policy over the global one."""
+
+    api: str
+    policy: SeverityPolicy  # empty: the catalog's levels
+    scopes: list[str]  # the stored policies it combines, widest first
 
 
 class UsageOut(msgspec.Struct):

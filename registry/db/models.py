@@ -193,6 +193,18 @@ class LintRuleset(Base):
     updated_by: Mapped[str] = mapped_column(String(200))
 
 
+class DiffPolicy(Base):
+    """A severity policy for the diff, as JSON: the global one, or an API's (which refines it)."""
+
+    __tablename__ = "diff_policies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(120), unique=True)  # "global" or "api:<name>"
+    content: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(200))
+
+
 class ApiUsage(Base):
     """Calls through the gateway per API version, operation and consumer (registered or not)."""
 

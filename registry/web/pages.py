@@ -16,13 +16,13 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Template
 from sqlalchemy import select
 
-from contracts.diff import Bump, Change, Level, actual_bump, bump_suffices
+from contracts.diff import Bump, Change, Level, actual_bump, bump_suffices, group_changes
 from contracts.lint import Finding, lint
 from contracts.lint.findings import in_report_order
 from contracts.lint.ruleset import RECOMMENDED
 from contracts.loading import Document
 from policies.auth import Principal
-from registry import catalog, compatibility, consumers, rulesets, search
+from registry import catalog, compatibility, consumers, diff_policies, rulesets, search
 from registry.api.dependencies import Config, Session
 from registry.api.versions import JSON, YAML, document_bytes
 from registry.db.models import Api, ApiVersion, Layer, LintRuleset, VersionState, utcnow
@@ -41,6 +41,8 @@ MAX_PAGE = 50_000  # offset 1,000,000 at most, as the search API
 CHANGELOG_VERSIONS = 20
 CHANGES_PER_VERSION = 50
 MAX_FINDINGS = 100
+# A change to a shared schema reaches hundreds of operations: the diff page names this many of them.
+OPERATIONS_PER_GROUP = 50
 TEAM_APIS = 100
 Name = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 Version = Annotated[str, PathParameter(max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")]
@@ -237,22 +239,23 @@ class PortalController(Controller):
         revision = await get_version(session, api, to_name)
         if base.version == revision.version:
             raise InvalidRequest("Choose two different versions to compare.")
-        report = await compatibility.diff_versions(session, base, revision, limits=settings.load_limits())
-        groups: dict[str, list[Change]] = {}
-        for item in _in_change_order(report.changes):
-            groups.setdefault(item.operation or "the document as a whole", []).append(item)
-        ordered = sorted(groups.items(), key=lambda g: (min(_LEVEL_ORDER[c.level] for c in g[1]), g[0]))
+        policy = await diff_policies.applicable(session, api)
+        report = await compatibility.diff_versions(
+            session, base, revision, limits=settings.load_limits(), policy=policy
+        )
+        groups = await anyio.to_thread.run_sync(group_changes, report.changes)
         actual = actual_bump(base.version, revision.version)
         enough = report.required_bump is Bump.NONE or bump_suffices(
             report.required_bump, base.version, revision.version
         )
         context.update(
             report=report,
-            groups=ordered,
+            groups=groups,
+            operations_shown=OPERATIONS_PER_GROUP,
             actual=actual,
             enough=enough,
             backwards=semver.Version.parse(revision.version) < semver.Version.parse(base.version),
-            counts={level.value: sum(c.level is level for c in report.changes) for level in Level},
+            counts={level.value: sum(g.level is level for g in groups) for level in Level},
         )
         context.update(from_name=base.version, to_name=revision.version)
         return page(request, "diff.html", principal, **context)

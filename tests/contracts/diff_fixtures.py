@@ -95,6 +95,7 @@ PROPERTY_PAIRS: dict[str, tuple[Schema, Schema]] = {
     "added-optional": ({"type": "object"}, OBJECT_A),
     "removed-required": ({**OBJECT_A, "required": ["a"]}, {"type": "object"}),
     "removed-optional": (OBJECT_A, {"type": "object"}),
+    "renamed": (OBJECT_A, {"type": "object", "properties": {"b": STRING}}),
     "became-required": (OBJECT_A, {**OBJECT_A, "required": ["a"]}),
     "became-optional": ({**OBJECT_A, "required": ["a"]}, OBJECT_A),
 }

@@ -266,6 +266,8 @@ STRUCTURAL: dict[str, tuple[Edit | None, Edit]] = {
         lambda d: _get(d)["security"][0]["oauth"].append("projects:admin"),
         ORIGINAL,
     ),
+    "api-security-scheme-added": (None, lambda d: _get(d)["security"][0].update({"apiKey": []})),
+    "api-security-scheme-removed": (lambda d: _get(d)["security"][0].update({"apiKey": []}), ORIGINAL),
 }
 
 

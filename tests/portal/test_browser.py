@@ -135,8 +135,9 @@ def test_the_diff_of_two_versions_shows_the_breaking_change_first(
     expect(verdict).to_contain_text("need a major version")
     expect(verdict).to_contain_text("enough")
     first_group = page.locator(".change-group").first
-    expect(first_group.locator("h3")).to_have_text("GET /projects/{projectId}/milestones")
+    expect(first_group.locator("h3")).to_contain_text("GET /projects/{projectId}/milestones removed")
     expect(first_group).to_contain_text("api-path-removed-without-deprecation")
+    expect(first_group).to_contain_text("Reaches 1 operation")
     expect(first_group).to_contain_text("/paths/~1projects~1{projectId}~1milestones")
     screenshot(page, "diff-breaking")
 

@@ -13,7 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from registry.app import create_app
 from tests.registry.support import ADMIN, charter_server, make_settings
-from tests.samples import JSON_HEADERS, as_json, invoice_events, projects
+from tests.samples import JSON_HEADERS, as_json, invoice_events, projects, rescoped
 
 SCRIPT = '<script>alert("owned")</script>'
 
@@ -256,3 +256,42 @@ async def test_cookies_are_secure_behind_https(tmp_path: Path) -> None:
         )
         assert signed_in.status_code == 303
         assert "Secure" in signed_in.headers["set-cookie"]
+
+
+def test_the_diff_page_shows_each_change_once_with_its_operations_breaking_first(server: str) -> None:
+    token = httpx.post(f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN)
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    def version(number: str, nullable: bool) -> dict:
+        doc = rescoped(projects(number), "shared")
+        project = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Project"}}}}
+        doc["paths"]["/projects/{projectId}"]["get"]["responses"]["200"].update(project)
+        doc["paths"]["/projects"]["post"]["responses"]["201"].update(project)
+        doc["components"]["schemas"]["Project"]["properties"]["client"]["nullable"] = nullable
+        return doc
+
+    for number, nullable in (("1.0.0", False), ("2.0.0", True)):
+        response = httpx.post(
+            f"{server}/api/v1/apis/shared/versions",
+            content=as_json(version(number, nullable)),
+            headers={**headers, **JSON_HEADERS},
+            params={"owner": "red-team"},
+        )
+        assert response.status_code == 201, response.text
+    page = get(server, "/apis/shared/diff?from=1.0.0&to=2.0.0").text
+    groups = page.split('<section class="change-group">')[1:]
+    assert len(groups) == 2
+    assert (
+        "`Project.client`: became nullable" in groups[0] and "response-property-became-nullable" in groups[0]
+    )
+    assert "Reaches 2 operations" in groups[0]
+    assert (
+        "<code>GET /projects/{projectId}</code>" in groups[0] and "<code>POST /projects</code>" in groups[0]
+    )
+    assert "request-property-became-nullable" in groups[1] and "Reaches 1 operation<" in groups[1]
+    assert "1 breaking, 0 warning, 1 info (3 findings across operations)" in page
+
+    policy = {"severity": {"response-property-became-nullable": "warning"}}
+    httpx.put(f"{server}/api/v1/apis/shared/diff-policy", json=policy, headers=headers).raise_for_status()
+    judged = get(server, "/apis/shared/diff?from=1.0.0&to=2.0.0").text
+    assert "error → warning by policy" in judged and "0 breaking, 1 warning, 1 info" in judged

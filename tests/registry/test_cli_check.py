@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.registry.support import charter
-from tests.samples import as_json, as_yaml, projects
+from tests.samples import as_json, as_yaml, projects, rescoped
 
 OFFLINE = "http://127.0.0.1:9"
 
@@ -137,3 +137,41 @@ def test_an_invalid_contract_is_a_policy_failure_that_says_how_to_relax_it(files
         str(invalid), "--api", "projects", "--base", str(files["base"]), "--validity", "syntax-only"
     )
     assert "--validity" not in relaxed.stderr
+
+
+REMOVED = "api-path-removed-without-deprecation"
+
+
+def test_a_severity_policy_from_a_file_or_the_registry_judges_the_changes(server, tmp_path):
+    files = {}
+    for name, doc in {"base": projects("1.0.0"), "breaking-minor": without_get_project("1.1.0")}.items():
+        files[name] = tmp_path / f"{name}.yaml"
+        files[name].write_bytes(as_yaml(rescoped(doc, "policed")))
+    breaking = [str(files["breaking-minor"]), "--api", "policed"]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"severity:\n  {REMOVED}: warning\n")
+    offline = check(*breaking, "--base", str(files["base"]), "--policy", str(policy))
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert f"WARNING {REMOVED}  GET /projects/{{projectId}} removed with its path" in offline.stdout
+    assert "[error → warning by policy]" in offline.stdout
+    policy.write_text("severity:\n  no-such-rule: info\n")
+    bad = check(*breaking, "--base", str(files["base"]), "--policy", str(policy))
+    assert bad.returncode == 2 and "unknown rule `no-such-rule`" in bad.stderr
+
+    token = httpx.post(
+        f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=("admin", "admin-secret")
+    ).json()["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    httpx.post(f"{server}/api/v1/teams", json={"name": "policy-team"}, headers=auth).raise_for_status()
+    published = charter(
+        "publish", str(files["base"]), "--api", "policed", "--owner", "policy-team", url=server
+    )
+    assert published.returncode == 0, published.stderr
+    assert check(*breaking, url=server).returncode == 1
+    httpx.put(
+        f"{server}/api/v1/apis/policed/diff-policy", json={"severity": {REMOVED: "warning"}}, headers=auth
+    ).raise_for_status()
+    online = check(*breaking, "--format", "json", url=server)
+    assert online.returncode == 0, online.stdout + online.stderr
+    (change,) = json.loads(online.stdout)["changes"]
+    assert (change["level"], change["policy"]) == ("warning", "error → warning by policy")

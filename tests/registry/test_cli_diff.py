@@ -35,7 +35,7 @@ def test_json_format_is_one_object_with_the_documented_fields(pair):
     result = charter("diff", str(base), str(revision), "--format", "json", url=OFFLINE)
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert set(body) == {"breaking", "required_bump", "changes"}
+    assert set(body) == {"breaking", "required_bump", "groups", "changes"}
     assert (body["breaking"], body["required_bump"]) == (True, "major")
     (change,) = body["changes"]
     assert change == {
@@ -45,6 +45,20 @@ def test_json_format_is_one_object_with_the_documented_fields(pair):
         "operation": "GET /projects/{projectId}",
         "base_pointer": "/paths/~1projects~1{projectId}/get",
         "revision_pointer": None,
+        "detail": None,
+        "policy": None,
+    }
+    (group,) = body["groups"]
+    assert group == {
+        "id": "api-path-removed-without-deprecation",
+        "level": "error",
+        "message": "GET /projects/{projectId} removed with its path",
+        "base_pointer": "/paths/~1projects~1{projectId}/get",
+        "revision_pointer": None,
+        "operations": ["GET /projects/{projectId}"],
+        "findings": 1,
+        "policy": None,
+        "place": None,
     }
 
 
@@ -60,10 +74,13 @@ def test_text_and_markdown_formats(pair):
     base, revision = pair
     text = charter("diff", str(base), str(revision), url=OFFLINE).stdout.splitlines()
     assert text[0].startswith("ERROR   api-path-removed-without-deprecation  GET /projects/{projectId}")
-    assert text[-1] == "1 changes (1 error); breaking; required bump: major"
+    assert text[-1] == "1 change (1 error); breaking; required bump: major"
     markdown = charter("diff", str(base), str(revision), "--format", "markdown", url=OFFLINE).stdout
-    assert markdown.startswith("### Contract changes: 1 changes (1 error); breaking")
-    assert "| 🔴 error | `api-path-removed-without-deprecation` | GET /projects/{projectId} |" in markdown
+    assert markdown.startswith("### Contract changes: 1 change (1 error); breaking")
+    assert (
+        "| 🔴 error | `api-path-removed-without-deprecation` "
+        "| GET /projects/{projectId} removed with its path | 1 operation: GET /projects/{projectId} |"
+    ) in markdown
 
 
 @pytest.mark.parametrize(
@@ -158,3 +175,23 @@ def test_diff_follows_the_validity_level_of_the_api(server, pair, tmp_path):
     strict = charter("diff", str(base), str(invalid), "--api", "loose-diff", "--validity", "full", url=server)
     assert strict.returncode == 1
     assert charter("diff", str(base), str(invalid), "--api", "no-such-api", url=server).returncode == 1
+
+
+def test_a_policy_file_sets_levels_and_shows_them(pair, tmp_path):
+    base, revision = pair
+    policy = tmp_path / "policy.json"
+    policy.write_text('{"severity": {"api-path-removed-without-deprecation": "info"}}')
+    result = charter(
+        "diff", str(base), str(revision), "--policy", str(policy), "--fail-on", "warning", url=OFFLINE
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("INFO    api-path-removed-without-deprecation")
+    assert lines[1].strip() == "error → info by policy"
+    assert lines[-1] == "1 change (1 info); not breaking; required bump: patch"
+    markdown = charter(
+        "diff", str(base), str(revision), "--policy", str(policy), "--format", "markdown", url=OFFLINE
+    )
+    assert "| 🔵 info (error → info by policy) |" in markdown.stdout
+    missing = charter("diff", str(base), str(revision), "--policy", str(tmp_path / "none.yaml"), url=OFFLINE)
+    assert missing.returncode == 2 and "cannot read the policy" in missing.stderr

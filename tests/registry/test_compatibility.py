@@ -32,7 +32,7 @@ async def publish(client, headers, doc: dict[str, Any], **params: str):
 async def stored_ids(client, headers, version: str) -> set[str]:
     response = await client.get(f"{API}/versions/{version}/changes", headers=headers)
     assert response.status_code == 200, response.text
-    return {c["id"] for c in response.json()["changes"]}
+    return {g["id"] for g in response.json()["groups"]}
 
 
 async def test_breaking_change_needs_a_major_version(client, publisher_headers, published):
@@ -125,9 +125,19 @@ async def test_changes_between_any_two_versions(client, reader_headers, publishe
     assert response.status_code == 200, response.text
     body = response.json()
     assert (body["base_version"], body["breaking"], body["required_bump"]) == ("1.0.0", True, "major")
-    change = body["changes"][0]
-    assert set(change) == {"id", "level", "message", "operation", "base_pointer", "revision_pointer"}
-    assert change["operation"] == "GET /projects/{projectId}"
+    group = body["groups"][0]
+    assert set(group) == {
+        "id",
+        "level",
+        "message",
+        "base_pointer",
+        "revision_pointer",
+        "operations",
+        "findings",
+        "policy",
+        "place",
+    }
+    assert group["operations"] == ["GET /projects/{projectId}"]
     first = await client.get(f"{API}/versions/1.0.0/changes", headers=reader_headers)
     assert first.json() == {
         "api": "projects",
@@ -135,7 +145,11 @@ async def test_changes_between_any_two_versions(client, reader_headers, publishe
         "base_version": None,
         "breaking": False,
         "required_bump": "none",
-        "changes": [],
+        "groups": [],
+        "total_groups": 0,
+        "total_findings": 0,
+        "counts": {"error": 0, "warning": 0, "info": 0},
+        "next_cursor": None,
     }
 
 

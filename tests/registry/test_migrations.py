@@ -50,7 +50,7 @@ async def test_scopes_of_versions_stored_before_ownership_are_indexed(database_u
 async def test_versions_stored_before_contract_words_were_indexed_are_found_by_them(
     database_url, client, published, reader_headers
 ):
-    """Revision 0019 indexes the schema and property names of stored versions, and fills an API's
+    """Revision 0018 indexes the schema and property names of stored versions, and fills an API's
     empty description from its latest contract."""
     from alembic import command
     from sqlalchemy import text
@@ -60,7 +60,7 @@ async def test_versions_stored_before_contract_words_were_indexed_are_found_by_t
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0015"))
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0017"))
             # As an earlier release left them: operation words only, no description taken.
             await connection.execute(text("UPDATE api_versions SET search_text = 'listProjects'"))
             await connection.execute(text("UPDATE apis SET description = NULL"))

@@ -48,6 +48,12 @@ include-path-regex = '^/api/v1/(rulesets/global|teams/\{team\}/ruleset)$'
 include-method = "PUT"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422", "429"]
 
+# A severity policy names rules of the diff by id, which JSON Schema cannot check against the catalog.
+[[operations]]
+include-path-regex = '^/api/v1/(diff-policies/global|apis/\{name\}/diff-policy)$'
+include-method = "PUT"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "422", "429"]
+
 # Rules over stored state: the new owner team must exist (the API itself does, so not a 404); a
 # sunset may not be past and a replacement must be a live version; a released version must stay
 # compatible; `from` may not name the version itself.

@@ -58,8 +58,8 @@ async def test_a_bomb_is_published_diffed_and_judged_in_linear_work(
     for response in (stored, between, verdict, impact):
         assert response.status_code == 200, response.text
     expected = ["request-property-type-changed", "response-property-type-changed"]
-    assert sorted(c["id"] for c in stored.json()["changes"]) == expected
-    assert sorted(c["id"] for c in between.json()["changes"]) == expected
+    assert sorted(g["id"] for g in stored.json()["groups"]) == expected
+    assert sorted(g["id"] for g in between.json()["groups"]) == expected
     assert sorted(c["id"] for c in verdict.json()["changes"]) == expected
     assert sorted(c["id"] for c in impact.json()["changes"]) == expected
     assert [a["consumer"] for a in impact.json()["affected"]] == ["arborist"]

@@ -1,7 +1,7 @@
 """search finds a contract's description, schema and property names; empty API descriptions filled
 
-Revision ID: 0019
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-11-30 22:00:00
 
 Every stored version's search words are computed again (the contract's info.description, schema
@@ -17,8 +17,8 @@ from contracts.bundle import bundle_from_files, resolve_bundle
 from contracts.index import build_index
 from contracts.kinds import DocumentKind, Family
 
-revision = "0019"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
