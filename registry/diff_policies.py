@@ -61,9 +61,12 @@ async def put_policy(
 
 
 async def delete_policy(session: AsyncSession, principal: Principal | None, scope: str) -> None:
+    """Idempotent, as DELETE is: removing a policy that is not stored changes (and audits) nothing."""
     await begin_write(session)
     actor = await _authorize(session, principal, scope)
-    row = await get_policy(session, scope)
+    row = await session.scalar(select(DiffPolicy).where(DiffPolicy.scope == scope))
+    if row is None:
+        return
     await session.delete(row)
     audit.record(
         session,

@@ -54,7 +54,7 @@ class DiffPolicyController(Controller):
 
     @delete(
         "/diff-policies/global",
-        responses=errors(400, 401, 403, 404),
+        responses=errors(400, 401, 403),
         summary="Remove the global severity policy (admins)",
         security=ADMIN_SECURITY,
     )

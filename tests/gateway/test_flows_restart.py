@@ -89,9 +89,9 @@ def test_a_run_killed_mid_step_resumes_after_restart(tmp_path: Path) -> None:
             until(succeeded, "the run to resume and finish")
             runs = charter("flows", "runs", "--key", "opp-1", url=url)
             assert runs.returncode == 0, runs.stderr
-            assert "succeeded" in runs.stdout and "1 of 1 runs" in runs.stdout
+            assert "succeeded" in runs.stdout and "1 of 1 run\n" in runs.stdout
             named = charter("flows", "runs", "--key", "opp-1", "--key-name", "opportunityId", url=url)
-            assert named.returncode == 0 and "1 of 1 runs" in named.stdout, named.stderr
+            assert named.returncode == 0 and "1 of 1 run\n" in named.stdout, named.stderr
             misnamed = charter("flows", "runs", "--key", "opp-1", "--key-name", "projectId", url=url)
             assert misnamed.returncode == 0 and "0 of 0 runs" in misnamed.stdout, misnamed.stderr
             run_id = httpx.get(f"{url}/api/v1/flows/runs", headers=admin).json()["items"][0]["id"]

@@ -52,6 +52,9 @@ async def test_the_global_policy_is_an_admins_and_an_apis_its_teams(
     assert (await client.delete(f"{API}/diff-policy", headers=outsider)).status_code == 403
     assert (await client.delete(f"{API}/diff-policy", headers=publisher_headers)).status_code == 204
     assert (await client.get(f"{API}/diff-policy", headers=reader_headers)).status_code == 404
+    # DELETE is idempotent: nothing stored, nothing to do, nothing audited.
+    assert (await client.delete(f"{API}/diff-policy", headers=publisher_headers)).status_code == 204
+    assert (await client.delete(f"{API}/diff-policy", headers=outsider)).status_code == 403
 
     log = (await client.get("/api/v1/audit", headers=admin_headers)).json()["items"]
     actions = [(e["action"], e["subject"], e["actor"]) for e in log if e["action"].startswith("diff-policy")]
