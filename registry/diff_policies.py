@@ -41,7 +41,7 @@ async def put_policy(
     await begin_write(session)
     actor = await _authorize(session, principal, scope)
     content = msgspec.json.encode(policy).decode()
-    row = await session.scalar(select(DiffPolicy).where(DiffPolicy.scope == scope))
+    row = await _stored(session, scope)
     before = msgspec.json.decode(row.content) if row is not None else None
     if row is None:
         row = DiffPolicy(scope=scope, content=content, updated_by=actor.subject)
@@ -64,7 +64,7 @@ async def delete_policy(session: AsyncSession, principal: Principal | None, scop
     """Idempotent, as DELETE is: removing a policy that is not stored changes (and audits) nothing."""
     await begin_write(session)
     actor = await _authorize(session, principal, scope)
-    row = await session.scalar(select(DiffPolicy).where(DiffPolicy.scope == scope))
+    row = await _stored(session, scope)
     if row is None:
         return
     await session.delete(row)
@@ -78,7 +78,7 @@ async def delete_policy(session: AsyncSession, principal: Principal | None, scop
 
 
 async def get_policy(session: AsyncSession, scope: str) -> DiffPolicy:
-    row = await session.scalar(select(DiffPolicy).where(DiffPolicy.scope == scope))
+    row = await _stored(session, scope)
     if row is None:
         raise NotFound(f"no diff policy is stored for {scope}")
     return row
@@ -97,6 +97,10 @@ async def effective(session: AsyncSession, api: Api) -> tuple[SeverityPolicy | N
     own, wider = by_scope.get(api_scope(api.name)), by_scope.get(GLOBAL)
     policy = own.within(wider) if own is not None else wider
     return policy, [scope for scope in scopes if scope in by_scope]
+
+
+async def _stored(session: AsyncSession, scope: str) -> DiffPolicy | None:
+    return await session.scalar(select(DiffPolicy).where(DiffPolicy.scope == scope))
 
 
 async def _authorize(session: AsyncSession, principal: Principal | None, scope: str) -> Principal:
