@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from litestar import Litestar, get
 
 from bench._server import ADMIN, free_port, token
@@ -75,6 +76,9 @@ class WrkResult:
     socket_errors: str | None
     raw: str
     cpu_us_per_request: float = 0.0
+    # Gateway requests per EVALSHA that Redis served meanwhile (Redis configurations only): how many
+    # decisions one script call carried. Other clients of the same Redis make it a lower bound.
+    requests_per_redis_call: float | None = None
 
 
 @dataclass(frozen=True)
@@ -249,8 +253,23 @@ def prepare_gateway(server: Server) -> dict[str, str]:
         time.sleep(0.25)
 
 
+def script_calls(redis_url: str) -> int:
+    """Script calls (EVALSHA and EVAL) the Redis server has served since it started."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval"))
+
+
 def measure(
-    name: str, server: Server, path: str, headers: dict[str, str], args: argparse.Namespace
+    name: str,
+    server: Server,
+    path: str,
+    headers: dict[str, str],
+    args: argparse.Namespace,
+    redis_url: str | None = None,
 ) -> WrkResult:
     probe = httpx.get(server.url + path, headers=headers, timeout=10)
     if probe.status_code != 200:
@@ -259,10 +278,16 @@ def measure(
     load = {"connections": args.connections, "threads": args.threads, "headers": headers}
     if args.warmup:
         run_wrk(server.url + path, duration=args.warmup, **load)
+    calls_before = script_calls(redis_url) if redis_url else 0
     cpu_before = cpu_seconds(server.process.pid)
     result = run_wrk(server.url + path, duration=args.duration, **load)
     cpu = cpu_seconds(server.process.pid) - cpu_before
-    result = dataclasses.replace(result, cpu_us_per_request=cpu / max(result.requests, 1) * 1e6)
+    per_call = None
+    if redis_url:
+        per_call = result.requests / max(script_calls(redis_url) - calls_before, 1)
+    result = dataclasses.replace(
+        result, cpu_us_per_request=cpu / max(result.requests, 1) * 1e6, requests_per_redis_call=per_call
+    )
     if result.non_2xx:
         after = httpx.get(server.url + path, headers=headers, timeout=10)
         raise RuntimeError(
@@ -298,22 +323,24 @@ def main() -> None:
     first_bare = tables[0][1][0][1]
     print(
         "| server | config | req/s | p50 ms | p99 ms | CPU us/request | throughput vs (a) | p50 added ms "
-        "| p99 vs (a) |"
+        "| p99 vs (a) | requests per Redis call |"
     )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for kind, results in tables:
         base = results[0][1]
         for name, result in results:
+            per_call = result.requests_per_redis_call
             print(
                 f"| {kind} | {name} | {result.requests_per_second:,.0f} | {result.p50_ms:.2f} | "
                 f"{result.p99_ms:.2f} | {result.cpu_us_per_request:.0f} | "
                 f"{result.requests_per_second / base.requests_per_second:.2f} | "
-                f"{result.p50_ms - base.p50_ms:+.2f} | {result.p99_ms / base.p99_ms:.2f} |"
+                f"{result.p50_ms - base.p50_ms:+.2f} | {result.p99_ms / base.p99_ms:.2f} | "
+                f"{'' if per_call is None else f'{per_call:.1f}'} |"
             )
         if kind != tables[0][0]:
             print(
                 f"| {kind} | (a) against {tables[0][0]}'s (a) | | | | | "
-                f"{base.requests_per_second / first_bare.requests_per_second:.2f} | | |"
+                f"{base.requests_per_second / first_bare.requests_per_second:.2f} | | | |"
             )
     for kind, results in tables:
         base = results[0][1]
@@ -342,7 +369,8 @@ def run_configurations(kind: str, args: argparse.Namespace) -> list[tuple[str, W
     for name, redis_url, access_log in configurations:
         with gateway_server(redis_url, kind, access_log=access_log) as server:
             headers = prepare_gateway(server)
-            results.append((name, measure(f"{kind} {name}", server, GATEWAY_PATH, headers, args)))
+            result = measure(f"{kind} {name}", server, GATEWAY_PATH, headers, args, redis_url)
+            results.append((name, result))
     return results
 
 

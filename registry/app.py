@@ -395,5 +395,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
 def _throttle(settings: Settings) -> Throttle:
     if settings.redis_url:
-        return RedisThrottle(settings.redis_url, fail_open=settings.throttle_fail_open)
+        return RedisThrottle(
+            settings.redis_url,
+            fail_open=settings.throttle_fail_open,
+            lease_share=settings.throttle_lease_percent / 100,
+        )
     return MemoryThrottle()

@@ -68,6 +68,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     throttle_fail_open: bool = True  # Redis unreachable: let requests through (logged, counted)
     throttle_shadow: bool = False  # report what would be throttled, throttle nothing
     throttle_per_operation: bool = False
+    # Per cent of a consumer's capacity a replica may lease from Redis at a time (0: every request asks).
+    throttle_lease_percent: int = 1
     access_log: bool = True  # the gateway's JSON access lines, on stderr
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
     gateway_max_body_bytes: int = 10 * 1024 * 1024
@@ -192,6 +194,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
             throttle_shadow=flag("THROTTLE_SHADOW", False),
             throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
+            throttle_lease_percent=bounded("THROTTLE_LEASE_PERCENT", 1, 0, 10),
             access_log=flag("ACCESS_LOG", True),
             validate_responses=flag("VALIDATE_RESPONSES", False),
             egress_allow=text("EGRESS_ALLOW"),

@@ -466,3 +466,63 @@ async def test_a_store_that_stops_answering_is_given_up_before_it_answers_again(
     await sleeping
     await sleeper.aclose()
     await throttle.aclose()
+
+
+# Leases: busy consumers are admitted from a slice of their budget taken in one call
+
+# Capacity 6,400: a lease of 64 units; one unit comes back every 25 minutes, so none while a test runs.
+BUSY = RateLimitPolicy("busy", requests=6400, per_seconds=10_000_000)
+
+
+async def test_a_busy_consumer_is_admitted_from_leases_counting_down_exactly(redis_prefix):
+    throttle = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False)
+    assert throttle.lease_size(BUSY) == 64 and throttle.lease_size(BRONZE) == 1
+    decisions = await attempts(throttle, "client-1", BUSY, 300)
+    assert all(d.allowed for d in decisions)
+    assert [d.remaining for d in decisions] == list(range(6399, 6099, -1))
+    # One call per lease of 64 (the next one asked for when half is spent), not one per request.
+    assert throttle.script_calls <= 300 // 64 + 2
+    await throttle.aclose()
+
+
+async def test_replicas_with_leases_never_admit_more_than_the_budget(redis_prefix):
+    policy = RateLimitPolicy("shared-busy", requests=1000, per_seconds=10_000_000)
+    replicas = [RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, timeout=5) for _ in range(2)]
+    decisions = await asyncio.gather(*(replicas[n % 2].check("tenant-7", policy) for n in range(3000)))
+    assert 900 <= sum(d.allowed for d in decisions) <= 1000  # units leased and not spent yet are held
+    for replica in replicas:
+        await replica.aclose()
+
+
+async def test_replicas_closing_give_back_what_their_leases_hold(redis_prefix):
+    policy = RateLimitPolicy("shared-busy", requests=1000, per_seconds=10_000_000)
+    replicas = [RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, timeout=5) for _ in range(2)]
+    decisions = await asyncio.gather(*(replicas[n % 2].check("tenant-7", policy) for n in range(601)))
+    assert all(d.allowed for d in decisions)
+    exact = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, lease_share=0)
+    assert (await exact.check("tenant-7", policy, cost=0)).remaining < 1000 - 601  # some still leased
+    for replica in replicas:
+        await replica.aclose()
+    assert (await exact.check("tenant-7", policy, cost=0)).remaining == 1000 - 601
+    await exact.aclose()
+
+
+async def test_units_a_lease_did_not_spend_go_back_after_its_time(redis_prefix):
+    leasing = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, lease_seconds=0.2)
+    exact = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, lease_share=0)
+    assert (await leasing.check("client-1", BUSY)).remaining == 6399
+    assert (await exact.check("client-1", BUSY)).remaining == 6400 - 64 - 1  # 63 units still leased
+    deadline = time.monotonic() + 5
+    while (decision := await exact.check("client-1", BUSY, cost=0)).remaining != 6400 - 2:
+        assert time.monotonic() < deadline, f"leased units not given back: remaining {decision.remaining}"
+        await asyncio.sleep(0.05)
+    await leasing.aclose()
+    await exact.aclose()
+
+
+async def test_leases_fail_open_when_redis_is_unreachable(caplog):
+    throttle = RedisThrottle(NOTHING_LISTENS, fail_open=True)
+    with caplog.at_level(logging.WARNING, logger="policies.throttle.redis_throttle"):
+        decisions = await asyncio.gather(*(throttle.check("client-1", BUSY) for _ in range(10)))
+    assert all(d.allowed and d.degraded for d in decisions)
+    await throttle.aclose()
