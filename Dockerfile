@@ -6,7 +6,8 @@ COPY contracts contracts
 COPY policies policies
 COPY gateway gateway
 COPY registry registry
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# The conformance extra too: `charter conformance` runs from the image against a deployment.
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[conformance]'
 
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,7 +15,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     CHARTER_DATABASE_URL=sqlite+aiosqlite:////data/charter.db \
     CHARTER_SIGNING_KEY_FILE=/data/signing-key.pem
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'charter[conformance]' && rm -rf /wheels \
     && useradd --system --uid 10001 --home-dir /data --create-home charter
 USER charter
 WORKDIR /data

@@ -116,7 +116,19 @@ def csrf_secret(settings: Settings) -> str:
 
 
 async def page_principal(request: Request) -> Principal | None:
-    """The caller of a page: an Authorization header (scripts, the benchmark) or the session's token."""
+    """The caller of a page: an Authorization header (scripts, the benchmark) or the session's token.
+    Kept on the request, so that an error page raised later still names who is signed in."""
+    principal = await _find_principal(request)
+    request.state.page_principal = principal
+    return principal
+
+
+def known_page_principal(request: Request) -> Principal | None:
+    """Who `page_principal` found for this request, if a page asked before it failed."""
+    return getattr(request.state, "page_principal", None)
+
+
+async def _find_principal(request: Request) -> Principal | None:
     auth: BearerAuth = request.app.state.bearer_auth
     header = request.headers.get("authorization")
     if header:
@@ -159,9 +171,3 @@ def local_path(value: str | None) -> str:
     if any(c in value for c in "\r\n\\"):
         return "/"
     return value
-
-
-async def signed_in_as(request: Request) -> str | None:
-    sessions: BrowserSessions = request.app.state.browser_sessions
-    found = await sessions.find(request.cookies.get(SESSION_COOKIE))
-    return found[1] if found else None

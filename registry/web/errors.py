@@ -16,7 +16,7 @@ from contracts.errors import ContractError, DocumentTooComplex, DocumentTooLarge
 from registry.api.problems import DATABASE_RETRY_AFTER_SECONDS
 from registry.db.engine import database_unavailable
 from registry.errors import Forbidden, RegistryError, Unauthenticated
-from registry.web.access import SignInRequired, sign_in_location
+from registry.web.access import SignInRequired, known_page_principal, sign_in_location
 
 log = logging.getLogger("charter.portal")
 
@@ -49,6 +49,7 @@ _MACHINE_PATHS = ("/api/", "/gw/", "/oauth/", "/schema", "/.well-known/", "/heal
 def error_page(
     request: Request, status: int, detail: str | None, headers: dict[str, str] | None = None
 ) -> Template:
+    principal = known_page_principal(request)
     return Template(
         headers=headers,
         template_name="error.html",
@@ -57,7 +58,7 @@ def error_page(
             "title": _TITLES.get(status, "Error"),
             "detail": detail,
             "next_step": _NEXT_STEP.get(status, _NEXT_STEP[400] if status < 500 else _NEXT_STEP[500]),
-            "user": None,
+            "user": principal.subject if principal else None,
         },
         status_code=status,
     )

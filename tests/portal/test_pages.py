@@ -232,6 +232,17 @@ def test_signing_in_needs_the_forms_csrf_token(server: str) -> None:
         assert "Signed in as" not in browser.get("/").text
 
 
+def test_an_error_page_still_names_who_is_signed_in(server: str) -> None:
+    with httpx.Client(base_url=server) as browser:
+        form = {"client_id": ADMIN[0], "client_secret": ADMIN[1], "next": "/"}
+        signed_in = browser.post("/sign-in", data={**form, "_csrf_token": csrf_token(browser.get("/sign-in"))})
+        assert signed_in.status_code == 303
+        missing = browser.get("/apis/no-such-api/versions/1.0.0", headers={"Accept": "text/html"})
+        assert missing.status_code == 404
+        assert f"Signed in as <strong>{ADMIN[0]}</strong>" in missing.text
+        assert 'href="/sign-in"' not in missing.text
+
+
 def test_sign_in_goes_back_only_to_this_site(server: str) -> None:
     with httpx.Client(base_url=server) as browser:
         token = csrf_token(browser.get("/sign-in?next=//evil.example/x"))
