@@ -234,8 +234,9 @@ def test_signing_in_needs_the_forms_csrf_token(server: str) -> None:
 
 def test_an_error_page_still_names_who_is_signed_in(server: str) -> None:
     with httpx.Client(base_url=server) as browser:
-        form = {"client_id": ADMIN[0], "client_secret": ADMIN[1], "next": "/"}
-        signed_in = browser.post("/sign-in", data={**form, "_csrf_token": csrf_token(browser.get("/sign-in"))})
+        token = csrf_token(browser.get("/sign-in"))
+        form = {"client_id": ADMIN[0], "client_secret": ADMIN[1], "next": "/", "_csrf_token": token}
+        signed_in = browser.post("/sign-in", data=form)
         assert signed_in.status_code == 303
         missing = browser.get("/apis/no-such-api/versions/1.0.0", headers={"Accept": "text/html"})
         assert missing.status_code == 404
