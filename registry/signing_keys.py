@@ -55,17 +55,26 @@ class StoredKey(msgspec.Struct, frozen=True):
 
 
 async def load_ring(
-    sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox, *, token_lifetime: int
+    sessionmaker: async_sessionmaker[AsyncSession],
+    box: SecretBox,
+    *,
+    token_lifetime: int,
+    opened: dict[str, RSAKey] | None = None,
 ) -> KeyRing:
-    """The keys in force, the first one made if there is none yet."""
+    """The keys in force, the first one made if there is none yet. `opened` keeps keys already
+    unsealed and imported by their sealed text: a reload then opens only keys new to it."""
     rows = await _rows(sessionmaker)
     if not rows:
         await _create_first(sessionmaker, box)
         rows = await _rows(sessionmaker)
     now = utcnow()
     signing, *older = rows
-    retired = [_open(box, row) for row in older if _published(row, now, token_lifetime)]
-    return KeyRing(_open(box, signing), retired)
+    in_force = [signing, *(row for row in older if _published(row, now, token_lifetime))]
+    keys = {row.sealed_key: _open(box, row, opened) for row in in_force}
+    if opened is not None:
+        opened.clear()
+        opened.update(keys)
+    return KeyRing(keys[signing.sealed_key], [keys[row.sealed_key] for row in in_force[1:]])
 
 
 async def rotate(sessionmaker: async_sessionmaker[AsyncSession], box: SecretBox, *, actor: str) -> StoredKey:
@@ -144,19 +153,25 @@ class IssuerKeys:
         self._box = box
         self._token_lifetime = token_lifetime
         self._lock = asyncio.Lock()
+        # Unsealing and importing a PEM costs milliseconds; every replica reloads every 30 s.
+        self._opened: dict[str, RSAKey] = {}
 
     async def load(self) -> None:
         """At start: the keys must open (a wrong secrets key stops the server here)."""
         if self._box.key_count > 1:
             await reseal(self._sessionmaker, self._box)
-        ring = await load_ring(self._sessionmaker, self._box, token_lifetime=self._token_lifetime)
+        ring = await load_ring(
+            self._sessionmaker, self._box, token_lifetime=self._token_lifetime, opened=self._opened
+        )
         self._issuer.use_keys(ring, refresh=self.reload)
 
     async def reload(self) -> None:
         """Read the keys again; on failure the keys in use stay."""
         async with self._lock:
             try:
-                ring = await load_ring(self._sessionmaker, self._box, token_lifetime=self._token_lifetime)
+                ring = await load_ring(
+                    self._sessionmaker, self._box, token_lifetime=self._token_lifetime, opened=self._opened
+                )
             except Exception:
                 log.exception("reloading the signing keys failed; the keys in use stay")
                 return
@@ -201,7 +216,9 @@ def _published(row: SigningKey, now: dt.datetime, token_lifetime: int) -> bool:
     return now < row.retired_at + dt.timedelta(seconds=token_lifetime + GRACE_SECONDS)
 
 
-def _open(box: SecretBox, row: SigningKey) -> RSAKey:
+def _open(box: SecretBox, row: SigningKey, opened: dict[str, RSAKey] | None = None) -> RSAKey:
+    if opened is not None and row.sealed_key in opened:
+        return opened[row.sealed_key]
     try:
         return import_signing_key(box.open(row.sealed_key).encode("ascii"))
     except SecretsKeyError:
