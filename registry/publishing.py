@@ -20,6 +20,7 @@ from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionFile, VersionState
 from registry.errors import AlreadyExists, InvalidRequest, NotFound, VersionConflict
+from registry.telemetry import UNOBSERVED, PublishTelemetry
 from registry.versions import find_version, parse_semver, refresh_latest
 
 
@@ -49,6 +50,40 @@ async def publish_version(
     draft: bool = False,
     force: bool = False,
     limits: LoadLimits,
+    telemetry: PublishTelemetry = UNOBSERVED,
+    traceparent: str | None = None,
+) -> PublishResult:
+    """`telemetry`: the span of the publish (continuing `traceparent`), one child per phase (validate,
+    lint, diff, store), their durations and the result."""
+    with telemetry.publish(api_name, traceparent) as span:
+        result = await _publish(
+            session,
+            principal,
+            api_name=api_name,
+            submission=submission,
+            version=version,
+            owner=owner,
+            draft=draft,
+            force=force,
+            limits=limits,
+            telemetry=telemetry,
+        )
+        telemetry.published(span, result.version.version, created=result.created)
+        return result
+
+
+async def _publish(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    api_name: str,
+    submission: Submission,
+    version: str | None,
+    owner: str | None,
+    draft: bool,
+    force: bool,
+    limits: LoadLimits,
+    telemetry: PublishTelemetry,
 ) -> PublishResult:
     require_scope(principal, WRITE)
     # Read phase: who owns it and how strict it is, without holding the write lock.
@@ -64,9 +99,10 @@ async def publish_version(
     await session.rollback()
 
     # Parsing and validating a large contract takes a second of CPU: keep it off the event loop.
-    analyzed = await anyio.to_thread.run_sync(
-        functools.partial(analyze_submission, submission, strictness, limits)
-    )
+    with telemetry.phase("validate", timed=True):
+        analyzed = await anyio.to_thread.run_sync(
+            functools.partial(analyze_submission, submission, strictness, limits)
+        )
     number = version or analyzed.declared_version
     if number is None:
         raise InvalidRequest(
@@ -74,13 +110,45 @@ async def publish_version(
             [Issue(pointer="/info/version", message="required when no version is given")],
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
-    await _lint(session, api_name, owner, analyzed)
-    verdict = await _assess(session, api_name, number, analyzed, limits)
+    with telemetry.phase("lint"):
+        await _lint(session, api_name, owner, analyzed)
+    with telemetry.phase("diff", timed=True):
+        verdict = await _assess(session, api_name, number, analyzed, limits)
     if verdict is not None and not verdict.compatible and not draft:
         api = await catalog.get_api(session, api_name)
         compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
     await session.rollback()
+    with telemetry.phase("store"):
+        return await _store(
+            session,
+            principal,
+            api_name=api_name,
+            number=number,
+            owner=owner,
+            submission=submission,
+            analyzed=analyzed,
+            verdict=verdict,
+            draft=draft,
+            force=force,
+            limits=limits,
+        )
 
+
+async def _store(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    api_name: str,
+    number: str,
+    owner: str | None,
+    submission: Submission,
+    analyzed: AnalyzedContract,
+    verdict: compatibility.Verdict | None,
+    draft: bool,
+    force: bool,
+    limits: LoadLimits,
+) -> PublishResult:
+    """The write phase, under the API's lock: judged again if a version landed meanwhile, stored whole."""
     await begin_write(session)
     try:
         api = await catalog.lock_api(session, api_name)
