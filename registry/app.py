@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 import msgspec
 from litestar import Litestar
 from litestar.datastructures import State
@@ -319,7 +320,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 await oidc.aclose()
             await gateway.aclose()
             await engine.dispose()
-            await asyncio.to_thread(tracing.shutdown)  # exports the spans still batched
+            # Exports the spans still batched. Not `asyncio.to_thread`: DBOS shut the loop's executor.
+            await anyio.to_thread.run_sync(tracing.shutdown)
 
     app = Litestar(
         route_handlers=[

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from contracts.errors import ContractError
 from gateway.tracing import NO_TRACING, Span, Tracing
 from registry.compatibility import IncompatibleChange
 from registry.db.models import OutboxEvent, utcnow
@@ -91,7 +92,7 @@ def publish_result(exc: BaseException) -> str:
         return "conflict"
     if isinstance(exc, IncompatibleChange | RulesetViolation | ScopeTaken | Forbidden | Unauthenticated):
         return "refused"
-    if isinstance(exc, RegistryError):
+    if isinstance(exc, RegistryError | ContractError):
         return "invalid"
     return "error"
 
