@@ -99,7 +99,7 @@ async def _publish(
     await session.rollback()
 
     # Parsing and validating a large contract takes a second of CPU: keep it off the event loop.
-    with telemetry.phase("validate", timed=True):
+    with telemetry.phase("validate"), telemetry.measured("validate"):
         analyzed = await anyio.to_thread.run_sync(
             functools.partial(analyze_submission, submission, strictness, limits)
         )
@@ -112,8 +112,8 @@ async def _publish(
     parse_semver(number, pointer="/info/version" if version is None else "")
     with telemetry.phase("lint"):
         await _lint(session, api_name, owner, analyzed)
-    with telemetry.phase("diff", timed=True):
-        verdict = await _assess(session, api_name, number, analyzed, limits)
+    with telemetry.phase("diff"):
+        verdict = await _assess(session, api_name, number, analyzed, limits, telemetry)
     if verdict is not None and not verdict.compatible and not draft:
         api = await catalog.get_api(session, api_name)
         compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
@@ -277,7 +277,12 @@ async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyze
 
 
 async def _assess(
-    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract, limits: LoadLimits
+    session: AsyncSession,
+    api_name: str,
+    number: str,
+    analyzed: AnalyzedContract,
+    limits: LoadLimits,
+    telemetry: PublishTelemetry = UNOBSERVED,
 ) -> compatibility.Verdict | None:
     """The candidate against its predecessor, before the write lock: a large diff takes CPU time."""
     api = await _find_api(session, api_name)
@@ -285,9 +290,10 @@ async def _assess(
         return None
     if await find_version(session, api, number) is not None:
         return None  # a re-publish: the write phase answers it as stored or as a conflict
-    return await compatibility.assess(
-        session, api, number, analyzed.document, limits=limits, fingerprint=analyzed.fingerprint
-    )
+    with telemetry.measured("diff"):
+        return await compatibility.assess(
+            session, api, number, analyzed.document, limits=limits, fingerprint=analyzed.fingerprint
+        )
 
 
 def analyze_submission(

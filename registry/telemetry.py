@@ -29,6 +29,8 @@ from registry.errors import (
     VersionConflict,
 )
 
+PUBLISH_RESULTS = ("published", "unchanged", "refused", "invalid", "conflict", "error")
+DELIVERY_OUTCOMES = ("delivered", "retrying", "failed")
 _SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -71,6 +73,12 @@ class RegistryMetrics:
             ("outcome",),
             registry=registry,
         )
+
+        # Every series from the start, at zero: a rate over a series that appears later misses its first.
+        for result in PUBLISH_RESULTS:
+            self.publishes.labels(result)
+        for outcome in DELIVERY_OUTCOMES:
+            self.webhook_deliveries.labels(outcome)
 
     async def read_outbox(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         """Set the outbox gauges from the database (before a scrape): one indexed query."""
@@ -127,13 +135,17 @@ class PublishTelemetry:
             self.metrics.publishes.labels(result).inc()
 
     @contextlib.contextmanager
-    def phase(self, name: str, *, timed: bool = False) -> Iterator[Span]:
-        """A phase of the publish (validate, lint, diff, store): a child span; with `timed`, its
-        duration in the phase's histogram when it completes."""
-        started = time.perf_counter()
+    def phase(self, name: str) -> Iterator[Span]:
+        """A phase of the publish (validate, lint, diff, store): a child span."""
         with self.tracing.span(f"publish.{name}") as span:
             yield span
-        histogram: Histogram | None = getattr(self.metrics, name, None) if timed else None
+
+    @contextlib.contextmanager
+    def measured(self, name: str) -> Iterator[None]:
+        """The duration of the block in the histogram `name` (validate, diff), when it completes."""
+        started = time.perf_counter()
+        yield
+        histogram: Histogram | None = getattr(self.metrics, name, None)
         if histogram is not None:
             histogram.observe(time.perf_counter() - started)
 
