@@ -198,8 +198,11 @@ class Gateway:
         while the request is handled (an upstream call or a flow run descends from it), and the
         `traceparent` the client gets back names it."""
         span = self.tracing.start(scope["method"], parent=headers.get("traceparent") or "", kind="server")
-        token = self.tracing.activate(span)
-        state = _RequestState(method=scope["method"], trace=span.traceparent, span=span)
+        token = self.tracing.activate(span)  # current even unsampled: what it calls stays in its trace
+        recording = span.recording  # an unsampled span is not described: the cost is in the SDK
+        state = _RequestState(
+            method=scope["method"], trace=span.traceparent, span=span if recording else None
+        )
         try:
             await self._respond(scope, receive, send, headers, started, state)
         except Exception as exc:
@@ -207,7 +210,8 @@ class Gateway:
             raise
         finally:
             self.tracing.deactivate(token)
-            _describe(span, state)
+            if recording:
+                _describe(span, state)
             span.end()
 
     async def _respond(
@@ -316,12 +320,14 @@ class Gateway:
         principal = await self._authorize(plan, headers)
         state.consumer = (principal.client_id or principal.subject) if principal else None
         span = state.span
-        if span is not None:  # policies as events: a child span each cost more (bench/tracing.py)
-            span.event("charter.auth", {"charter.authenticated": principal is not None})
+        # Policies as events, which say when each passed (their outcome is on the span): a child span
+        # each cost more (bench/tracing.py).
+        if span is not None:
+            span.event("charter.auth")
         if plan.rate_limit is not None:
             await self._throttle(plan, scope, state)
             if span is not None:
-                span.event("charter.throttle", {"charter.throttled": state.throttled})
+                span.event("charter.throttle")
 
         body = await _read_body(receive, self.config.max_body_bytes)
         path_params = dict(zip(operation.path_params, values, strict=True))
@@ -548,15 +554,19 @@ def _describe(span: Span, state: _RequestState) -> None:
     """The request's span named and described by what the gateway learnt of it."""
     if state.api is not None:
         span.rename(f"{state.method} {state.api} {state.operation or ''}".rstrip())
-        span.set("charter.api", state.api)
-        span.set("charter.api.version", state.version)
-        span.set("charter.operation", state.operation)
-    span.set("charter.consumer", state.consumer)
-    span.set("http.request.method", state.method)
-    if state.status:
-        span.set("http.response.status_code", state.status)
-        if state.status >= 500:
-            span.fail(f"status {state.status}")
+    span.set_many(
+        {
+            "http.request.method": state.method,
+            "http.response.status_code": state.status or None,
+            "charter.api": state.api,
+            "charter.api.version": state.version,
+            "charter.operation": state.operation,
+            "charter.consumer": state.consumer,
+            "charter.throttled": state.throttled,
+        }
+    )
+    if state.status >= 500:
+        span.fail(f"status {state.status}")
 
 
 def _bearer(value: str | None) -> str | None:

@@ -8,7 +8,7 @@ and the global provider can be set only once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -42,9 +42,16 @@ class OtelSpan(Span):
         context = self.span.get_span_context()
         return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
+    @property
+    def recording(self) -> bool:  # type: ignore[override]
+        return self.span.is_recording()
+
     def set(self, key: str, value: str | int | float | bool | None) -> None:
         if value is not None:
             self.span.set_attribute(key, value)
+
+    def set_many(self, attributes: Mapping[str, str | int | float | bool | None]) -> None:
+        self.span.set_attributes({key: value for key, value in attributes.items() if value is not None})
 
     def event(self, name: str, attributes: Attributes | None = None) -> None:
         self.span.add_event(name, attributes)

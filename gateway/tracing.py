@@ -70,9 +70,13 @@ class Span:
 
     __slots__ = ()
     traceparent = ""  # this span's W3C traceparent, to send to whatever it calls
+    recording = False  # whether what is set on it goes anywhere (sampled); else skip describing it
 
     def set(self, key: str, value: str | int | float | bool | None) -> None:
         pass
+
+    def set_many(self, attributes: Mapping[str, str | int | float | bool | None]) -> None:
+        """Several attributes at once (one lock in the SDK, not one each); None values are left out."""
 
     def event(self, name: str, attributes: Attributes | None = None) -> None:
         pass

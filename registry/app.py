@@ -384,7 +384,6 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "event_contracts": event_contracts,
                 "demo_systems": demo_systems,
                 "registry_metrics": registry_metrics,
-                "outbox_relay": relay,
                 "publish_telemetry": PublishTelemetry(tracing, registry_metrics),
                 "tracing": tracing,
                 "browser_sessions": browser_sessions(settings),

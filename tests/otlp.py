@@ -46,6 +46,7 @@ class Receiver:
     url: str = ""
     spans: list[ReceivedSpan] = field(default_factory=list)
     requests: int = 0
+    exported: int = 0  # spans received, kept or not
     keep: bool = True  # False: decode and count, keep nothing (a sink for benchmarks)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -105,6 +106,7 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                         )
             with receiver.lock:
                 receiver.requests += 1
+                receiver.exported += len(received)
                 if receiver.keep:
                     receiver.spans += received
             answer = ExportTraceServiceResponse().SerializeToString()

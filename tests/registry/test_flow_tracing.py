@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 pytest.importorskip("gateway.flows", reason="the flow engine is not installed")
@@ -38,14 +39,19 @@ def ancestors(span: ReceivedSpan, by_id: dict[str, ReceivedSpan]) -> list[str]:
     return names
 
 
-async def test_a_won_opportunity_is_one_trace_from_the_crm_request_to_the_project(tmp_path, receiver):
+def flows_app(tmp_path, receiver: Receiver) -> Litestar:
+    """The demo with its flows (retries milliseconds apart), tracing to `receiver`."""
     settings = make_settings(
         f"sqlite+aiosqlite:///{tmp_path}/charter.db",
         demo=True,
         clients_json=json.dumps([*CLIENTS, CONSUMER]),
         tracing=TracingConfig(endpoint=receiver.url),
     )
-    app = create_app(settings, flows={flow.name: quick(flow) for flow in FLOWS})
+    return create_app(settings, flows={flow.name: quick(flow) for flow in FLOWS})
+
+
+async def test_a_won_opportunity_is_one_trace_from_the_crm_request_to_the_project(tmp_path, receiver):
+    app = flows_app(tmp_path, receiver)
     async with AsyncTestClient(app) as client:
         admin = bearer(await fetch_token(client, *ADMIN))
         bound = await client.put(
@@ -94,13 +100,7 @@ async def test_a_won_opportunity_is_one_trace_from_the_crm_request_to_the_projec
 
 
 async def test_a_retried_step_has_a_span_per_attempt(tmp_path, receiver):
-    settings = make_settings(
-        f"sqlite+aiosqlite:///{tmp_path}/charter.db",
-        demo=True,
-        clients_json=json.dumps([*CLIENTS, CONSUMER]),
-        tracing=TracingConfig(endpoint=receiver.url),
-    )
-    app = create_app(settings, flows={flow.name: quick(flow) for flow in FLOWS})
+    app = flows_app(tmp_path, receiver)
     async with AsyncTestClient(app) as client:
         admin = bearer(await fetch_token(client, *ADMIN))
         bound = await client.put(
