@@ -176,7 +176,9 @@ class OperationValidator:
             )
         return out
 
-    def _compile_body(self, operation: dict[str, Any], pointer: str) -> tuple[bool, dict[str, Any] | None]:
+    def _compile_body(
+        self, operation: dict[str, Any], pointer: str
+    ) -> tuple[bool, dict[str, Any] | None]:
         document = self._document
         body, body_pointer = follow(document, operation.get("requestBody"), child(pointer, "requestBody"))
         if isinstance(body, dict):
