@@ -209,7 +209,7 @@ def _script(name: str) -> str:
 
 
 def gateway_server(
-    redis_url: str | None, kind: str, *, access_log: bool = True
+    redis_url: str | None, kind: str, *, access_log: bool = True, extra_env: dict[str, str] | None = None
 ) -> contextlib.AbstractContextManager[Server]:
     env = {
         "CHARTER_DATABASE_URL": "sqlite+aiosqlite:///{workdir}/b.db",
@@ -221,6 +221,7 @@ def gateway_server(
         ),
         "CHARTER_REDIS_URL": redis_url or "",
         "CHARTER_ACCESS_LOG": "1" if access_log else "0",
+        **(extra_env or {}),
     }
     if kind == "granian":
         command = [_script("granian"), *GRANIAN, "--factory", "registry.cli:configured_app"]

@@ -30,6 +30,7 @@ from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, Usage
 from gateway.plan import OperationPlan
 from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
 from gateway.source import AdapterBinding, ContractSource
+from gateway.tracing import NO_TRACING, Span, Tracing
 from gateway.validation import MAX_VALIDATED_DEPTH, UnenforceableSchema, UnsupportedMediaType
 from policies.auth import InvalidToken, Principal, challenge
 from policies.egress import EgressPolicy
@@ -104,8 +105,10 @@ class Gateway:
         access_log: AccessLog | None = None,
         egress: EgressPolicy | None = None,
         adapter_factories: Mapping[str, AdapterFactory] | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.source = source
+        self.tracing = tracing or NO_TRACING
         self._factories = dict(adapter_factories or {})
         self.authenticate = authenticate
         self.throttle = throttle
@@ -166,6 +169,7 @@ class Gateway:
                 binding.url,
                 connect_timeout=binding.connect_timeout,
                 read_timeout=binding.read_timeout,
+                tracing=self.tracing,
             )
         if binding.kind == "python" and binding.entry_point:
             if binding.entry_point in self._handlers:
@@ -181,14 +185,54 @@ class Gateway:
             return
         started = time.perf_counter()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        trace = traceparent(headers.get("traceparent"))
-        state = _RequestState(method=scope["method"], trace=trace)
+        if self.tracing.enabled:
+            await self._traced(scope, receive, send, headers, started)
+            return
+        state = _RequestState(method=scope["method"], trace=traceparent(headers.get("traceparent")))
+        await self._respond(scope, receive, send, headers, started, state)
+
+    async def _traced(
+        self, scope: dict[str, Any], receive: Any, send: Any, headers: dict[str, str], started: float
+    ) -> None:
+        """A request under a server span: it continues the caller's trace (or starts one), is current
+        while the request is handled (an upstream call or a flow run descends from it), and the
+        `traceparent` the client gets back names it."""
+        span = self.tracing.start(scope["method"], parent=headers.get("traceparent") or "", kind="server")
+        token = self.tracing.activate(span)  # current even unsampled: what it calls stays in its trace
+        recording = span.recording  # an unsampled span is not described: the cost is in the SDK
+        state = _RequestState(
+            method=scope["method"], trace=span.traceparent, span=span if recording else None
+        )
+        try:
+            await self._respond(scope, receive, send, headers, started, state)
+        except Exception as exc:
+            span.fail(type(exc).__name__)
+            raise
+        finally:
+            self.tracing.deactivate(token)
+            if recording:
+                _describe(span, state)
+            span.end()
+
+    async def _respond(
+        self,
+        scope: dict[str, Any],
+        receive: Any,
+        send: Any,
+        headers: dict[str, str],
+        started: float,
+        state: _RequestState,
+    ) -> None:
+        trace = state.trace
         try:
             response, extra = await self._handle(scope, receive, headers, state)
         except _Refusal as refusal:
             if refusal.status >= 400 and state.api:
                 self.metrics.rejected.labels(state.api, refusal.reason).inc()
+            if state.span is not None:
+                state.span.event("charter.refused", {"charter.reason": refusal.reason})
             response, extra = _problem(refusal, scope), refusal.headers
+        state.status = response.status
         extra = [*extra, *state.headers, ("traceparent", trace)]
         await _send(send, response, extra)
         elapsed = time.perf_counter() - started
@@ -275,8 +319,15 @@ class Gateway:
 
         principal = await self._authorize(plan, headers)
         state.consumer = (principal.client_id or principal.subject) if principal else None
+        span = state.span
+        # Policies as events, which say when each passed (their outcome is on the span): a child span
+        # each cost more (bench/tracing.py).
+        if span is not None:
+            span.event("charter.auth")
         if plan.rate_limit is not None:
             await self._throttle(plan, scope, state)
+            if span is not None:
+                span.event("charter.throttle")
 
         body = await _read_body(receive, self.config.max_body_bytes)
         path_params = dict(zip(operation.path_params, values, strict=True))
@@ -303,6 +354,8 @@ class Gateway:
                     f"{counted(len(violations), 'violation')} of {api_name} {info.version} {operation.label}",
                     errors=[{"pointer": v.pointer, "message": v.message} for v in violations],
                 )
+            if span is not None:
+                span.event("charter.validation")
 
         adapter = plan.adapter
         if adapter is None:
@@ -476,14 +529,18 @@ class _RequestState:
         "method",
         "operation",
         "plan",
+        "span",
+        "status",
         "throttled",
         "trace",
         "version",
     )
 
-    def __init__(self, *, method: str, trace: str) -> None:
+    def __init__(self, *, method: str, trace: str, span: Span | None = None) -> None:
         self.method = method
         self.trace = trace
+        self.span = span
+        self.status = 0
         self.api: str | None = None
         self.version: str | None = None
         self.operation: str | None = None
@@ -491,6 +548,25 @@ class _RequestState:
         self.consumer: str | None = None
         self.throttled = False
         self.headers: list[tuple[str, str]] = []
+
+
+def _describe(span: Span, state: _RequestState) -> None:
+    """The request's span named and described by what the gateway learnt of it."""
+    if state.api is not None:
+        span.rename(f"{state.method} {state.api} {state.operation or ''}".rstrip())
+    span.set_many(
+        {
+            "http.request.method": state.method,
+            "http.response.status_code": state.status or None,
+            "charter.api": state.api,
+            "charter.api.version": state.version,
+            "charter.operation": state.operation,
+            "charter.consumer": state.consumer,
+            "charter.throttled": state.throttled,
+        }
+    )
+    if state.status >= 500:
+        span.fail(f"status {state.status}")
 
 
 def _bearer(value: str | None) -> str | None:

@@ -9,6 +9,8 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
+import msgspec
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -19,6 +21,7 @@ from gateway.flows.declaration import Flow
 from gateway.flows.registration import load_flows
 from gateway.flows.runner import FlowRunner
 from gateway.observability import AccessLog
+from gateway.tracing import start_tracing
 from policies.auth import (
     AttemptLimits,
     ClientConfig,
@@ -31,7 +34,7 @@ from policies.auth import (
 )
 from policies.auth.principal import TokenSource
 from policies.egress import EgressPolicy
-from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
+from policies.throttle import MemoryThrottle, Throttle
 from registry import bootstrap, clients, flow_replicas, retention, signing_keys, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
@@ -65,6 +68,7 @@ from registry.http_limits import BodyDeadline
 from registry.nats_bus import JetStreamEvents
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
+from registry.telemetry import PublishTelemetry, RegistryMetrics
 from registry.web import (
     assets_router,
     browser_sessions,
@@ -89,6 +93,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
     secret_box = SecretBox.from_settings(settings)
     sessionmaker = session_factory(engine)
     throttle = _throttle(settings)
+    tracing = start_tracing(
+        msgspec.structs.replace(settings.tracing, service_version=VERSION) if settings.tracing else None
+    )
 
     async def find_registered_client(client_id: str) -> ClientConfig | None:
         # A client registered on another replica moments ago, before this one heard of it.
@@ -192,7 +199,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         egress=egress,
         handlers=demo_systems.adapters() if demo_systems else None,
         adapter_factories={"flow": flow_host.flow_adapter_factory(flow_runner)},
+        tracing=tracing,
     )
+    registry_metrics = RegistryMetrics(gateway.metrics.registry)
     event_contracts = EventContracts(sessionmaker)
     for topic in RELOAD_TOPICS:
         bus.subscribe(topic, event_contracts.on_event)
@@ -206,6 +215,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
         executor_id=settings.flows_executor_id or flow_replicas.default_executor_id(settings.database_url),
         event_check=event_contracts.violations,
+        tracing=tracing,
     )
     reloader = gateway_reloader(gateway)
     bus.subscribe("", reloader.on_event)
@@ -227,6 +237,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         flow_owners={name: flow.owner for name, flow in flows.items()},
         attempts=settings.webhook_attempts,
         first_wait=settings.webhook_first_retry_seconds,
+        outcomes=registry_metrics.webhook_deliveries,
     )
     # Delivery rows are unique per (webhook, event): writing them once per event is the relay's job,
     # and a replica that relays an event again after a crash adds nothing.
@@ -309,6 +320,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 await oidc.aclose()
             await gateway.aclose()
             await engine.dispose()
+            # Exports the spans still batched. Not `asyncio.to_thread`: DBOS shut the loop's executor.
+            await anyio.to_thread.run_sync(tracing.shutdown)
 
     app = Litestar(
         route_handlers=[
@@ -370,6 +383,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 "flow_runner": runner,
                 "event_contracts": event_contracts,
                 "demo_systems": demo_systems,
+                "registry_metrics": registry_metrics,
+                "publish_telemetry": PublishTelemetry(tracing, registry_metrics),
+                "tracing": tracing,
                 "browser_sessions": browser_sessions(settings),
                 "oidc": oidc,
                 "oidc_pending": pending_sign_ins(settings),
@@ -395,6 +411,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
 
 def _throttle(settings: Settings) -> Throttle:
     if settings.redis_url:
+        from policies.throttle.redis_throttle import RedisThrottle  # redis-py only when configured
+
         return RedisThrottle(
             settings.redis_url,
             fail_open=settings.throttle_fail_open,

@@ -20,6 +20,7 @@ from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, VersionFile, VersionState
 from registry.errors import AlreadyExists, InvalidRequest, NotFound, VersionConflict
+from registry.telemetry import UNOBSERVED, PublishTelemetry
 from registry.versions import find_version, parse_semver, refresh_latest
 
 
@@ -49,6 +50,40 @@ async def publish_version(
     draft: bool = False,
     force: bool = False,
     limits: LoadLimits,
+    telemetry: PublishTelemetry = UNOBSERVED,
+    traceparent: str | None = None,
+) -> PublishResult:
+    """`telemetry`: the span of the publish (continuing `traceparent`), one child per phase (validate,
+    lint, diff, store), their durations and the result."""
+    with telemetry.publish(api_name, traceparent) as span:
+        result = await _publish(
+            session,
+            principal,
+            api_name=api_name,
+            submission=submission,
+            version=version,
+            owner=owner,
+            draft=draft,
+            force=force,
+            limits=limits,
+            telemetry=telemetry,
+        )
+        telemetry.published(span, result.version.version, created=result.created)
+        return result
+
+
+async def _publish(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    api_name: str,
+    submission: Submission,
+    version: str | None,
+    owner: str | None,
+    draft: bool,
+    force: bool,
+    limits: LoadLimits,
+    telemetry: PublishTelemetry,
 ) -> PublishResult:
     require_scope(principal, WRITE)
     # Read phase: who owns it and how strict it is, without holding the write lock.
@@ -64,9 +99,10 @@ async def publish_version(
     await session.rollback()
 
     # Parsing and validating a large contract takes a second of CPU: keep it off the event loop.
-    analyzed = await anyio.to_thread.run_sync(
-        functools.partial(analyze_submission, submission, strictness, limits)
-    )
+    with telemetry.phase("validate"), telemetry.measured("validate"):
+        analyzed = await anyio.to_thread.run_sync(
+            functools.partial(analyze_submission, submission, strictness, limits)
+        )
     number = version or analyzed.declared_version
     if number is None:
         raise InvalidRequest(
@@ -74,13 +110,45 @@ async def publish_version(
             [Issue(pointer="/info/version", message="required when no version is given")],
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
-    await _lint(session, api_name, owner, analyzed)
-    verdict = await _assess(session, api_name, number, analyzed, limits)
+    with telemetry.phase("lint"):
+        await _lint(session, api_name, owner, analyzed)
+    with telemetry.phase("diff"):
+        verdict = await _assess(session, api_name, number, analyzed, limits, telemetry)
     if verdict is not None and not verdict.compatible and not draft:
         api = await catalog.get_api(session, api_name)
         compatibility.refuse_unless_forced(principal, api, number, verdict, force=force)
     await session.rollback()
+    with telemetry.phase("store"):
+        return await _store(
+            session,
+            principal,
+            api_name=api_name,
+            number=number,
+            owner=owner,
+            submission=submission,
+            analyzed=analyzed,
+            verdict=verdict,
+            draft=draft,
+            force=force,
+            limits=limits,
+        )
 
+
+async def _store(
+    session: AsyncSession,
+    principal: Principal | None,
+    *,
+    api_name: str,
+    number: str,
+    owner: str | None,
+    submission: Submission,
+    analyzed: AnalyzedContract,
+    verdict: compatibility.Verdict | None,
+    draft: bool,
+    force: bool,
+    limits: LoadLimits,
+) -> PublishResult:
+    """The write phase, under the API's lock: judged again if a version landed meanwhile, stored whole."""
     await begin_write(session)
     try:
         api = await catalog.lock_api(session, api_name)
@@ -209,7 +277,12 @@ async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyze
 
 
 async def _assess(
-    session: AsyncSession, api_name: str, number: str, analyzed: AnalyzedContract, limits: LoadLimits
+    session: AsyncSession,
+    api_name: str,
+    number: str,
+    analyzed: AnalyzedContract,
+    limits: LoadLimits,
+    telemetry: PublishTelemetry = UNOBSERVED,
 ) -> compatibility.Verdict | None:
     """The candidate against its predecessor, before the write lock: a large diff takes CPU time."""
     api = await _find_api(session, api_name)
@@ -217,9 +290,10 @@ async def _assess(
         return None
     if await find_version(session, api, number) is not None:
         return None  # a re-publish: the write phase answers it as stored or as a conflict
-    return await compatibility.assess(
-        session, api, number, analyzed.document, limits=limits, fingerprint=analyzed.fingerprint
-    )
+    with telemetry.measured("diff"):
+        return await compatibility.assess(
+            session, api, number, analyzed.document, limits=limits, fingerprint=analyzed.fingerprint
+        )
 
 
 def analyze_submission(

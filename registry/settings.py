@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import msgspec
 
 from contracts.loading import LoadLimits
+from gateway.tracing import TracingConfig
 from gateway.validation import MAX_VALIDATED_DEPTH
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./charter.db"
@@ -96,6 +97,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str | None = None
     nats_stream: str = "CHARTER"
     nats_subject_prefix: str = "charter"  # events go to `<prefix>.<topic>`
+    # Traces over OTLP/HTTP (CHARTER_OTEL_ENDPOINT, or the standard OTEL_EXPORTER_OTLP_ENDPOINT);
+    # None: tracing off, OpenTelemetry not even imported. See gateway.tracing.
+    tracing: TracingConfig | None = None
 
     def oidc_configured(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
@@ -216,6 +220,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_first_retry_seconds=seconds("WEBHOOK_FIRST_RETRY_SECONDS", 1.0, 0.1, 3600),
             outbox_retention_days=bounded("OUTBOX_RETENTION_DAYS", 7, 1, 3650),
             webhook_log_retention_days=bounded("WEBHOOK_LOG_RETENTION_DAYS", 30, 1, 3650),
+            tracing=TracingConfig.from_env(env),
         )
 
 

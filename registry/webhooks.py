@@ -38,6 +38,7 @@ from collections.abc import Mapping
 import httpx
 import msgspec
 import nodesemver
+from prometheus_client import Counter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -122,6 +123,7 @@ class WebhookDeliveries:
         poll_seconds: float = 2.0,
         batch: int = 20,
         defer_writes: bool | None = None,
+        outcomes: Counter | None = None,
     ) -> None:
         """`defer_writes`: write an event's rows after `on_event` returns, not before. By default on
         SQLite, where the in-process outbox relay calls subscribers inside its write transaction and
@@ -130,6 +132,7 @@ class WebhookDeliveries:
         (NATS) should pass False, so that an event is acknowledged only once its rows are stored."""
         self._sessionmaker = sessionmaker
         self._secrets = secrets
+        self._outcomes = outcomes  # attempts counted by outcome (delivered, retrying, failed)
         self._flow_owners = dict(flow_owners or {})
         self._http = guarded_client(egress, timeout=_TIMEOUT)
         self.attempts = attempts
@@ -375,6 +378,7 @@ class WebhookDeliveries:
             )
             by_id = {row.id: row for row in rows.all()}
             now = utcnow()
+            counted: list[str] = []
             for delivery, outcome in sent:
                 row = by_id.get(delivery.id)
                 if row is None or row.state != DeliveryState.PENDING.value:
@@ -387,15 +391,21 @@ class WebhookDeliveries:
                     row.state = DeliveryState.DELIVERED.value
                     row.delivered_at = now
                     row.next_attempt_at = None
+                    counted.append("delivered")
                 elif outcome.retry and row.attempts < self.attempts:
                     wait = retry_delay(self._first_wait, row.attempts)
                     row.next_attempt_at = now + dt.timedelta(seconds=wait)
+                    counted.append("retrying")
                 else:
+                    counted.append("failed")
                     row.state = DeliveryState.FAILED.value
                     row.next_attempt_at = None
                     given_up = (delivery.url, row.event_id, outcome.error)
                     log.warning("webhook %s for event %s given up: %s", *given_up)
             await session.commit()
+        if self._outcomes is not None:
+            for outcome_name in counted:
+                self._outcomes.labels(outcome_name).inc()
 
     async def wait(self) -> None:
         """For tests and shutdown: let the row writes under way finish."""

@@ -27,9 +27,11 @@ async def park(run: RunExecution, index: int) -> str:
     run.count()
     if run.runner.metrics is not None:
         run.runner.metrics.parked.labels(run.flow.name).inc()
+    run.end_span()  # an operator may act days later: the run's span ends where it parks
     while True:
         message = await DBOS.recv_async(OPERATOR_TOPIC, timeout_seconds=_PARK_WAIT_SECONDS)
         if message in ("retry", "cancel"):
+            run.begin_span(index, resumed_by=str(message))
             return str(message)
 
 
@@ -53,12 +55,27 @@ async def undo_completed(run: RunExecution, before: int, *, run_id: str = "") ->
         if step.compensate is None or state.state != "succeeded":
             continue
         any_compensated = True
-        outcome = await compensate_step(
-            run.flow.name, step.name, run.input, dict(run.record.outputs), run.traceparent, run_id
+        span = run.child_span(
+            f"flow.compensate {step.name}", {"charter.flow": run.flow.name, "charter.flow.step": step.name}
         )
+        try:
+            outcome = await compensate_step(
+                run.flow.name,
+                step.name,
+                run.input,
+                dict(run.record.outputs),
+                span.traceparent or run.traceparent,
+                run_id,
+            )
+        except BaseException as exc:
+            span.fail(type(exc).__name__)
+            span.end()
+            raise
         if outcome["ok"]:
             state.state = "compensated"
             run.events += [(topic, run.business_event(data)) for topic, data in outcome["events"]]
         else:
             state.error = outcome["error"]
+            span.fail(str(outcome["error"].get("message") or "failed"))
+        span.end()
     return any_compensated

@@ -25,6 +25,7 @@ from gateway.flows.progress import IndexWriter
 from gateway.flows.runs import FINISHED, RunIndex, RunRecord, RunState
 from gateway.flows.steps import MAX_EVENT_BYTES, EventCheck, now, step_idempotency_key
 from gateway.flows.workflow import charter_flow_run
+from gateway.tracing import NO_TRACING, Tracing
 
 __all__ = [
     "MAX_EVENT_BYTES",
@@ -68,8 +69,10 @@ class FlowRunner:
         executor_id: str = "local",
         metrics: FlowMetrics | None = None,
         event_check: EventCheck | None = None,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self.flows = dict(flows)
+        self.tracing = tracing
         self.index = index
         self.writer = IndexWriter(index)
         self.client_factory = client_factory

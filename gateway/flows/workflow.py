@@ -19,6 +19,7 @@ from gateway.flows.declaration import Flow, FlowInput, Outcome
 from gateway.flows.engine import active_runner
 from gateway.flows.runs import RunRecord, RunState, StepRun
 from gateway.flows.steps import attempt_step, now
+from gateway.tracing import NO_SPAN, Attributes, Span
 
 if TYPE_CHECKING:
     from gateway.flows.runner import FlowRunner
@@ -91,6 +92,7 @@ class RunExecution:
         # Events leave in the transaction that records what they announce (at least once: a run
         # recovered after a crash records, and announces, its replayed steps again).
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self.span: Span = NO_SPAN
 
     @classmethod
     def from_record(cls, runner: FlowRunner, flow: Flow, record: RunRecord) -> RunExecution:
@@ -98,7 +100,41 @@ class RunExecution:
         run = cls.__new__(cls)
         run.runner, run.flow, run.input, run.record, run.events = runner, flow, record.input, record, []
         run.traceparent = _traceparent(record.id, "", record.trace_id)
+        run.span = NO_SPAN
         return run
+
+    def begin_span(self, start: int, *, resumed_by: str | None = None) -> None:
+        """The run's span, from the caller's request (its `traceparent`) to the run's end or parking: a
+        parked run's span ends there, and an operator's retry opens another in the same trace."""
+        tracing = self.runner.tracing
+        if not tracing.enabled:
+            return
+        attributes: dict[str, str | int | bool] = {
+            "charter.flow": self.flow.name,
+            "charter.flow.run": self.record.id,
+            "charter.flow.start_step": self.flow.steps[start].name if start < len(self.flow.steps) else "",
+        }
+        if resumed_by:
+            attributes["charter.flow.resumed_by"] = resumed_by
+        self.span = tracing.start(
+            f"flow.run {self.flow.name}", parent=self.traceparent, attributes=attributes
+        )
+        if not self.record.trace_id:  # a run nobody's request started: its trace is the span's
+            self.record.trace_id = self.span.traceparent.split("-")[1]
+
+    def end_span(self) -> None:
+        span, self.span = self.span, NO_SPAN
+        state = self.record.state
+        span.set("charter.flow.state", state.value)
+        span.set("charter.flow.failed_step", self.record.failed_step)
+        if state is not RunState.SUCCEEDED and state is not RunState.RUNNING:
+            span.fail(f"run {state.value}")
+        span.end()
+
+    def child_span(self, name: str, attributes: Attributes) -> Span:
+        """A span under the run's (or, for a run without one here, its trace)."""
+        parent: Span | str = self.span if self.span is not NO_SPAN else self.traceparent
+        return self.runner.tracing.start(name, parent=parent, attributes=attributes)
 
     async def settle(self) -> None:
         """Write the record and wait for it to be in the index (a run parking, resuming or
@@ -117,6 +153,16 @@ class RunExecution:
         self.runner.writer.changed(self.record, events)
 
     async def execute(self, start: int) -> dict[str, Any]:
+        self.begin_span(start)
+        try:
+            return await self._execute(start)
+        except BaseException as exc:  # stopped: cancelled, or taken over by another execution
+            self.span.fail(type(exc).__name__)
+            raise
+        finally:
+            self.end_span()
+
+    async def _execute(self, start: int) -> dict[str, Any]:
         self.runner.running(self.record)
         if start < len(self.record.steps):
             self.record.steps[start].state = "running"
@@ -151,14 +197,30 @@ class RunExecution:
             self.progress()
         for attempt in range(1, step.retry.attempts + 1):
             state.attempts += 1
-            outcome = await attempt_step(
-                self.flow.name,
-                step.name,
-                state.attempts,
-                self.input,
-                dict(self.record.outputs),
-                self.traceparent,
+            span = self.child_span(
+                f"flow.step {step.name}",
+                {
+                    "charter.flow": self.flow.name,
+                    "charter.flow.step": step.name,
+                    "charter.flow.attempt": state.attempts,
+                    "charter.flow.retry": attempt > 1,
+                },
             )
+            try:
+                outcome = await attempt_step(
+                    self.flow.name,
+                    step.name,
+                    state.attempts,
+                    self.input,
+                    dict(self.record.outputs),
+                    # The step's calls descend from its span (the run's traceparent when tracing is off).
+                    span.traceparent or self.traceparent,
+                )
+            except BaseException as exc:  # the run stopped mid-attempt
+                span.fail(type(exc).__name__)
+                span.end()
+                raise
+            _describe_attempt(span, outcome)
             if state.started_at is None:
                 state.started_at = dt.datetime.fromisoformat(outcome["started_at"])
             state.ended_at = dt.datetime.fromisoformat(outcome["ended_at"])
@@ -206,6 +268,15 @@ class RunExecution:
 
     def business_event(self, data: Any) -> dict[str, Any]:
         return {"run": self.record.id, "flow": self.flow.name, "data": data}
+
+
+def _describe_attempt(span: Span, outcome: dict[str, Any]) -> None:
+    if not outcome["ok"]:
+        error = outcome.get("error") or {}
+        span.set("charter.flow.retryable", bool(outcome.get("retryable")))
+        span.set("http.response.status_code", error.get("status"))
+        span.fail(str(error.get("message") or "failed"))
+    span.end()
 
 
 def _traceparent(run_id: str, traceparent: str, trace_id: str) -> str:

@@ -84,6 +84,9 @@ async def _send_internal_error(send: Send, path: str) -> None:
 
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response[bytes]:
-    """The gateway's Prometheus metrics, in the text exposition format."""
+    """The gateway's and the registry's Prometheus metrics, in the text exposition format."""
     gateway: Gateway = request.app.state.gateway
+    registry_metrics = request.app.state.get("registry_metrics")
+    if registry_metrics is not None:
+        await registry_metrics.read_outbox(request.app.state.sessionmaker)
     return Response(generate_latest(gateway.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -122,6 +122,8 @@ class VersionController(Controller):
             draft=draft,
             force=force,
             limits=settings.load_limits(),
+            telemetry=request.app.state.publish_telemetry,
+            traceparent=request.headers.get("traceparent"),
         )
         await session.commit()
         api = await catalog.get_api(session, name)
