@@ -480,7 +480,8 @@ VALIDITY = click.Choice(["full", "syntax-only", "none"])
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Severity policy file (YAML or JSON): rule levels and open enums or unions.",
+    help="Severity policy file: YAML or JSON (rule levels, off included, and open enums or unions), or "
+    "oasdiff's severity-levels text (`rule-id err|warn|info|none` a line).",
 )
 @click.pass_obj
 def diff(
