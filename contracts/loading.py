@@ -65,13 +65,13 @@ def load_document(
 
     wants_json = media_type is not None and "json" in media_type
     wants_yaml = media_type is not None and "yaml" in media_type
-    if wants_json or (not wants_yaml and looks_like_json(data)):
-        doc = _load_json(data)
-    else:
-        doc = _load_yaml(text)
+    is_json = wants_json or (not wants_yaml and looks_like_json(data))
+    doc = _load_json(data) if is_json else _load_yaml(text)
     if not isinstance(doc, dict):
         raise DocumentUnreadable("document must be a JSON or YAML object at its root")
     budget = max(limits.min_node_budget, int(len(data) * limits.max_nodes_per_byte))
+    if is_json:
+        return _check_json_tree(doc, limits.max_depth, budget)
     return _normalize(doc, limits.max_depth, budget)
 
 
@@ -83,7 +83,7 @@ def decode_json(data: bytes, *, limits: LoadLimits = DEFAULT_LIMITS) -> Any:
     if not isinstance(value, dict | list):
         return value
     budget = max(limits.min_node_budget, int(len(data) * limits.max_nodes_per_byte))
-    return _normalize(value, limits.max_depth, budget)
+    return _check_json_tree(value, limits.max_depth, budget)
 
 
 def _load_json(data: bytes) -> Any:
@@ -112,6 +112,28 @@ class _Budget:
 
     def __init__(self, nodes: int) -> None:
         self.nodes = nodes
+
+
+def _check_json_tree(doc: Any, max_depth: int, budget: int) -> Any:
+    """`_normalize` for what msgspec decoded from JSON, which has nothing to change: its keys are
+    strings, its numbers finite (it refuses `1e400`), no subtree is shared. Only depth and size are
+    checked, five times faster (9 ms against 47 for Stripe's 4 MB), a tenth of `charter diff`'s work
+    on two such documents."""
+    remaining = _Budget(budget)
+
+    def walk(node: dict[str, Any] | list[Any], depth: int) -> None:
+        if depth > max_depth:
+            raise DocumentUnreadable(f"document is nested deeper than {max_depth} levels")
+        remaining.nodes -= len(node)
+        if remaining.nodes < 0:
+            raise DocumentTooLarge("document expands to too many nodes (YAML aliases?)")
+        for value in node.values() if type(node) is dict else node:
+            if type(value) is dict or type(value) is list:
+                walk(value, depth + 1)
+
+    if type(doc) is dict or type(doc) is list:
+        walk(doc, 0)
+    return doc
 
 
 def _normalize(doc: Any, max_depth: int, budget: int) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 
 import msgspec
@@ -14,13 +13,8 @@ from contracts.index import ContractIndex, build_index
 from contracts.kinds import DocumentKind, detect_kind
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
 from contracts.positions import with_positions
+from contracts.strictness import Strictness
 from contracts.validation import validate_document
-
-
-class Strictness(enum.StrEnum):
-    FULL = "full"  # parse, detect the kind, validate against the specification
-    SYNTAX_ONLY = "syntax-only"  # parse and detect the kind
-    NONE = "none"  # parse only
 
 
 class AnalyzedContract(msgspec.Struct, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from collections.abc import Iterator
@@ -11,21 +12,21 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import quote
 
 import click
-import httpx
 import msgspec
 import semver
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress
-from rich.table import Table
 
 from contracts.errors import ContractError
 from contracts.plural import counted
-from contracts.positions import with_positions
-from contracts.submission import Strictness
+from contracts.strictness import Strictness
 
+# httpx, rich and the validators are imported where they are used, not here: together they were
+# half a second of every command's start-up, and `charter diff` of two files needs none but the
+# validators (tests/registry/test_cli_startup.py keeps it so).
 if TYPE_CHECKING:
+    import httpx
     from litestar import Litestar
+    from rich.console import Console
+    from rich.table import Table
 
     from registry.settings import Settings
 
@@ -35,8 +36,14 @@ MEDIA_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml":
 POLICY_REFUSALS = frozenset(
     {"/problems/incompatible-change", "/problems/ruleset-violation", "/problems/scope-taken"}
 )
-# Piped output is read by programs: no column is cut or wrapped to a terminal's width that is not there.
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 1_000_000)
+
+
+@functools.cache
+def stdout() -> Console:
+    from rich.console import Console
+
+    # Piped output is read by programs: no column is cut or wrapped to a terminal's width that is not there.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 1_000_000)
 
 
 class CliError(Exception):
@@ -72,6 +79,8 @@ class Registry:
 
     @property
     def http(self) -> httpx.Client:
+        import httpx
+
         if self._http is None:
             self._http = httpx.Client(base_url=self.url.rstrip("/"), timeout=httpx.Timeout(120, connect=5))
         return self._http
@@ -113,6 +122,8 @@ class Registry:
         return self.token
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx
+
         try:
             return self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -197,7 +208,15 @@ def print_json(data: Any) -> None:
     sys.stdout.buffer.write(msgspec.json.format(msgspec.json.encode(data), indent=2) + b"\n")
 
 
+def new_table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns)
+
+
 def add_row(table: Table, *cells: str) -> None:
+    from rich.markup import escape
+
     # Cells hold titles and names from the registry: brackets in them are text, not rich markup.
     table.add_row(*(escape(cell) for cell in cells))
 
@@ -331,7 +350,7 @@ def versions(registry: Registry, name: str, fmt: str) -> None:
     items = registry.request("GET", f"/api/v1/apis/{name}/versions").json()["items"]
     if fmt == "json":
         return print_json(items)
-    table = Table("version", "state", "kind", "published", "by", "sunset")
+    table = new_table("version", "state", "kind", "published", "by", "sunset")
     for item in items:
         deprecation = item.get("deprecation") or {}
         add_row(
@@ -343,7 +362,7 @@ def versions(registry: Registry, name: str, fmt: str) -> None:
             item["published_by"],
             deprecation.get("sunset") or "",
         )
-    stdout.print(table)
+    stdout().print(table)
 
 
 @cli.command()
@@ -413,7 +432,7 @@ def search(registry: Registry, query: str, limit: int, fmt: str, **filters: str 
     page = registry.request("GET", "/api/v1/search", params=params).json()
     if fmt == "json":
         return print_json(page)
-    table = Table("name", "title", "owner", "layer", "domain", "kind", "latest")
+    table = new_table("name", "title", "owner", "layer", "domain", "kind", "latest")
     for hit in page["items"]:
         add_row(
             table,
@@ -425,7 +444,7 @@ def search(registry: Registry, query: str, limit: int, fmt: str, **filters: str 
             hit["kind"] or "",
             hit["latest_version"] or "",
         )
-    stdout.print(table)
+    stdout().print(table)
     click.echo(f"{len(page['items'])} of {counted(page['total'], 'API')}")
 
 
@@ -461,7 +480,8 @@ VALIDITY = click.Choice(["full", "syntax-only", "none"])
     "--policy",
     "policy_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Severity policy file (YAML or JSON): rule levels and open enums or unions.",
+    help="Severity policy file: YAML or JSON (rule levels, off included, and open enums or unions), or "
+    "oasdiff's severity-levels text (`rule-id err|warn|info|none` a line).",
 )
 @click.pass_obj
 def diff(
@@ -786,6 +806,8 @@ def _contract(registry: Registry, ref: str, *, level: Strictness) -> Any:
     except ContractError as exc:
         raise CliError(f"{path}: {exc.detail}") from None
     if issues:
+        from contracts.positions import with_positions
+
         errors = counted(len(issues), "error")
         raise PolicyRefused(
             f"{path}: invalid {kind}, {errors} (--validity syntax-only skips this check)",
@@ -808,6 +830,9 @@ def import_dir(registry: Registry, directory: Path, owner: str) -> None:
         raise CliError(f"{directory}: no .json, .yaml, .yml or .zip files found")
     failures = refusals = 0
     counts = {"published": 0, "unchanged": 0}
+    from rich.console import Console
+    from rich.progress import Progress
+
     with Progress(console=Console(stderr=True), transient=True) as progress:
         task = progress.add_task("publishing", total=len(plan))
         for api_name, file in plan:
@@ -866,13 +891,13 @@ def flows_list(registry: Registry, fmt: str) -> None:
     items = registry.request("GET", "/api/v1/flows").json()["items"]
     if fmt == "json":
         return print_json(items)
-    table = Table("flow", "owner", "steps", "bound to", "runs", "late")
+    table = new_table("flow", "owner", "steps", "bound to", "runs", "late")
     for item in items:
         bound = ", ".join(f"{o['api']}:{o['operation_id'] or '*'}" for o in item["operations"])
         runs = " ".join(f"{state}={count}" for state, count in sorted(item["runs"].items()))
         steps = " > ".join(step["name"] for step in item["steps"])
         add_row(table, item["name"], item["owner"], steps, bound, runs, str(item["late"]))
-    stdout.print(table)
+    stdout().print(table)
 
 
 @flows.command(name="runs")
@@ -904,7 +929,7 @@ def flows_runs(
     page = registry.request("GET", "/api/v1/flows/runs", params=params).json()
     if fmt == "json":
         return print_json(page)
-    table = Table("run", "flow", "state", "keys", "failed step", "started", "late")
+    table = new_table("run", "flow", "state", "keys", "failed step", "started", "late")
     for run in page["items"]:
         keys = " ".join(f"{name}={value}" for name, value in run["keys"].items())
         late = "late" if run["late"] else ""
@@ -918,7 +943,7 @@ def flows_runs(
             run["created_at"][:19],
             late,
         )
-    stdout.print(table)
+    stdout().print(table)
     click.echo(f"{len(page['items'])} of {counted(page['total'], 'run')}")
 
 
@@ -934,13 +959,13 @@ def flows_show(registry: Registry, run_id: str, fmt: str) -> None:
     click.echo(
         f"{run['id']} {run['flow']} {run['state']}{' (late)' if run['late'] else ''} trace {run['trace_id']}"
     )
-    table = Table("step", "state", "attempts", "started", "ended", "error / output")
+    table = new_table("step", "state", "attempts", "started", "ended", "error / output")
     for step in run["steps"]:
         error = step.get("error") or {}
         detail = error.get("message") or step.get("output_summary") or ""
         started, ended = (step.get(f) or "" for f in ("started_at", "ended_at"))
         add_row(table, step["name"], step["state"], str(step["attempts"]), started[:23], ended[:23], detail)
-    stdout.print(table)
+    stdout().print(table)
 
 
 @flows.command(name="retry")
@@ -1008,11 +1033,11 @@ def keys_list(fmt: str) -> None:
     stored = _with_key_store(run)
     if fmt == "json":
         return print_json(stored)
-    table = Table("generation", "kid", "state", "created", "retired")
+    table = new_table("generation", "kid", "state", "created", "retired")
     for key in stored:
         retired = key.retired_at.isoformat()[:19] if key.retired_at else ""
         add_row(table, str(key.generation), key.kid, key.state, key.created_at.isoformat()[:19], retired)
-    stdout.print(table)
+    stdout().print(table)
 
 
 def _with_key_store(action: Any) -> Any:

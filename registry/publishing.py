@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Issue
 from contracts.loading import Document, LoadLimits
-from contracts.submission import AnalyzedContract, Strictness, analyze_bundle, analyze_document
+from contracts.strictness import Strictness
+from contracts.submission import AnalyzedContract, analyze_bundle, analyze_document
 from policies.auth import Principal
 from registry import audit, catalog, compatibility, rulesets
 from registry import scopes as ownership

@@ -10,7 +10,7 @@ from contracts.diff.asyncapi import diff_asyncapi
 from contracts.diff.catalog import Level
 from contracts.diff.changes import Bump, Change, required_bump
 from contracts.diff.openapi import diff_openapi
-from contracts.diff.policy import SeverityPolicy, apply_policy
+from contracts.diff.policy import SeverityPolicy, apply_policy_counted
 from contracts.errors import IncomparableContracts
 from contracts.kinds import Family, detect_kind
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits
@@ -20,6 +20,8 @@ class DiffReport(msgspec.Struct, frozen=True):
     breaking: bool
     required_bump: Bump
     changes: list[Change]
+    # Findings of the rules a policy turned `off`, by rule: counted nowhere else, shown nowhere.
+    suppressed: dict[str, int] = {}
 
 
 def diff_documents(
@@ -48,13 +50,15 @@ def diff_documents(
         )
     else:
         changes = diff_asyncapi(base, revision, max_comparisons=limits.max_schema_comparisons)
+    suppressed: dict[str, int] = {}
     if policy is not None:
-        changes = apply_policy(changes, policy)
+        changes, suppressed = apply_policy_counted(changes, policy)
     changes.sort(key=_order)
     return DiffReport(
         breaking=any(c.level is Level.ERROR for c in changes),
         required_bump=required_bump(changes),
         changes=changes,
+        suppressed=suppressed,
     )
 
 

@@ -25,11 +25,12 @@ class _GroupedReport(msgspec.Struct, frozen=True):
     required_bump: Bump
     groups: list[ChangeGroup]
     changes: list[Change]
+    suppressed: dict[str, int]  # findings of rules a policy turned off, by rule
 
 
 def as_json(report: DiffReport) -> bytes:
     groups = group_changes(report.changes)
-    grouped = _GroupedReport(report.breaking, report.required_bump, groups, report.changes)
+    grouped = _GroupedReport(report.breaking, report.required_bump, groups, report.changes, report.suppressed)
     return msgspec.json.encode(grouped) + b"\n"
 
 
@@ -47,7 +48,11 @@ def _summary(report: DiffReport, groups: list[ChangeGroup]) -> str:
     else:
         listed = "no changes"
     verdict = "breaking" if report.breaking else "not breaking"
-    return f"{listed}; {verdict}; required bump: {report.required_bump.value}"
+    summary = f"{listed}; {verdict}; required bump: {report.required_bump.value}"
+    if report.suppressed:
+        findings = plural(sum(report.suppressed.values()), "finding")
+        summary += f"; {findings} of {plural(len(report.suppressed), 'rule')} turned off by policy"
+    return summary
 
 
 def _level(group: ChangeGroup) -> str:

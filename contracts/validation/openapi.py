@@ -29,28 +29,26 @@ Where the two cannot agree exactly, and why:
 from __future__ import annotations
 
 import functools
+import re
 import string
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jsonschema_rs
-from jsonschema.exceptions import ValidationError
-from openapi_schema_validator import (
-    OAS30Validator,
-    OAS31Validator,
-    oas30_format_checker,
-    oas31_format_checker,
-)
-from openapi_schema_validator._dialects import OAS31_BASE_DIALECT_ID, OAS31_BASE_DIALECT_METASCHEMA
-from openapi_schema_validator._format import is_regex
-from openapi_schema_validator._specifications import REGISTRY as OPENAPI_SPECIFICATIONS
-from openapi_spec_validator.schemas.utils import get_schema_content
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT4, DRAFT202012
 
 from contracts.errors import Issue
 from contracts.loading import Document
 from contracts.references import child, follow, fragment, pointer
+from contracts.validation.bundled import (
+    OAS31_BASE_DIALECT_ID,
+    OAS31_BASE_VOCABULARY_ID,
+    metaschema,
+    openapi_schema,
+)
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 OPERATIONS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 _DRAFT4 = "http://json-schema.org/draft-04/schema"
@@ -81,29 +79,45 @@ def semantic_issues(doc: Document, line: str) -> list[Issue]:
 
 @functools.cache
 def _structure_validator(line: str) -> Any:
-    return jsonschema_rs.validator_for(get_schema_content(line))
+    return jsonschema_rs.validator_for(openapi_schema(line))
 
 
 @functools.cache
 def _meta_validator(dialect: str) -> Any:
     """A compiled validator of schemas written in `dialect`, built once per process.
 
-    The meta-schemas and the regex check are openapi-schema-validator's own (private modules): the
-    ones openapi-spec-validator checks schemas with, so that both agree on what a valid schema is.
+    The meta-schemas are the files openapi-schema-validator checks schemas with (read without
+    importing it: contracts/validation/bundled.py), so that both agree on what a valid schema is.
     """
-    formats = {name: _accept for name in _UNCHECKED_META_FORMATS} | {"regex": is_regex}
+    formats = {name: _accept for name in _UNCHECKED_META_FORMATS} | {"regex": _is_regex}
     if dialect == OAS31_BASE_DIALECT_ID:
-        vocabulary = "https://spec.openapis.org/oas/3.1/meta/base"
-        registry = jsonschema_rs.Registry([(vocabulary, OPENAPI_SPECIFICATIONS.contents(vocabulary))])
+        registry = jsonschema_rs.Registry([(OAS31_BASE_VOCABULARY_ID, metaschema(OAS31_BASE_VOCABULARY_ID))])
         return jsonschema_rs.validator_for(
-            OAS31_BASE_DIALECT_METASCHEMA, registry=registry, validate_formats=True, formats=formats
+            metaschema(dialect), registry=registry, validate_formats=True, formats=formats
         )
-    return jsonschema_rs.validator_for(
-        OPENAPI_SPECIFICATIONS.contents(dialect), validate_formats=True, formats=formats
-    )
+    return jsonschema_rs.validator_for(metaschema(dialect), validate_formats=True, formats=formats)
 
 
 def _accept(_: str) -> bool:
+    return True
+
+
+def _is_regex(pattern: str) -> bool:
+    """openapi-schema-validator's `regex` format check (`_regex.is_valid_regex`): ECMA 262 through
+    `regress` when it is installed, else Python's `re`. Written again here because importing it runs
+    that package's `__init__`, a fifth of a second of start-up (see bundled.py)."""
+    try:
+        from regress import Regex, RegressError
+    except ImportError:
+        try:
+            re.compile(pattern)
+        except re.error:
+            return False
+        return True
+    try:
+        Regex(pattern)
+    except RegressError:
+        return False
     return True
 
 
@@ -325,6 +339,17 @@ class _Semantics:
         its own formats and draft 4 keywords, which no compiled validator implements. Documents hold
         few defaults, so this costs little.
         """
+        # Imported here, not at the top: openapi-schema-validator costs a fifth of a second to import
+        # (its settings go through pydantic-settings), and most documents have no `default` to check.
+        from openapi_schema_validator import (
+            OAS30Validator,
+            OAS31Validator,
+            oas30_format_checker,
+            oas31_format_checker,
+        )
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT4, DRAFT202012
+
         if self.line == "3.1":
             validator_class, formats, specification = OAS31Validator, oas31_format_checker, DRAFT202012
         else:

@@ -124,6 +124,7 @@ class CompatibilityController(Controller):
         )
         verdict = checked.verdict
         report = verdict.report
+        groups = await anyio.to_thread.run_sync(group_changes, report.changes) if report else []
         return CompatibilityOut(
             api=checked.api.name,
             version=checked.version,
@@ -134,4 +135,6 @@ class CompatibilityController(Controller):
             required_bump=verdict.required_bump.value,
             changes=report.changes if report else [],
             offending=verdict.offending,
+            groups=groups,
+            suppressed=report.suppressed if report else {},
         )

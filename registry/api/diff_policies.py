@@ -22,8 +22,8 @@ from registry.errors import RegistryError
 PolicyBody = Annotated[
     SeverityPolicy,
     Body(
-        description="`severity`: rule id to error, warning or info (ids in docs/changes.md); `open_enums`"
-        " and `open_unions`: new enum values, union members and channel messages break no reader"
+        description="`severity`: rule id to error, warning, info or off (ids in docs/changes.md);"
+        " `open_enums` and `open_unions`: new enum values, union members and channel messages break no reader"
     ),
 ]
 

@@ -249,8 +249,12 @@ class CompatibilityOut(msgspec.Struct):
     verdict: Literal["compatible", "incompatible"]
     breaking: bool
     required_bump: BumpName
-    changes: list[Change]
+    changes: list[Change]  # every finding, once per operation it reaches, as before groups were added
     offending: list[Change]
+    # The changes once each at the place that changed, with the operations they reach, breaking
+    # first: what `charter diff --format json` answers as `groups`.
+    groups: list[ChangeGroup] = []
+    suppressed: dict[str, int] = {}  # findings of rules the API's severity policy turned off, by rule
 
 
 class VersionList(msgspec.Struct):

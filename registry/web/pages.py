@@ -16,7 +16,7 @@ from litestar.params import PathParameter, QueryParameter
 from litestar.response import Template
 from sqlalchemy import select
 
-from contracts.diff import Bump, Change, Level, actual_bump, bump_suffices, group_changes
+from contracts.diff import Bump, ChangeGroup, Level, actual_bump, bump_suffices, group_changes
 from contracts.lint import Finding, lint
 from contracts.lint.findings import in_report_order
 from contracts.lint.ruleset import RECOMMENDED
@@ -37,9 +37,11 @@ from registry.web.usage_chart import daily_usage
 
 PAGE_SIZE = 20
 MAX_PAGE = 50_000  # offset 1,000,000 at most, as the search API
-# The API page lists the changes of this many recent versions, each cut at this many changes.
+# The API page lists the changes of this many recent versions, each cut at this many changes (each
+# one place that changed), naming this many of the operations a change reaches.
 CHANGELOG_VERSIONS = 20
 CHANGES_PER_VERSION = 50
+CHANGELOG_OPERATIONS = 5
 MAX_FINDINGS = 100
 # A change to a shared schema reaches hundreds of operations: the diff page names this many of them.
 OPERATIONS_PER_GROUP = 50
@@ -47,7 +49,6 @@ TEAM_APIS = 100
 Name = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 Version = Annotated[str, PathParameter(max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")]
 Text = Annotated[str | None, QueryParameter(max_length=200)]
-_LEVEL_ORDER = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
 KINDS = ("openapi", "asyncapi")
 
 
@@ -151,11 +152,7 @@ class PortalController(Controller):
             findings = in_report_order(await anyio.to_thread.run_sync(lint, document, ruleset))
         usage, calls_by_version = await queries.usage_by_version(session, api)
         chart = await daily_usage(session, api.name, utcnow().date())
-        changelog = [
-            (row, _in_change_order(compatibility.stored_changes(row)))
-            for row in newest_first[:CHANGELOG_VERSIONS]
-            if row.base_version is not None
-        ]
+        changelog = await anyio.to_thread.run_sync(_changelog, newest_first[:CHANGELOG_VERSIONS])
         return page(
             request,
             "api.html",
@@ -166,6 +163,7 @@ class PortalController(Controller):
             curl=_curl_example(settings.public_url, api, shown, document),
             changelog=changelog,
             changes_per_version=CHANGES_PER_VERSION,
+            changelog_operations=CHANGELOG_OPERATIONS,
             findings=findings[:MAX_FINDINGS],
             finding_count=len(findings),
             api_url=f"{settings.public_url}/api/v1/apis/{api.name}",
@@ -288,8 +286,16 @@ def _shown_version(api: Api, versions: list[ApiVersion]) -> ApiVersion | None:
     return versions[-1] if versions else None
 
 
-def _in_change_order(changes: list[Change]) -> list[Change]:
-    return sorted(changes, key=lambda c: (_LEVEL_ORDER[c.level], c.operation or "", c.id))
+def _changelog(rows: list[ApiVersion]) -> list[tuple[ApiVersion, list[ChangeGroup], int]]:
+    """Each version's stored changes, once per place that changed (breaking first), and the number of
+    findings they group. Off the event loop: a shared schema's change is a finding per operation."""
+    changelog = []
+    for row in rows:
+        if row.base_version is None:
+            continue
+        changes = compatibility.stored_changes(row)
+        changelog.append((row, group_changes(changes), len(changes)))
+    return changelog
 
 
 def _curl_example(public_url: str, api: Api, row: ApiVersion | None, document: Document | None) -> str | None:

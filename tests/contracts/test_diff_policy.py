@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from contracts.diff import Bump, InvalidPolicy, Level, SeverityPolicy, diff_documents, load_policy
 from contracts.diff.catalog import RESPONSE_BODY
+from contracts.diff.render import as_json, as_text
 from tests.contracts.diff_fixtures import asyncapi_with, document_for
 from tests.contracts.test_diff_findings import document, holding
 
@@ -129,3 +131,71 @@ def test_levels_stay_the_catalogs_without_a_policy() -> None:
         Level.INFO,
         Level.WARNING,
     }
+
+
+def test_a_rule_turned_off_drops_its_findings_from_every_count_and_says_how_many() -> None:
+    base, revision = document(holding("status", STATUS)), document(holding("status", MORE))
+    strict = SeverityPolicy(severity={"response-property-enum-value-added": "error"})
+    assert diff_documents(base, revision, policy=strict).breaking
+    off = SeverityPolicy(severity={"response-property-enum-value-added": "off"})
+    report = diff_documents(base, revision, policy=off)
+    assert [c.id for c in report.changes] == ["request-property-enum-value-added"]
+    assert report.suppressed == {"response-property-enum-value-added": 1}
+    assert not report.breaking and report.required_bump is Bump.PATCH
+    # Off wins over open enums, and an API's policy may turn a rule back on over the global one.
+    assert diff_documents(base, revision, policy=msgspec.structs.replace(off, open_enums=True)).suppressed
+    back_on = SeverityPolicy(severity={"response-property-enum-value-added": "warning"}).within(off)
+    assert diff_documents(base, revision, policy=back_on).suppressed == {}
+    assert diff_documents(base, revision).suppressed == {}
+
+
+def test_the_json_report_counts_suppressed_findings_and_the_text_says_so() -> None:
+    base, revision = document(holding("status", STATUS)), document(holding("status", MORE))
+    off = SeverityPolicy(severity={"response-property-enum-value-added": "off"})
+    report = diff_documents(base, revision, policy=off)
+    body = msgspec.json.decode(as_json(report))
+    assert body["suppressed"] == {"response-property-enum-value-added": 1}
+    assert [g["id"] for g in body["groups"]] == ["request-property-enum-value-added"]
+    assert "response-property-enum-value-added" not in as_text(report).split("\n", 1)[0]
+    assert as_text(report).rstrip().endswith("; 1 finding of 1 rule turned off by policy")
+
+
+def test_oasdiffs_severity_levels_file_reads_as_a_policy() -> None:
+    text = (
+        b"# ported from oasdiff\n"
+        b"\n"
+        b"api-path-removed-without-deprecation   ERR\n"
+        b"response-property-enum-value-added warn  # readers cope\n"
+        b"request-property-enum-value-added info\n"
+        b"api-operation-id-changed none\n"
+        b"api-deprecated off\n"
+    )
+    assert load_policy(text) == SeverityPolicy(
+        severity={
+            "api-path-removed-without-deprecation": "error",
+            "response-property-enum-value-added": "warning",
+            "request-property-enum-value-added": "info",
+            "api-operation-id-changed": "off",
+            "api-deprecated": "off",
+        }
+    )
+
+
+def test_an_oasdiff_file_mistake_is_one_line_with_its_line_number() -> None:
+    for text, message in (
+        (
+            b"api-deprecated err\nno-such-rule warn\nnor-this info\n",
+            "line 2: unknown rule `no-such-rule` (and 1 more)",
+        ),
+        (b"api-deprecated fatal\n", "line 1: unknown level `fatal`"),
+        (b"api-deprecated err\napi-path-removed-without-deprecation\n", "line 2: expected `rule-id level`"),
+    ):
+        with pytest.raises(InvalidPolicy) as caught:
+            load_policy(text)
+        assert caught.value.detail.startswith(message) and "\n" not in caught.value.detail
+    with pytest.raises(InvalidPolicy) as caught:
+        load_policy(b"api-deprecated err\nno-such-rule warn\nnor-this info\n")
+    assert [(i.pointer, i.message) for i in caught.value.issues] == [
+        ("/severity/no-such-rule", "line 2: not a rule of the diff"),
+        ("/severity/nor-this", "line 3: not a rule of the diff"),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -76,7 +77,7 @@ def test_depth_limit_applies_to_yaml_and_json():
 
 def test_any_json_value_decodes_within_the_same_limits():
     assert decode_json(b'"text"') == "text"
-    assert decode_json(b"[1, {\"a\": [2]}]") == [1, {"a": [2]}]
+    assert decode_json(b'[1, {"a": [2]}]') == [1, {"a": [2]}]
     with pytest.raises(DocumentUnreadable, match="nested deeper than 3 levels"):
         decode_json(b"[[[[[]]]]]", limits=LoadLimits(max_depth=3))
     with pytest.raises(DocumentUnreadable, match="nested too deeply"):
@@ -134,3 +135,21 @@ def test_fingerprint_ignores_key_order_and_format(doc):
 
 def test_fingerprint_sees_content_changes():
     assert fingerprint(projects()) != fingerprint(projects(description="other"))
+
+
+def test_json_is_checked_as_yaml_is_normalized_only_faster():
+    """What msgspec decodes from JSON has nothing to normalize: the check alone gives the same tree
+    and refuses the same documents with the same words."""
+    from contracts.loading import _check_json_tree, _normalize
+
+    stripe = msgspec.json.decode(corpus("stripe", "spec3-v110.json").read_bytes())
+    assert _check_json_tree(stripe, 64, 10**9) is stripe
+    assert _normalize(stripe, 64, 10**9) is stripe
+    for data, depth, budget in ((b"[[[[[]]]]]", 3, 100), (b'{"a": [1, 2, {"b": [3, 4]}]}', 64, 4)):
+        value = msgspec.json.decode(data)
+        refusals = []
+        for check in (_check_json_tree, _normalize):
+            with pytest.raises((DocumentUnreadable, DocumentTooLarge)) as caught:
+                check(value, depth, budget)
+            refusals.append((type(caught.value), str(caught.value)))
+        assert refusals[0] == refusals[1]

@@ -430,3 +430,65 @@ def test_a_keyboard_alone_signs_in_searches_facets_and_opens_an_api(
     tab_to(page, page.get_by_role("link", name="1.1.0", exact=True))
     page.keyboard.press("Enter")
     expect(page).to_have_url(f"{server}/apis/invoice-events/versions/1.1.0")
+
+
+def ledger(version: str, *, grown: bool = False) -> dict:
+    """Three operations answer the shared `Entry`; the grown version adds a property to it and
+    removes one of them."""
+    entry = {"$ref": "#/components/schemas/Entry"}
+
+    def answering(schema: dict, summary: str) -> dict:
+        content = {"application/json": {"schema": schema}}
+        return {"get": {"summary": summary, "responses": {"200": {"description": "ok", "content": content}}}}
+
+    paths = {
+        "/entries": answering({"type": "array", "items": entry}, "List entries"),
+        "/entries/{entryId}": answering(entry, "Read an entry"),
+        "/entries/latest": answering(entry, "The latest entry"),
+        "/entries/first": answering(entry, "The first entry"),
+    }
+    paths["/entries/{entryId}"]["parameters"] = [
+        {"name": "entryId", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+    properties = {"amount": {"type": "number"}, "account": {"type": "string"}}
+    if grown:
+        properties["memo"] = {"type": "string"}
+        del paths["/entries/first"]
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Ledger", "version": version},
+        "paths": paths,
+        "components": {"schemas": {"Entry": {"type": "object", "properties": properties}}},
+    }
+
+
+def test_an_api_pages_changelog_shows_each_change_once_with_the_operations_it_reaches(
+    page: Page, server: str, screenshot
+) -> None:
+    token = httpx.post(f"{server}/oauth/token", data={"grant_type": "client_credentials"}, auth=ADMIN)
+    headers = {"Authorization": f"Bearer {token.json()['access_token']}", "Content-Type": "application/json"}
+    for document, params in ((ledger("1.0.0"), {"owner": "finance"}), (ledger("2.0.0", grown=True), {})):
+        published = httpx.post(
+            f"{server}/api/v1/apis/ledger/versions",
+            content=msgspec.json.encode(document),
+            headers=headers,
+            params=params,
+        )
+        assert published.status_code == 201, published.text
+
+    sign_in(page, server)
+    page.goto(f"{server}/apis/ledger")
+    heading = page.locator("#changelog + h3")
+    expect(heading).to_contain_text(
+        "2.0.0 since 1.0.0, needs a major bump; 2 changes, 4 findings across operations"
+    )
+    items = page.locator("#changelog + h3 + ul.changes > li")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_contain_text("GET /entries/first removed")  # breaking first
+    expect(items.nth(0).locator(".badge")).to_have_text("error")
+    shared = items.nth(1)
+    expect(shared.locator(".change-message")).to_have_text("`Entry.memo`: property added")
+    expect(shared.locator(".reaches")).to_have_text(
+        "reaches 3 operations: GET /entries, GET /entries/latest, GET /entries/{entryId}"
+    )
+    screenshot(page, "api-changelog-grouped")

@@ -307,3 +307,13 @@ def test_the_diff_page_shows_each_change_once_with_its_operations_breaking_first
     httpx.put(f"{server}/api/v1/apis/shared/diff-policy", json=policy, headers=headers).raise_for_status()
     judged = get(server, "/apis/shared/diff?from=1.0.0&to=2.0.0").text
     assert "error → warning by policy" in judged and "0 breaking, 1 warning, 1 info" in judged
+    off = {"severity": {"response-property-became-nullable": "off"}}
+    httpx.put(f"{server}/api/v1/apis/shared/diff-policy", json=off, headers=headers).raise_for_status()
+    quiet = get(server, "/apis/shared/diff?from=1.0.0&to=2.0.0").text
+    assert (
+        "0 breaking, 0 warning, 1 info." in quiet and "response-property-became-nullable</code>" not in quiet
+    )
+    assert (
+        "2 findings of rules the severity policy turns off (response-property-became-nullable) are not shown."
+        in quiet
+    )

@@ -35,7 +35,8 @@ def test_json_format_is_one_object_with_the_documented_fields(pair):
     result = charter("diff", str(base), str(revision), "--format", "json", url=OFFLINE)
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
-    assert set(body) == {"breaking", "required_bump", "groups", "changes"}
+    assert set(body) == {"breaking", "required_bump", "groups", "changes", "suppressed"}
+    assert body["suppressed"] == {}
     assert (body["breaking"], body["required_bump"]) == (True, "major")
     (change,) = body["changes"]
     assert change == {
@@ -195,3 +196,34 @@ def test_a_policy_file_sets_levels_and_shows_them(pair, tmp_path):
     assert "| 🔵 info (error → info by policy) |" in markdown.stdout
     missing = charter("diff", str(base), str(revision), "--policy", str(tmp_path / "none.yaml"), url=OFFLINE)
     assert missing.returncode == 2 and "cannot read the policy" in missing.stderr
+
+
+def test_an_oasdiff_severity_levels_file_turns_a_rule_off(pair, tmp_path):
+    base, revision = pair
+    levels = tmp_path / "severity-levels.txt"
+    levels.write_text("# as oasdiff reads it\napi-path-removed-without-deprecation none\n")
+    result = charter(
+        "diff", str(base), str(revision), "--policy", str(levels), "--fail-on", "warning", url=OFFLINE
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "no changes; not breaking; required bump: none; 1 finding of 1 rule turned off by policy"
+    ]
+    as_json = charter(
+        "diff", str(base), str(revision), "--policy", str(levels), "--format", "json", url=OFFLINE
+    )
+    body = json.loads(as_json.stdout)
+    assert (body["changes"], body["groups"]) == ([], [])
+    assert body["suppressed"] == {"api-path-removed-without-deprecation": 1}
+
+
+def test_an_oasdiff_rule_charter_does_not_have_is_one_line_and_exit_2(pair, tmp_path):
+    base, revision = pair
+    levels = tmp_path / "severity-levels.txt"
+    levels.write_text("api-path-removed-without-deprecation err\nresponse-mediatype-updated warn\n")
+    result = charter("diff", str(base), str(revision), "--policy", str(levels), url=OFFLINE)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[0] == (
+        f"charter: error: {levels}: line 2: unknown rule `response-mediatype-updated`: "
+        "rule ids are listed in docs/changes.md"
+    )

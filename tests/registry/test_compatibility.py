@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
+from contracts.diff import diff_documents
+from contracts.diff.render import as_json as as_diff_json
 from tests.samples import JSON_HEADERS, as_json, invoice_events, projects
 
 API = "/api/v1/apis/projects"
@@ -172,6 +176,42 @@ async def test_dry_run_answers_a_verdict_and_stores_nothing(client, reader_heade
     assert major.json()["verdict"] == "compatible"
     versions = await client.get(f"{API}/versions", headers=reader_headers)
     assert [v["version"] for v in versions.json()["items"]] == published
+
+
+def answering_projects(version: str) -> dict[str, Any]:
+    """`projects` whose two reads answer the shared `Project` schema."""
+    doc = projects(version)
+    project = {"$ref": "#/components/schemas/Project"}
+    paths = doc["paths"]
+    paths["/projects"]["get"]["responses"]["200"]["content"] = {
+        "application/json": {"schema": {"type": "array", "items": project}}
+    }
+    paths["/projects/{projectId}"]["get"]["responses"]["200"]["content"] = {
+        "application/json": {"schema": project}
+    }
+    return doc
+
+
+async def test_dry_run_groups_its_changes_as_charter_diff_json_does(
+    client, publisher_headers, reader_headers, published
+):
+    """A shared schema's new property reaches several operations: one group, and every finding."""
+    base = answering_projects("2.1.0")
+    assert (await publish(client, publisher_headers, base)).status_code == 201
+    candidate = answering_projects("2.2.0")
+    candidate["components"]["schemas"]["Project"]["properties"]["budget"] = {"type": "number"}
+    response = await client.post(
+        f"{API}/compatibility", content=as_json(candidate), headers={**reader_headers, **JSON_HEADERS}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    cli = msgspec.json.decode(as_diff_json(diff_documents(base, candidate)))
+    assert body["groups"] == cli["groups"] and body["changes"] == cli["changes"]
+    response_group = next(g for g in body["groups"] if g["id"] == "response-property-added-optional")
+    assert response_group["place"] == "Project.budget"
+    assert response_group["operations"] == ["GET /projects", "GET /projects/{projectId}"]
+    assert len(body["changes"]) > len(body["groups"])  # the flat list stays, one per operation
+    assert body["verdict"] == "compatible" and body["suppressed"] == {}
 
 
 async def test_dry_run_refuses_bad_input_with_a_problem(client, reader_headers, published):

@@ -135,3 +135,25 @@ async def test_the_changes_endpoint_pages_the_groups(client, publisher_headers, 
     for bad in ({"limit": "201"}, {"limit": "0"}, {"cursor": "-1"}, {"cursor": "12345678"}):
         response = await client.get(f"{API}/versions/2.1.0/changes", params=bad, headers=reader_headers)
         assert response.status_code == 400, (bad, response.text)
+
+
+async def test_a_rule_turned_off_is_neither_judged_nor_stored_and_the_dry_run_counts_it(
+    client, publisher_headers, reader_headers, published
+):
+    policy = {"severity": {RESTRICTED: "off"}}
+    assert (await client.put(f"{API}/diff-policy", json=policy, headers=publisher_headers)).status_code == 200
+    dry_run = await client.post(
+        f"{API}/compatibility",
+        content=as_json(with_client_enum("2.0.1")),
+        headers={**reader_headers, **JSON_HEADERS},
+    )
+    body = dry_run.json()
+    assert (body["verdict"], body["required_bump"], body["suppressed"]) == (
+        "compatible",
+        "none",
+        {RESTRICTED: 1},
+    )
+    assert body["changes"] == [] and body["groups"] == []
+    accepted = await publish(client, publisher_headers, with_client_enum("2.0.1"))
+    assert accepted.status_code == 201, accepted.text
+    assert (accepted.json()["breaking"], accepted.json()["change_count"]) == (False, 0)
