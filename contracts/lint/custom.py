@@ -13,7 +13,9 @@ from contracts.lint.spectral import paths
 from contracts.loading import Document
 
 
-def check_custom(doc: Document, rule: CustomRule, budget: paths.Budget = paths.UNLIMITED) -> Iterator[Finding]:
+def check_custom(
+    doc: Document, rule: CustomRule, budget: paths.Budget = paths.UNLIMITED
+) -> Iterator[Finding]:
     seen: set[str] = set()
     for path in rule.paths:
         for match in paths.evaluate(doc, path, budget=budget):

@@ -178,8 +178,18 @@ def is_spectral(raw: Any) -> bool:
     if not isinstance(raw, dict):
         return False
     if set(raw) - {"extends", "rules"}:
-        return set(raw) <= {"extends", "rules", "functions", "functionsDir", "formats", "documentationUrl",
-                            "aliases", "overrides", "parserOptions", "description"}
+        return set(raw) <= {
+            "extends",
+            "rules",
+            "functions",
+            "functionsDir",
+            "formats",
+            "documentationUrl",
+            "aliases",
+            "overrides",
+            "parserOptions",
+            "description",
+        }
     extends = raw.get("extends", [])
     for entry in extends if isinstance(extends, list) else [extends]:
         if isinstance(entry, list) or (isinstance(entry, str) and entry.startswith("spectral:")):
@@ -216,8 +226,12 @@ def _load_spectral(raw: dict[str, Any]) -> Ruleset:
         for rule_id, setting in rules.items():
             if rule_id in RULES and not isinstance(setting, dict):
                 try:
-                    level = None if setting is False else severity_of(
-                        RULES[rule_id].severity.value if setting is True else setting, f"rule `{rule_id}`"
+                    level = (
+                        None
+                        if setting is False
+                        else severity_of(
+                            RULES[rule_id].severity.value if setting is True else setting, f"rule `{rule_id}`"
+                        )
                     )
                 except SpectralError as exc:
                     raise InvalidRuleset(str(exc)) from None

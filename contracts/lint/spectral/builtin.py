@@ -30,6 +30,7 @@ contact-properties:
 duplicated-entry-in-enum:
   description: Enum values must not have duplicate entry.
   formats: [oas2, oas3]
+  resolved: false
   given: "$..[?(@.enum)]"
   then: {{field: enum, function: schema, functionOptions: {{schema: {{type: array, uniqueItems: true}}}}}}
 info-contact:
@@ -72,6 +73,7 @@ openapi-tags:
   description: OpenAPI object must have non-empty "tags" array.
   recommended: false
   formats: [oas2, oas3]
+  resolved: false
   given: $
   then: {{field: tags, function: schema, functionOptions: {{schema: {{type: array, minItems: 1}}}}}}
 operation-description:
@@ -101,6 +103,7 @@ operation-singular-tag:
 operation-success-response:
   description: Operation must have at least one "2xx" or "3xx" response.
   formats: [oas2, oas3]
+  resolved: false
   given: "{_OPERATION}"
   then:
     field: responses
@@ -139,7 +142,7 @@ typed-enum:
   given: "$..[?(@.enum && @.type)]"
   then: {{function: typedEnum}}
 array-items:
-  description: Schemas with "type: array", require a sibling "items" field.
+  description: Schemas of type array must have a sibling "items" field.
   severity: error
   formats: [oas3_1]
   given: "$..[?(@.type == 'array')]"
@@ -152,6 +155,7 @@ oas2-api-host:
 oas2-api-schemes:
   description: OpenAPI host "schemes" must be present and non-empty array.
   formats: [oas2]
+  resolved: false
   given: $
   then:
     field: schemes
@@ -191,10 +195,13 @@ oas2-unused-definition:
   formats: [oas2]
   resolved: false
   given: $.definitions
-  then: {{function: unreferencedReusableObject, functionOptions: {{reusableObjectsLocation: "#/definitions"}}}}
+  then:
+    function: unreferencedReusableObject
+    functionOptions: {{reusableObjectsLocation: "#/definitions"}}
 oas3-api-servers:
   description: OpenAPI "servers" must be present and non-empty array.
   formats: [oas3]
+  resolved: false
   given: $
   then:
     field: servers
@@ -237,6 +244,7 @@ oas3-license-allowed-fields:
   description: License object must not have both "identifier" and "url".
   severity: error
   formats: [oas3_1]
+  resolved: false
   given: $.info.license
   then: {{function: schema, functionOptions: {{schema: {{not: {{required: [identifier, url]}}}}}}}}
 oas3-unused-component:
@@ -248,7 +256,16 @@ oas3-unused-component:
 """ + "".join(
     f"    - {{field: {kind}, function: unreferencedReusableObject,"
     f" functionOptions: {{reusableObjectsLocation: '#/components/{kind}'}}}}\n"
-    for kind in ("schemas", "responses", "parameters", "examples", "requestBodies", "headers", "links", "callbacks")
+    for kind in (
+        "schemas",
+        "responses",
+        "parameters",
+        "examples",
+        "requestBodies",
+        "headers",
+        "links",
+        "callbacks",
+    )
 )
 
 ASYNCAPI = """
@@ -342,6 +359,7 @@ asyncapi-server-not-example-com:
 asyncapi-servers:
   description: AsyncAPI object must have non-empty "servers" object.
   formats: [asyncapi2, asyncapi3]
+  resolved: false
   given: $
   then: {field: servers, function: schema, functionOptions: {schema: {type: object, minProperties: 1}}}
 asyncapi-tag-description:
@@ -366,14 +384,18 @@ asyncapi-unused-components-schema:
   formats: [asyncapi2, asyncapi3]
   resolved: false
   given: $.components.schemas
-  then: {function: unreferencedReusableObject, functionOptions: {reusableObjectsLocation: "#/components/schemas"}}
+  then:
+    function: unreferencedReusableObject
+    functionOptions: {reusableObjectsLocation: "#/components/schemas"}
 asyncapi-unused-components-server:
   description: Potentially unused components server has been detected.
   recommended: false
   formats: [asyncapi2]
   resolved: false
   given: $.components.servers
-  then: {function: unreferencedReusableObject, functionOptions: {reusableObjectsLocation: "#/components/servers"}}
+  then:
+    function: unreferencedReusableObject
+    functionOptions: {reusableObjectsLocation: "#/components/servers"}
 """
 
 
@@ -393,11 +415,15 @@ NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
         NotCovered("path-params", "error", True, "path parameters are declared, used and unique"),
         NotCovered("oas2-discriminator", "error", True, "a discriminator names a required property"),
         NotCovered("oas2-operation-formData-consume-check", "warn", True, "formData goes with form consumes"),
-        NotCovered("oas2-operation-security-defined", "warn", True, "security requirements name defined schemes"),
+        NotCovered(
+            "oas2-operation-security-defined", "warn", True, "security requirements name defined schemes"
+        ),
         NotCovered("oas2-schema", "error", True, "the document is valid OpenAPI 2.0 (JSON Schema)"),
         NotCovered("oas2-valid-media-example", "warn", True, "examples are valid against their schema"),
         NotCovered("oas2-valid-schema-example", "warn", True, "schema examples are valid against the schema"),
-        NotCovered("oas3-operation-security-defined", "warn", True, "security requirements name defined schemes"),
+        NotCovered(
+            "oas3-operation-security-defined", "warn", True, "security requirements name defined schemes"
+        ),
         NotCovered("oas3-schema", "error", True, "the document is valid OpenAPI 3.x (JSON Schema)"),
         NotCovered("oas3-server-variables", "warn", True, "server variables are declared and used"),
         NotCovered("oas3-valid-media-example", "warn", True, "examples are valid against their schema"),
@@ -407,7 +433,9 @@ NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
         NotCovered("asyncapi-channel-parameters", "error", True, "channel parameters match the address"),
         NotCovered("asyncapi-channel-servers", "error", True, "channel servers are declared"),
         NotCovered("asyncapi-document-resolved", "error", True, "the resolved document is valid AsyncAPI"),
-        NotCovered("asyncapi-document-unresolved", "error", True, "the document as written is valid AsyncAPI"),
+        NotCovered(
+            "asyncapi-document-unresolved", "error", True, "the document as written is valid AsyncAPI"
+        ),
         NotCovered("asyncapi-latest-version", "info", True, "the latest AsyncAPI version is used"),
         NotCovered("asyncapi-message-examples", "error", True, "message examples match their schemas"),
         NotCovered("asyncapi-message-messageId-uniqueness", "error", True, "messageIds are unique"),
@@ -416,7 +444,9 @@ NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
         NotCovered("asyncapi-payload", "error", True, "payloads are valid schemas of their format"),
         NotCovered("asyncapi-payload-default", "error", True, "payload defaults match their schemas"),
         NotCovered("asyncapi-payload-examples", "error", True, "payload examples match their schemas"),
-        NotCovered("asyncapi-payload-unsupported-schemaFormat", "info", True, "payload schema formats are known"),
+        NotCovered(
+            "asyncapi-payload-unsupported-schemaFormat", "info", True, "payload schema formats are known"
+        ),
         NotCovered("asyncapi-schema", "error", True, "schemas are valid AsyncAPI schemas"),
         NotCovered("asyncapi-schema-default", "error", True, "schema defaults match their schemas"),
         NotCovered("asyncapi-schema-examples", "error", True, "schema examples match their schemas"),
@@ -427,6 +457,13 @@ NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
 }
 
 SOURCES = {"spectral:oas": OAS, "spectral:asyncapi": ASYNCAPI}
+
+
+def _formats_of(name: str) -> frozenset[str]:
+    for prefix, formats in (("oas2-", {"oas2"}), ("oas3-", {"oas3"}), ("asyncapi-", {"asyncapi2"})):
+        if name.startswith(prefix):
+            return frozenset(formats)
+    return frozenset({"oas2", "oas3"})
 
 
 @cache
@@ -442,6 +479,7 @@ def builtin_rulesets() -> dict[str, dict[str, SpectralRule]]:
                 missing.name,
                 severity_of(missing.severity, missing.name) or Severity.WARNING,
                 description=missing.checks,
+                formats=_formats_of(missing.name),
                 recommended=missing.recommended,
                 unsupported=f"Spectral's `{missing.name}` runs its own JavaScript; Charter does not cover it",
             )

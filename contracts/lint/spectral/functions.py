@@ -29,7 +29,6 @@ class Context(msgspec.Struct):
     references: set[str] | None = None  # every local `$ref` in the document, computed once
 
 
-
 def _short(value: Any) -> str:
     if isinstance(value, Node | Items):
         value = value.raw
@@ -259,9 +258,7 @@ def _validator(function: Schema) -> Any:
     if found is None:
         kind = _DIALECTS[function.dialect]
         try:
-            found = (
-                jsonschema_rs.validator_for(function.schema) if kind is None else kind(function.schema)
-            )
+            found = jsonschema_rs.validator_for(function.schema) if kind is None else kind(function.schema)
         except (ValueError, jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError) as exc:
             raise ValueError(f"invalid schema: {str(exc).splitlines()[0]}") from None
         if len(_VALIDATORS) > 1024:
@@ -287,8 +284,9 @@ def _has_external_ref(schema: Any) -> bool:
 _JSON_TYPES = {
     "string": lambda v: isinstance(v, str),
     "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool)
-    or isinstance(v, float) and v.is_integer(),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
+    ),
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "array": lambda v: isinstance(v, list | Items),
@@ -321,7 +319,9 @@ class UnreferencedReusableObject(_Function, frozen=True, rename="camel"):
 
     def __post_init__(self) -> None:
         if not self.reusable_objects_location.startswith("#"):
-            raise ValueError("`reusableObjectsLocation` is a local JSON pointer such as `#/components/schemas`")
+            raise ValueError(
+                "`reusableObjectsLocation` is a local JSON pointer such as `#/components/schemas`"
+            )
 
     def check(self, value: Any, context: Context) -> list[Failure]:
         if not isinstance(value, Mapping):
@@ -382,5 +382,3 @@ CORE_FUNCTIONS: dict[str, type[_Function]] = {
     "typedEnum": TypedEnum,
     "unreferencedReusableObject": UnreferencedReusableObject,
 }
-
-

@@ -69,7 +69,7 @@ UNLIMITED = Budget()
 
 
 def search(pattern: regex.Pattern[str], text: str, budget: Budget) -> bool:
-    """`pattern.search(text)`, stopped by the budget's deadline (the `regex` module can time out, `re` cannot)."""
+    """`pattern.search(text)`, stopped at the budget's deadline (`regex` can time out, `re` cannot)."""
     budget.step()
     try:
         return pattern.search(text, timeout=budget.regex_timeout()) is not None
@@ -110,11 +110,12 @@ class _Scope:
 class Node(Mapping[str, Any]):
     """A JSON object with the pointer it is written at; members through their `$ref`s."""
 
-    __slots__ = ("_members", "pointer", "raw", "scope")
+    __slots__ = ("_members", "_written", "pointer", "raw", "scope")
 
     def __init__(self, raw: dict[str, Any], pointer: str, scope: _Scope) -> None:
         self.raw, self.pointer, self.scope = raw, pointer, scope
         self._members: dict[str, Any] | None = None
+        self._written: list[tuple[str, Any, bool]] | None = None
 
     def _all(self) -> dict[str, Any]:
         if self._members is None:
@@ -132,21 +133,26 @@ class Node(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.raw)
 
-    def written(self) -> Iterator[tuple[str, Any, bool]]:
+    def written(self) -> list[tuple[str, Any, bool]]:
         """(key, view, whether to go on inside) for each container member, as `..` walks them."""
-        for key, value in self.raw.items():
-            if isinstance(value, dict | list):
-                yield str(key), *self.scope.written(value, child(self.pointer, str(key)))
+        if self._written is None:
+            self._written = [
+                (str(key), *self.scope.written(value, child(self.pointer, str(key))))
+                for key, value in self.raw.items()
+                if isinstance(value, dict | list)
+            ]
+        return self._written
 
 
 class Items(Sequence[Any]):
     """A JSON array with the pointer it is written at; items through their `$ref`s."""
 
-    __slots__ = ("_items", "pointer", "raw", "scope")
+    __slots__ = ("_items", "_written", "pointer", "raw", "scope")
 
     def __init__(self, raw: list[Any], pointer: str, scope: _Scope) -> None:
         self.raw, self.pointer, self.scope = raw, pointer, scope
         self._items: list[Any] | None = None
+        self._written: list[tuple[int, Any, bool]] | None = None
 
     def _all(self) -> list[Any]:
         if self._items is None:
@@ -159,10 +165,14 @@ class Items(Sequence[Any]):
     def __len__(self) -> int:
         return len(self.raw)
 
-    def written(self) -> Iterator[tuple[int, Any, bool]]:
-        for index, value in enumerate(self.raw):
-            if isinstance(value, dict | list):
-                yield index, *self.scope.written(value, child(self.pointer, index))
+    def written(self) -> list[tuple[int, Any, bool]]:
+        if self._written is None:
+            self._written = [
+                (index, *self.scope.written(value, child(self.pointer, index)))
+                for index, value in enumerate(self.raw)
+                if isinstance(value, dict | list)
+            ]
+        return self._written
 
 
 def raw(value: Any) -> Any:
@@ -170,28 +180,32 @@ def raw(value: Any) -> Any:
     return value.raw if isinstance(value, Node | Items) else value
 
 
-def plain(value: Any, budget: Budget = UNLIMITED, max_depth: int = 64) -> Any:
-    """A selected value as plain JSON for functions that need it (`schema`): local `$ref`s inlined,
-    except one that would recurse into itself, which stays a `$ref`."""
+def plain(value: Any, budget: Budget = UNLIMITED, max_nodes: int = 5_000) -> Any:
+    """A selected value as plain JSON for functions that need it (`schema`), local `$ref`s inlined.
 
-    def build(node: Any, pointer: str, scope: _Scope | None, chain: frozenset[str], depth: int) -> Any:
+    A `$ref` that would recurse into itself stays a `$ref`, and so does every `$ref` met after
+    `max_nodes` nodes: inlining all of Stripe's references below one response is millions of nodes.
+    """
+    count = 0
+
+    def build(node: Any, pointer: str, scope: _Scope | None, chain: frozenset[str]) -> Any:
+        nonlocal count
+        count += 1
         budget.step()
-        if depth > max_depth:
-            raise BudgetExceeded("a value is nested too deeply to check")
-        if scope is not None and isinstance(node, dict) and scope.resolved:
+        if scope is not None and isinstance(node, dict) and scope.resolved and count <= max_nodes:
             target, where = follow(scope.doc, node, pointer)
             if where != pointer:
                 if where in chain:
                     return node
                 node, pointer, chain = target, where, chain | {where}
         if isinstance(node, dict):
-            return {k: build(v, child(pointer, str(k)), scope, chain, depth + 1) for k, v in node.items()}
+            return {str(k): build(v, child(pointer, str(k)), scope, chain) for k, v in node.items()}
         if isinstance(node, list):
-            return [build(v, child(pointer, i), scope, chain, depth + 1) for i, v in enumerate(node)]
+            return [build(v, child(pointer, i), scope, chain) for i, v in enumerate(node)]
         return node
 
     if isinstance(value, Node | Items):
-        return build(value.raw, value.pointer, value.scope, frozenset({value.pointer}), 0)
+        return build(value.raw, value.pointer, value.scope, frozenset({value.pointer}))
     return value
 
 
@@ -413,14 +427,15 @@ def translate(expression: str) -> str:
             at = end + 1
             continue
         if char == "." and not expression.startswith("..", at):
+            # Every name is quoted: python-jsonpath reads `in`, `and`, `true` ... as words of its own.
             name = re.match(rf"\.({_NAME_CHARS}+)", expression[at:])
-            if name and name.group(1) != "*" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.group(1)):
+            if name and name.group(1) != "*":
                 out.append(f"[{_quote(name.group(1))}]")
                 at += name.end()
                 continue
         if expression.startswith("..", at):
             name = re.match(rf"\.\.({_NAME_CHARS}+)", expression[at:])
-            if name and name.group(1) != "*" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name.group(1)):
+            if name and name.group(1) != "*":
                 out.append(f"..[{_quote(name.group(1))}]")
                 at += name.end()
                 continue
@@ -436,10 +451,10 @@ def _closing(expression: str, start: int) -> int:
             at = string.end()
             continue
         char = expression[at]
-        if char == "/" and depth and (lit := re.compile(_REGEX_LITERAL).match(expression, at)):
-            if _regex_context(expression, at):
-                at = lit.end()
-                continue
+        lit = re.compile(_REGEX_LITERAL).match(expression, at) if char == "/" and depth else None
+        if lit and _regex_context(expression, at):
+            at = lit.end()
+            continue
         if char in "[(":
             depth += 1
         elif char in "])":
@@ -493,7 +508,10 @@ def _quote(name: str) -> str:
 
 _JS_METHOD = re.compile(
     r"(?P<subject>#|path\(@\)|@(?:\.[A-Za-z_$][\w$-]*|\[(?:" + _STRING + r")\])*)"
-    r"\.(?P<method>match|indexOf|includes|startsWith|endsWith)\((?P<arg>" + _STRING + "|" + _REGEX_LITERAL
+    r"\.(?P<method>match|indexOf|includes|startsWith|endsWith)\((?P<arg>"
+    + _STRING
+    + "|"
+    + _REGEX_LITERAL
     + r")\)(?P<compare>\s*(?:===?|!==?|>=?|<=?)\s*-?\d+)?"
 )
 

@@ -64,6 +64,10 @@ _RULE_KEYS = {
 }
 
 
+# Options that are valid Spectral but that Charter cannot honour say this; the rule is unsupported.
+_NOT_SUPPORTED = "is not supported"
+
+
 class SpectralError(ValueError):
     """The ruleset is not a valid Spectral ruleset: one line saying where and why."""
 
@@ -71,8 +75,9 @@ class SpectralError(ValueError):
 class Then(msgspec.Struct, frozen=True):
     field: str | None  # a member path (`contact.name`), `@key`, or a JSONPath relative to the node
     function: str
-    check: Function | None  # None: a function Charter does not have
+    check: Function | None  # None: a function Charter does not have, or options it cannot honour
     field_path: paths.Path | None = None  # `field` when it is a JSONPath
+    unsupported: str | None = None  # why `check` is None
 
 
 class SpectralRule(msgspec.Struct, frozen=True):
@@ -95,7 +100,9 @@ def severity_of(raw: Any, where: str) -> Severity | None:
     return _SEVERITIES[raw]
 
 
-def load_spectral(raw: dict[str, Any], builtins: dict[str, dict[str, SpectralRule]]) -> tuple[SpectralRule, ...]:
+def load_spectral(
+    raw: dict[str, Any], builtins: dict[str, dict[str, SpectralRule]]
+) -> tuple[SpectralRule, ...]:
     """The rules of a Spectral ruleset, each with its severity (None when off), in a stable order."""
     unknown = set(raw) - _TOP_LEVEL
     if unknown:
@@ -132,7 +139,9 @@ def load_spectral(raw: dict[str, Any], builtins: dict[str, dict[str, SpectralRul
             base = rules[name]
             rules[name] = msgspec.structs.replace(
                 base,
-                severity=severity_of(setting["severity"], f"rule `{name}`") if "severity" in setting else base.severity,
+                severity=severity_of(setting["severity"], f"rule `{name}`")
+                if "severity" in setting
+                else base.severity,
                 description=str(setting.get("description", base.description)),
                 message=setting.get("message", base.message),
             )
@@ -143,14 +152,16 @@ def load_spectral(raw: dict[str, Any], builtins: dict[str, dict[str, SpectralRul
         elif setting is False:
             rules[name] = msgspec.structs.replace(rules[name], severity=None)
         else:
-            rules[name] = msgspec.structs.replace(rules[name], severity=severity_of(setting, f"rule `{name}`"))
+            rules[name] = msgspec.structs.replace(
+                rules[name], severity=severity_of(setting, f"rule `{name}`")
+            )
     out = list(rules.values())
     if "overrides" in raw:
         out.append(
             SpectralRule(
                 "overrides",
                 Severity.WARNING,
-                unsupported="`overrides` (rules per file) are not supported: the ruleset applies to every document",
+                unsupported="`overrides` (rules per file) are not supported: every rule applies to every file",
             )
         )
     return tuple(out)
@@ -271,7 +282,10 @@ def _rule(
     for index, then in enumerate(then_raw):
         check = _then(then, f"{where}: `then`" + (f"[{index}]" if len(then_raw) > 1 else ""))
         if check.check is None:
-            unsupported.append(f"the function `{check.function}` is a custom (JavaScript) function Charter does not run")
+            unsupported.append(
+                check.unsupported
+                or f"the function `{check.function}` is a custom (JavaScript) function Charter does not run"
+            )
         checks.append(check)
     return msgspec.structs.replace(
         rule,
@@ -306,6 +320,10 @@ def _then(raw: Any, where: str) -> Then:
     try:
         check = msgspec.convert(options, kind)
     except (msgspec.ValidationError, ValueError) as exc:
-        message = re.sub(r" - at `\$\.?([^`]*)`", lambda m: f" (at `{m.group(1)}`)" if m.group(1) else "", str(exc))
+        if _NOT_SUPPORTED in str(exc):
+            return Then(field, function, None, field_path, f"`{function}`: {str(exc).splitlines()[0]}")
+        message = re.sub(
+            r" - at `\$\.?([^`]*)`", lambda m: f" (at `{m.group(1)}`)" if m.group(1) else "", str(exc)
+        )
         raise SpectralError(f"{where}: `{function}` options: {message.splitlines()[0]}") from None
     return Then(field, function, check, field_path)

@@ -35,17 +35,16 @@ def check_spectral(doc: Any, rules: tuple[SpectralRule, ...], budget: Budget) ->
     context = Context(doc, budget)
     seen: set[tuple[str, str, str]] = set()
     for rule in rules:
-        if rule.severity is None:
+        if rule.severity is None or (rule.formats and not rule.formats & formats):
             continue
         if rule.unsupported is not None:
+            # A warning whatever the rule's severity: what Charter cannot check must not fail every lint.
             yield Finding(
                 rule.name,
-                rule.severity,
+                Severity.WARNING,
                 f"rule `{rule.name}` is not checked: {rule.unsupported}",
                 "",
             )
-            continue
-        if rule.formats and not rule.formats & formats:
             continue
         try:
             for finding in _run(document, context, rule):
@@ -100,9 +99,10 @@ def _targets(
     pointer = selected.pointer
     key: Any = selected.key
     for token in _field_tokens(then.field):
-        if isinstance(value, Node) and token in value:
-            value, key = value[token], token
-        elif isinstance(value, Items) and isinstance(token, int) and -len(value) <= token < len(value):
+        in_node = isinstance(value, Node) and token in value
+        if in_node or (
+            isinstance(value, Items) and isinstance(token, int) and -len(value) <= token < len(value)
+        ):
             value, key = value[token], token
         else:
             return [(MISSING, child(pointer, token), token)]
