@@ -161,7 +161,7 @@ def load_spectral(
             SpectralRule(
                 "overrides",
                 Severity.WARNING,
-                unsupported="`overrides` (rules per file) are not supported: every rule applies to every file",
+                unsupported="`overrides` (rules per file) are not supported: each rule applies everywhere",
             )
         )
     return tuple(out)
