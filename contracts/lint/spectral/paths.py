@@ -9,10 +9,9 @@ the rule that uses it is reported as unsupported, never dropped quietly.
 
 The document is seen through local `$ref`s (a `resolved: true` rule, Spectral's default): stepping to a
 member follows its reference, so `$.paths.*.*.responses.*.content` reaches a response written in
-`components`. Recursive descent (`..`) walks the document as written and does not cross references:
-a fully resolved Stripe document is more than five million nodes, written it is 200,000, and every
-referenced node is still visited where it is written. Each selected node carries the pointer where it
-is written, so findings point into the file, and a node reached twice is reported once.
+`components`, and recursive descent (`..`) visits every node reachable through references, each once
+(so it ends on recursive schemas). Each selected node carries the pointer where it is written, so
+findings point into the file, and a node reached twice is reported once.
 
 Work is bounded by a `Budget`: every node looked at and every regular expression run counts.
 """
@@ -100,12 +99,6 @@ class _Scope:
             self.views[pointer] = found
         return found
 
-    def written(self, value: Any, pointer: str) -> tuple[Any, bool]:
-        """A member as `..` visits it: (its view, whether the walk goes on inside, which it does unless
-        the member is a `$ref` that is followed)."""
-        followed = self.resolved and isinstance(value, dict) and isinstance(value.get("$ref"), str)
-        return self.view(value, pointer), not followed
-
 
 class Node(Mapping[str, Any]):
     """A JSON object with the pointer it is written at; members through their `$ref`s."""
@@ -115,7 +108,7 @@ class Node(Mapping[str, Any]):
     def __init__(self, raw: dict[str, Any], pointer: str, scope: _Scope) -> None:
         self.raw, self.pointer, self.scope = raw, pointer, scope
         self._members: dict[str, Any] | None = None
-        self._written: list[tuple[str, Any, bool]] | None = None
+        self._written: list[tuple[str, Any]] | None = None
 
     def _all(self) -> dict[str, Any]:
         if self._members is None:
@@ -133,14 +126,10 @@ class Node(Mapping[str, Any]):
     def __len__(self) -> int:
         return len(self.raw)
 
-    def written(self) -> list[tuple[str, Any, bool]]:
-        """(key, view, whether to go on inside) for each container member, as `..` walks them."""
+    def containers(self) -> list[tuple[str, Any]]:
+        """(key, view) for each member that is an object or an array (after its `$ref`), as `..` walks."""
         if self._written is None:
-            self._written = [
-                (str(key), *self.scope.written(value, child(self.pointer, str(key))))
-                for key, value in self.raw.items()
-                if isinstance(value, dict | list)
-            ]
+            self._written = [(k, v) for k, v in self._all().items() if isinstance(v, Node | Items)]
         return self._written
 
 
@@ -152,7 +141,7 @@ class Items(Sequence[Any]):
     def __init__(self, raw: list[Any], pointer: str, scope: _Scope) -> None:
         self.raw, self.pointer, self.scope = raw, pointer, scope
         self._items: list[Any] | None = None
-        self._written: list[tuple[int, Any, bool]] | None = None
+        self._written: list[tuple[int, Any]] | None = None
 
     def _all(self) -> list[Any]:
         if self._items is None:
@@ -165,13 +154,9 @@ class Items(Sequence[Any]):
     def __len__(self) -> int:
         return len(self.raw)
 
-    def written(self) -> list[tuple[int, Any, bool]]:
+    def containers(self) -> list[tuple[int, Any]]:
         if self._written is None:
-            self._written = [
-                (index, *self.scope.written(value, child(self.pointer, index)))
-                for index, value in enumerate(self.raw)
-                if isinstance(value, dict | list)
-            ]
+            self._written = [(i, v) for i, v in enumerate(self._all()) if isinstance(v, Node | Items)]
         return self._written
 
 
@@ -261,25 +246,37 @@ class _SearchFunction(FilterFunction):
         return search(compiled, str(value), self.budget)
 
 
-class _WrittenDescent(JSONPathRecursiveDescentSegment):
-    """`..` over the document as written: a `$ref` member is visited as its target, but the walk does
-    not go on inside it, so it ends on recursive schemas and each written node is visited once."""
+class _ReachableDescent(JSONPathRecursiveDescentSegment):
+    """`..` over every node reachable from where it starts, `$ref`s followed, each written node once.
 
-    def _visit(self, node: Any, depth: int = 1) -> Any:
-        stack = [(node, True)]
+    Once per path segment, not once per way of reaching it: a fully resolved Stripe document is more
+    than five million nodes, the document as written 200,000; and it ends on recursive schemas.
+    """
+
+    def resolve(self, nodes: Any) -> Any:
+        visited: set[int] = set()
+        for node in nodes:
+            for found in self._reachable(node, visited):
+                for selector in self.selectors:
+                    yield from selector.resolve(found)
+
+    def _reachable(self, node: Any, visited: set[int]) -> Any:
+        stack = [node]
         while stack:
-            current, descend = stack.pop()
-            yield current
+            current = stack.pop()
             obj = current.obj
-            if not descend:
-                continue
             if isinstance(obj, Node | Items):
-                children = [(k, v, d) for k, v, d in obj.written()]
+                if id(obj) in visited:
+                    continue
+                visited.add(id(obj))
+                obj.scope.budget.step()
+                children: Any = obj.containers()
             elif isinstance(obj, Mapping):
-                children = [(k, v, True) for k, v in obj.items() if isinstance(v, Mapping | list)]
+                children = [(k, v) for k, v in obj.items() if isinstance(v, Mapping | list)]
             else:
-                continue
-            stack.extend((current.new_child(value, key), d) for key, value, d in reversed(children))
+                children = []
+            yield current
+            stack.extend(current.new_child(value, key) for key, value in reversed(children))
 
 
 class _Environment(JSONPathEnvironment):
@@ -344,7 +341,7 @@ def parse(expression: str) -> Path:
     if not isinstance(compiled, JSONPath):
         raise UnsupportedPath(f"`{expression}`: unions of whole paths are not supported")
     compiled.segments = tuple(
-        _WrittenDescent(env=_ENV, token=s.token, selectors=s.selectors)
+        _ReachableDescent(env=_ENV, token=s.token, selectors=s.selectors)
         if isinstance(s, JSONPathRecursiveDescentSegment)
         else s
         for s in compiled.segments
