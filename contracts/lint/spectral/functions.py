@@ -227,6 +227,8 @@ _DIALECTS = {
 
 
 class Schema(_Function, frozen=True, rename={"all_errors": "allErrors"}):
+    accepts_missing = True  # as Spectral's: an absent value "must exist"
+
     schema: dict[str, Any] | bool
     dialect: Literal["auto", "draft4", "draft6", "draft7", "draft2019-09", "draft2020-12"] = "auto"
     all_errors: bool = False
@@ -238,7 +240,7 @@ class Schema(_Function, frozen=True, rename={"all_errors": "allErrors"}):
 
     def check(self, value: Any, context: Context) -> list[Failure]:
         if value is MISSING:
-            return []
+            return [("must exist", ())]
         instance = plain(value, context.budget)
         failures = []
         for error in _validator(self).iter_errors(instance):

@@ -294,7 +294,8 @@ def compile_regex(pattern: str) -> regex.Pattern[str]:
     """A JavaScript regular expression, `/body/flags` or a bare body, for Python: ValueError if `re`
     cannot compile it (the `regex` module runs it, as it can time out)."""
     body, flags = pattern, ""
-    if literal := re.fullmatch(r"/(.*)/([a-z]*)", pattern, re.DOTALL):
+    # `//` is the two characters, not an empty literal: Spectral reads `/.../` only around a body.
+    if literal := re.fullmatch(r"/(.+)/([a-z]*)", pattern, re.DOTALL):
         body, flags = literal.group(1), literal.group(2)
     if set(flags) - set("gimsuy"):
         raise ValueError(f"unknown regular expression flags {flags!r}")

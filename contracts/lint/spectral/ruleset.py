@@ -21,6 +21,7 @@ from contracts.lint.spectral.paths import UnsupportedPath
 MAX_RULES = 500
 MAX_GIVEN = 50  # paths per rule
 MAX_THEN = 20
+MAX_PATH = 1000  # characters of one `given` path
 FORMATS = frozenset({"oas2", "oas3", "oas3_0", "oas3_1", "asyncapi2", "asyncapi3"})
 _SEVERITIES: dict[Any, Severity | None] = {
     "error": Severity.ERROR,
@@ -250,6 +251,8 @@ def _rule(
     if not given_raw or not all(isinstance(g, str) for g in given_raw):
         raise SpectralError(f"{where}: `given` is a path or a list of paths")
     given = [path for g in given_raw for path in _expand(g, aliases)]
+    if any(len(g) > MAX_PATH for g in given):
+        raise SpectralError(f"{where}: a path in `given` is limited to {MAX_PATH:,} characters")
     if len(given) > MAX_GIVEN:
         raise SpectralError(f"{where}: at most {MAX_GIVEN} paths in `given`")
     then_raw = body["then"] if isinstance(body["then"], list) else [body["then"]]

@@ -98,14 +98,16 @@ def _targets(
     value: Any = selected.value
     pointer = selected.pointer
     key: Any = selected.key
-    for token in _field_tokens(then.field):
+    tokens = _field_tokens(then.field)
+    for index, token in enumerate(tokens):
         in_node = isinstance(value, Node) and token in value
         if in_node or (
             isinstance(value, Items) and isinstance(token, int) and -len(value) <= token < len(value)
         ):
             value, key = value[token], token
         else:
-            return [(MISSING, child(pointer, token), token)]
+            # Spectral points at the whole field path, the missing member and what is below it.
+            return [(MISSING, child(pointer, *tokens[index:]), tokens[-1])]
         pointer = value.pointer if isinstance(value, Node | Items) else child(pointer, token)
     return [(value, pointer, key)]
 
