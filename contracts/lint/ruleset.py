@@ -222,9 +222,14 @@ def _load_spectral(raw: dict[str, Any]) -> Ruleset:
         severities.update(BUILTIN_RULESETS[name].severities)
     rules = raw.get("rules", {})
     own = {}
+    # `info-contact` and `operation-description` are names in both: an extended Spectral ruleset wins.
+    extended = [e[0] if isinstance(e, list) and e else e for e in entries]
+    spectral_names = {
+        name for entry in extended if isinstance(entry, str) for name in builtin_rulesets().get(entry, {})
+    }
     if isinstance(rules, dict):
         for rule_id, setting in rules.items():
-            if rule_id in RULES and not isinstance(setting, dict):
+            if rule_id in RULES and rule_id not in spectral_names and not isinstance(setting, dict):
                 try:
                     level = (
                         None

@@ -76,7 +76,7 @@ def test_depth_limit_applies_to_yaml_and_json():
 
 def test_any_json_value_decodes_within_the_same_limits():
     assert decode_json(b'"text"') == "text"
-    assert decode_json(b"[1, {\"a\": [2]}]") == [1, {"a": [2]}]
+    assert decode_json(b'[1, {"a": [2]}]') == [1, {"a": [2]}]
     with pytest.raises(DocumentUnreadable, match="nested deeper than 3 levels"):
         decode_json(b"[[[[[]]]]]", limits=LoadLimits(max_depth=3))
     with pytest.raises(DocumentUnreadable, match="nested too deeply"):

@@ -488,3 +488,12 @@ def test_a_huge_walk_stops_at_the_step_budget() -> None:
     findings = lint(orders(), load_ruleset(text), paths.Budget(steps=budget.steps // 2))
     assert [(f.rule, f.severity) for f in findings] == [("lint-budget", E)]
     assert "steps" in findings[0].message
+
+
+def test_the_published_coverage_page_is_current() -> None:
+    from contracts.lint.spectral.docs import render_markdown
+
+    published = HERE.parents[1] / "docs" / "spectral.md"
+    assert published.read_text() == render_markdown(), (
+        "regenerate: python -m contracts.lint.spectral > docs/spectral.md"
+    )
