@@ -34,7 +34,7 @@ def check_custom(
                     pointer = child(match.pointer, check.field)
                 else:
                     value, subject = MISSING, check.field
-                failure = check.options.check(value)
+                failure = check.options.check(value, budget)
                 if failure is not None:
                     message = f"`{subject}` {failure}"
                     if rule.description:

@@ -13,7 +13,13 @@ from contracts.lint.catalog import RULES, Severity
 from contracts.lint.functions import FUNCTIONS, Function
 from contracts.lint.spectral import paths
 from contracts.lint.spectral.builtin import builtin_rulesets
-from contracts.lint.spectral.ruleset import SpectralError, SpectralRule, load_spectral, severity_of
+from contracts.lint.spectral.ruleset import (
+    TOP_LEVEL,
+    SpectralError,
+    SpectralRule,
+    load_spectral,
+    severity_of,
+)
 from contracts.loading import load_document
 
 MAX_RULESET_BYTES = 256 * 1024
@@ -178,18 +184,7 @@ def is_spectral(raw: Any) -> bool:
     if not isinstance(raw, dict):
         return False
     if set(raw) - {"extends", "rules"}:
-        return set(raw) <= {
-            "extends",
-            "rules",
-            "functions",
-            "functionsDir",
-            "formats",
-            "documentationUrl",
-            "aliases",
-            "overrides",
-            "parserOptions",
-            "description",
-        }
+        return set(raw) <= TOP_LEVEL
     extends = raw.get("extends", [])
     for entry in extends if isinstance(extends, list) else [extends]:
         if isinstance(entry, list) or (isinstance(entry, str) and entry.startswith("spectral:")):

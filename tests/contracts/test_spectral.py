@@ -497,3 +497,14 @@ def test_the_published_coverage_page_is_current() -> None:
     assert published.read_text() == render_markdown(), (
         "regenerate: python -m contracts.lint.spectral > docs/spectral.md"
     )
+
+
+def test_a_pathological_regex_in_charters_own_format_stops_too() -> None:
+    doc = orders()
+    doc["info"]["description"] = "a" * 40 + "!"
+    text = (
+        "rules:\n  slow:\n    given: $.info\n"
+        "    then: {field: description, function: pattern, functionOptions: {match: '^(a|aa)+$'}}\n"
+    )
+    findings = lint(doc, load_ruleset(text), paths.Budget(seconds=0.5))
+    assert [(f.rule, f.severity) for f in findings if f.rule == "lint-budget"] == [("lint-budget", E)]

@@ -37,7 +37,7 @@ _SEVERITIES: dict[Any, Severity | None] = {
     3: Severity.INFO,
     -1: None,
 }
-_TOP_LEVEL = {
+TOP_LEVEL = {
     "extends",
     "rules",
     "functions",
@@ -105,7 +105,7 @@ def load_spectral(
     raw: dict[str, Any], builtins: dict[str, dict[str, SpectralRule]]
 ) -> tuple[SpectralRule, ...]:
     """The rules of a Spectral ruleset, each with its severity (None when off), in a stable order."""
-    unknown = set(raw) - _TOP_LEVEL
+    unknown = set(raw) - TOP_LEVEL
     if unknown:
         raise SpectralError(f"unknown top-level key `{sorted(unknown)[0]}` in a Spectral ruleset")
     rules: dict[str, SpectralRule] = {}
