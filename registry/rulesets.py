@@ -10,6 +10,7 @@ from contracts.lint import Finding, Ruleset, Severity, lint, load_ruleset
 from contracts.lint.spectral.paths import Budget
 from contracts.loading import Document
 from contracts.plural import counted
+from contracts.positions import with_positions
 from policies.auth import Principal
 from registry import audit, catalog
 from registry.access import ADMIN, require_owner, require_scope
@@ -79,13 +80,24 @@ async def for_team(session: AsyncSession, team: str) -> Ruleset | None:
     return None
 
 
-def enforce(document: Document, ruleset: Ruleset) -> list[Finding]:
-    """Lint on publish: `error` findings refuse the document (422, each with its pointer)."""
+def enforce(
+    document: Document, ruleset: Ruleset, *, source: bytes | None = None, media_type: str | None = None
+) -> list[Finding]:
+    """Lint on publish: `error` findings refuse the document (422, each with its pointer, and its line
+    and column in `source`, the text the document was parsed from, when there is one)."""
     findings = lint(document, ruleset, Budget(PUBLISH_LINT_SECONDS, PUBLISH_LINT_STEPS))
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         raise RulesetViolation(
             f"the document breaks the governance ruleset: {counted(len(errors), 'error finding')}",
-            [Issue(pointer=f.pointer, message=f"{f.rule}: {f.message}") for f in errors],
+            _located(
+                [Issue(pointer=f.pointer, message=f"{f.rule}: {f.message}") for f in errors],
+                source,
+                media_type,
+            ),
         )
     return findings
+
+
+def _located(issues: list[Issue], source: bytes | None, media_type: str | None) -> list[Issue]:
+    return with_positions(issues, source, media_type=media_type) if source else issues

@@ -101,6 +101,12 @@ async def test_a_spectral_ruleset_as_it_is_written(client, publisher_headers, re
         "/paths/~1projects/get/operationId": "operation-ids-are-camel-case: operationId is not camelCase:"
         " List_Projects",
     }
+    # Each error says where it is in the text published, as validation errors do.
+    located = {e["pointer"]: (e.get("line"), e.get("column")) for e in refused.json()["errors"]}
+    text = as_json(doc).decode()
+    line_of_id = text[: text.index('"List_Projects"')].count("\n") + 1
+    assert located["/paths/~1projects/get/operationId"][0] == line_of_id
+    assert located["/info/contact"][0] is not None
     doc["info"]["contact"] = {"name": "Delivery"}
     doc["paths"]["/projects"]["get"]["operationId"] = "listProjects"
     assert (await publish(client, publisher_headers, doc, owner="delivery")).status_code == 201
