@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any, NamedTuple
 
 import regex
@@ -65,6 +66,7 @@ class Budget:
 
 
 UNLIMITED = Budget()
+_BUDGET: ContextVar[Budget] = ContextVar("lint_budget", default=UNLIMITED)
 
 
 def search(pattern: regex.Pattern[str], text: str, budget: Budget) -> bool:
@@ -234,7 +236,6 @@ class _SearchFunction(FilterFunction):
     return_type = ExpressionType.LOGICAL
 
     def __init__(self) -> None:
-        self.budget = UNLIMITED
         self._cache: dict[str, regex.Pattern[str]] = {}
 
     def __call__(self, value: object, pattern: object) -> bool:
@@ -243,7 +244,7 @@ class _SearchFunction(FilterFunction):
         compiled = self._cache.get(pattern)
         if compiled is None:
             compiled = self._cache[pattern] = compile_regex(pattern)
-        return search(compiled, str(value), self.budget)
+        return search(compiled, str(value), _BUDGET.get())
 
 
 class _ReachableDescent(JSONPathRecursiveDescentSegment):
@@ -372,9 +373,9 @@ def select(scope: _Scope, path: Path) -> list[Selected]:
 
 def select_from(scope: _Scope, path: Path, root: Any) -> list[Selected]:
     """The nodes a path selects below `root` (a `field` written as a path is relative to its node)."""
-    searcher = _ENV.function_extensions["jsre"]
-    assert isinstance(searcher, _SearchFunction)
-    searcher.budget = scope.budget
+    # The filter functions are shared by every lint; each lint's budget travels in its own context
+    # (publishing lints in worker threads, several at once).
+    token = _BUDGET.set(scope.budget)
     out: dict[str, Selected] = {}
     try:
         for match in path.compiled.finditer(root):
@@ -400,7 +401,7 @@ def select_from(scope: _Scope, path: Path, root: Any) -> list[Selected]:
     except JSONPathError as exc:
         raise UnsupportedPath(f"`{path.expression}`: {str(exc).splitlines()[0]}") from None
     finally:
-        searcher.budget = UNLIMITED
+        _BUDGET.reset(token)
     return list(out.values())
 
 
