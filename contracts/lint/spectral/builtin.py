@@ -136,6 +136,24 @@ tag-description:
   formats: [oas2, oas3]
   given: "$.tags[*]"
   then: {{field: description, function: truthy}}
+operation-operationId-unique:
+  description: Every operation must have unique "operationId".
+  severity: error
+  formats: [oas2, oas3]
+  given: $
+  then: {{function: "charter:uniqueOperationIds"}}
+oas2-schema:
+  description: The document is valid OpenAPI 2.0 (Charter's validation).
+  severity: error
+  formats: [oas2]
+  given: $
+  then: {{function: "charter:documentValid"}}
+oas3-schema:
+  description: The document is valid OpenAPI 3.x (Charter's validation).
+  severity: error
+  formats: [oas3]
+  given: $
+  then: {{function: "charter:documentValid"}}
 typed-enum:
   description: Enum values must respect the specified type.
   formats: [oas2, oas3]
@@ -295,6 +313,12 @@ asyncapi-headers-schema-type-object:
   then:
     function: schema
     functionOptions: {schema: {type: object, required: [type], properties: {type: {enum: [object]}}}}
+asyncapi-document-resolved:
+  description: The document is valid AsyncAPI (Charter's validation, references resolved).
+  severity: error
+  formats: [asyncapi2, asyncapi3]
+  given: $
+  then: {function: "charter:documentValid"}
 asyncapi-info-contact-properties:
   description: Contact object must have "name", "url" and "email".
   formats: [asyncapi2, asyncapi3]
@@ -408,7 +432,6 @@ class NotCovered(msgspec.Struct, frozen=True):
 
 NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
     "spectral:oas": (
-        NotCovered("operation-operationId-unique", "error", True, "no two operations share an operationId"),
         NotCovered("operation-parameters", "warn", True, "operation parameters are unique and have one body"),
         NotCovered("operation-tag-defined", "warn", True, "operation tags are declared in the root `tags`"),
         NotCovered("openapi-tags-uniqueness", "error", True, "root tags have unique names"),
@@ -418,13 +441,11 @@ NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
         NotCovered(
             "oas2-operation-security-defined", "warn", True, "security requirements name defined schemes"
         ),
-        NotCovered("oas2-schema", "error", True, "the document is valid OpenAPI 2.0 (JSON Schema)"),
         NotCovered("oas2-valid-media-example", "warn", True, "examples are valid against their schema"),
         NotCovered("oas2-valid-schema-example", "warn", True, "schema examples are valid against the schema"),
         NotCovered(
             "oas3-operation-security-defined", "warn", True, "security requirements name defined schemes"
         ),
-        NotCovered("oas3-schema", "error", True, "the document is valid OpenAPI 3.x (JSON Schema)"),
         NotCovered("oas3-server-variables", "warn", True, "server variables are declared and used"),
         NotCovered("oas3-valid-media-example", "warn", True, "examples are valid against their schema"),
         NotCovered("oas3-valid-schema-example", "warn", True, "schema examples are valid against the schema"),
@@ -432,7 +453,6 @@ NOT_COVERED: dict[str, tuple[NotCovered, ...]] = {
     "spectral:asyncapi": (
         NotCovered("asyncapi-channel-parameters", "error", True, "channel parameters match the address"),
         NotCovered("asyncapi-channel-servers", "error", True, "channel servers are declared"),
-        NotCovered("asyncapi-document-resolved", "error", True, "the resolved document is valid AsyncAPI"),
         NotCovered(
             "asyncapi-document-unresolved", "error", True, "the document as written is valid AsyncAPI"
         ),
@@ -473,7 +493,7 @@ def builtin_rulesets() -> dict[str, dict[str, SpectralRule]]:
     for name, source in SOURCES.items():
         rules: dict[str, SpectralRule] = {}
         for rule_name, body in msgspec.yaml.decode(source).items():
-            rules[rule_name] = _rule(rule_name, body, frozenset(), {}, None)
+            rules[rule_name] = _rule(rule_name, body, frozenset(), {}, None, internal=True)
         for missing in NOT_COVERED[name]:
             rules[missing.name] = SpectralRule(
                 missing.name,

@@ -384,3 +384,49 @@ CORE_FUNCTIONS: dict[str, type[_Function]] = {
     "typedEnum": TypedEnum,
     "unreferencedReusableObject": UnreferencedReusableObject,
 }
+
+
+# Functions Charter's own rules are built from, for Spectral rules that Spectral writes in JavaScript.
+# A ruleset file cannot name them: they are not Spectral's.
+
+
+class DocumentValid(_Function, frozen=True):
+    """`oas2-schema`, `oas3-schema`, `asyncapi-document-resolved`: Charter's own validation."""
+
+    def check(self, value: Any, context: Context) -> list[Failure]:
+        from contracts.kinds import detect_kind
+        from contracts.validation import validate_document
+
+        context.budget.step(1000)  # about a second of Stripe: a visible share of a budget
+        issues = validate_document(context.document, detect_kind(context.document))
+        return [(issue.message, _tokens(issue.pointer)) for issue in issues]
+
+
+class UniqueOperationIds(_Function, frozen=True):
+    """`operation-operationId-unique`: Charter's `operation-id-unique`, as Spectral words it."""
+
+    def check(self, value: Any, context: Context) -> list[Failure]:
+        from contracts.lint.openapi import operations
+
+        users: dict[str, list[str]] = {}
+        for op in operations(context.document):
+            operation_id = op.node.get("operationId")
+            if isinstance(operation_id, str):
+                users.setdefault(operation_id, []).append(op.pointer)
+        failures = []
+        for pointers in users.values():
+            for pointer in pointers[1:]:
+                failures.append(
+                    ('Every operation must have unique "operationId".', (*_tokens(pointer), "operationId"))
+                )
+        return failures
+
+
+def _tokens(pointer: str) -> tuple[str, ...]:
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer.split("/")[1:])
+
+
+INTERNAL_FUNCTIONS: dict[str, type[_Function]] = {
+    "charter:documentValid": DocumentValid,
+    "charter:uniqueOperationIds": UniqueOperationIds,
+}

@@ -15,7 +15,7 @@ import msgspec
 
 from contracts.lint.catalog import Severity
 from contracts.lint.spectral import paths
-from contracts.lint.spectral.functions import CORE_FUNCTIONS, Function
+from contracts.lint.spectral.functions import CORE_FUNCTIONS, INTERNAL_FUNCTIONS, Function
 from contracts.lint.spectral.paths import UnsupportedPath
 
 MAX_RULES = 500
@@ -237,6 +237,8 @@ def _rule(
     default_formats: frozenset[str],
     aliases: dict[str, list[str]],
     base: SpectralRule | None,
+    *,
+    internal: bool = False,
 ) -> SpectralRule:
     where = f"rule `{name}`"
     unknown = set(body) - _RULE_KEYS
@@ -283,7 +285,7 @@ def _rule(
             unsupported.append(f"its path {exc}")
     checks = []
     for index, then in enumerate(then_raw):
-        check = _then(then, f"{where}: `then`" + (f"[{index}]" if len(then_raw) > 1 else ""))
+        check = _then(then, f"{where}: `then`" + (f"[{index}]" if len(then_raw) > 1 else ""), internal)
         if check.check is None:
             unsupported.append(
                 check.unsupported
@@ -298,7 +300,7 @@ def _rule(
     )
 
 
-def _then(raw: Any, where: str) -> Then:
+def _then(raw: Any, where: str, internal: bool = False) -> Then:
     if not isinstance(raw, dict):
         raise SpectralError(f"{where} is a mapping with `function`")
     unknown = set(raw) - {"field", "function", "functionOptions"}
@@ -316,7 +318,7 @@ def _then(raw: Any, where: str) -> Then:
             field_path = paths.parse(field)
         except UnsupportedPath as exc:
             raise SpectralError(f"{where}: `field` {exc}") from None
-    kind = CORE_FUNCTIONS.get(function)
+    kind = CORE_FUNCTIONS.get(function) or (INTERNAL_FUNCTIONS.get(function) if internal else None)
     if kind is None:
         return Then(field, function, None, field_path)
     options = raw.get("functionOptions") or {}
