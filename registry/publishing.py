@@ -112,7 +112,7 @@ async def _publish(
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
     with telemetry.phase("lint"):
-        await _lint(session, api_name, owner, analyzed)
+        await _lint(session, api_name, owner, analyzed, submission)
     with telemetry.phase("diff"):
         verdict = await _assess(session, api_name, number, analyzed, limits, telemetry)
     if verdict is not None and not verdict.compatible and not draft:
@@ -264,8 +264,16 @@ async def check_candidate(
     return CandidateCheck(api, number, verdict, analyzed.document)
 
 
-async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyzed: AnalyzedContract) -> None:
-    """The owning team's governance ruleset (or the global one) on the document; errors refuse it."""
+async def _lint(
+    session: AsyncSession,
+    api_name: str,
+    owner: str | None,
+    analyzed: AnalyzedContract,
+    submission: Submission,
+) -> None:
+    """The owning team's governance ruleset (or the global one) on the document; errors refuse it,
+    each with its line and column when the document came as one text (a bundle's pointers are into
+    the resolved document, not a file)."""
     if analyzed.kind is None:
         return
     api = await _find_api(session, api_name)
@@ -274,7 +282,13 @@ async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyze
     else:
         ruleset = await rulesets.for_team(session, owner or "")
     if ruleset is not None:
-        await anyio.to_thread.run_sync(rulesets.enforce, analyzed.document, ruleset)
+        single = submission.zip_data is None and not submission.files
+        source = submission.document if single else None
+        await anyio.to_thread.run_sync(
+            functools.partial(rulesets.enforce, source=source, media_type=submission.media_type),
+            analyzed.document,
+            ruleset,
+        )
 
 
 async def _assess(

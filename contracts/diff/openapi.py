@@ -75,9 +75,7 @@ class _Response(NamedTuple):
     pointer: str
 
 
-def diff_openapi(
-    base: Document, revision: Document, *, today: dt.date, max_comparisons: int
-) -> list[Change]:
+def diff_openapi(base: Document, revision: Document, *, today: dt.date, max_comparisons: int) -> list[Change]:
     return _OpenApiDiff(Side(base), Side(revision), today, max_comparisons).run()
 
 

@@ -151,9 +151,17 @@ followed, so findings point where the value is written.
 
 ### Paths in `given`
 
-A small subset of JSONPath: the root `$`, a member `.name` or `['name']`, a union `[get,post]`
-or `['get','post']`, an array index `[0]`, a wildcard `.*` or `[*]`, and recursive descent
-`..name` or `..*`. No filters, slices or scripts.
+JSONPath as Spectral rulesets write it (JSONPath Plus), evaluated by python-jsonpath: members, unions
+(`[get,post]`), wildcards, indexes and slices, recursive descent, filters (`[?(@.in == 'query')]`,
+`@property`, `@path`, `.match(/re/)`), and a trailing `~` for keys or `^` for the parent. `$ref`s to
+the same document are followed, so findings point where the value is written. See docs/spectral.md.
+
+## Spectral rulesets
+
+A ruleset written for Spectral (`.spectral.yaml`) is read as it is: `extends: spectral:oas` or
+`spectral:asyncapi` (with `[name, all|recommended|off]`), rules with `message`, `severity` (error,
+warn, info, hint, off, 0-3), `formats`, `resolved`, and Spectral's core functions. docs/spectral.md
+lists which of Spectral's built-in rules Charter runs and which it reports as not checked.
 """
 
 

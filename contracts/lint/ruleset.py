@@ -9,10 +9,20 @@ from typing import Any, Literal, TypeVar
 import msgspec
 
 from contracts.errors import ContractError
-from contracts.lint import jsonpath
 from contracts.lint.catalog import RULES, Severity
 from contracts.lint.functions import FUNCTIONS, Function
+from contracts.lint.spectral import paths
+from contracts.lint.spectral.builtin import builtin_rulesets
+from contracts.lint.spectral.ruleset import (
+    TOP_LEVEL,
+    SpectralError,
+    SpectralRule,
+    load_spectral,
+    severity_of,
+)
 from contracts.loading import load_document
+
+MAX_RULESET_BYTES = 256 * 1024
 
 
 class InvalidRuleset(ContractError):
@@ -30,22 +40,29 @@ class CustomRule(msgspec.Struct, frozen=True):
     description: str
     severity: Severity
     given: tuple[str, ...]
-    paths: tuple[tuple[jsonpath.Step, ...], ...]  # `given`, parsed
+    paths: tuple[paths.Path, ...]  # `given`, parsed
     then: tuple[Check, ...]
 
 
 class Ruleset(msgspec.Struct, frozen=True):
     severities: dict[str, Severity]  # the built-in rules that run, each at its severity
     custom: tuple[CustomRule, ...] = ()
+    spectral: tuple[SpectralRule, ...] = ()  # the rules of a Spectral ruleset, off ones included
 
     def description_of(self, rule_id: str) -> str:
         if rule_id in RULES:
             return RULES[rule_id].description
+        for rule in self.spectral:
+            if rule.name == rule_id:
+                return rule.description or rule.name
         return next((r.description or r.id for r in self.custom if r.id == rule_id), rule_id)
 
     def severity_of(self, rule_id: str) -> Severity | None:
         if rule_id in self.severities:
             return self.severities[rule_id]
+        for rule in self.spectral:
+            if rule.name == rule_id:
+                return rule.severity
         return next((r.severity for r in self.custom if r.id == rule_id), None)
 
 
@@ -78,11 +95,17 @@ class _Custom(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def load_ruleset(data: bytes | str) -> Ruleset:
-    """A ruleset from the text of a YAML or JSON file; InvalidRuleset says what is wrong in one line."""
+    """A ruleset from the text of a YAML or JSON file, in Charter's format or Spectral's; InvalidRuleset
+    says what is wrong in one line."""
+    data = data.encode() if isinstance(data, str) else data
+    if len(data) > MAX_RULESET_BYTES:
+        raise InvalidRuleset(f"a ruleset is limited to {MAX_RULESET_BYTES // 1024} KiB")
     try:
-        raw = load_document(data.encode() if isinstance(data, str) else data)
+        raw = load_document(data)
     except ContractError as exc:
         raise InvalidRuleset(f"ruleset is unreadable: {exc.detail}") from None
+    if is_spectral(raw):
+        return _load_spectral(raw)
     spec = _convert(raw, _File, "the ruleset")
     severities: dict[str, Severity] = {}
     for name in [spec.extends] if isinstance(spec.extends, str) else spec.extends:
@@ -119,10 +142,10 @@ def _custom_rule(rule_id: str, body: dict[str, Any]) -> CustomRule | None:
     given = (spec.given,) if isinstance(spec.given, str) else tuple(spec.given)
     if not given:
         raise InvalidRuleset(f"{where}: `given` is empty")
-    paths = []
+    parsed = []
     for expression in given:
         try:
-            paths.append(jsonpath.parse(expression))
+            parsed.append(paths.parse(expression))
         except ValueError as exc:
             raise InvalidRuleset(f"{where}: `given: {expression}` is not a supported path: {exc}") from None
     checks = []
@@ -133,7 +156,7 @@ def _custom_rule(rule_id: str, body: dict[str, Any]) -> CustomRule | None:
         raise InvalidRuleset(f"{where}: `then` is empty")
     if spec.severity == "off":
         return None
-    return CustomRule(rule_id, spec.description, Severity(spec.severity), given, tuple(paths), tuple(checks))
+    return CustomRule(rule_id, spec.description, Severity(spec.severity), given, tuple(parsed), tuple(checks))
 
 
 _T = TypeVar("_T")
@@ -149,3 +172,77 @@ def _convert(raw: Any, kind: type[_T], where: str) -> _T:
             r" - at `\$\.?([^`]*)`", lambda m: f" (at `{m.group(1)}`)" if m.group(1) else "", message
         )
         raise InvalidRuleset(f"{where}: {message}") from None
+
+
+_CHARTER_RULE_KEYS = {"given", "then", "description", "severity"}
+_CHARTER_THEN_KEYS = {"field", "function", "functionOptions"}
+
+
+def is_spectral(raw: Any) -> bool:
+    """Whether a ruleset is written in Spectral's format: anything Charter's own format does not have
+    (a Spectral name in `extends`, `warn`, `message`, `formats`, a function of Spectral's, ...)."""
+    if not isinstance(raw, dict):
+        return False
+    if set(raw) - {"extends", "rules"}:
+        return set(raw) <= TOP_LEVEL
+    extends = raw.get("extends", [])
+    for entry in extends if isinstance(extends, list) else [extends]:
+        if isinstance(entry, list) or (isinstance(entry, str) and entry.startswith("spectral:")):
+            return True
+    rules = raw.get("rules")
+    if not isinstance(rules, dict):
+        return False
+    for setting in rules.values():
+        if isinstance(setting, bool | int) or setting in ("warn", "hint"):
+            return True
+        if isinstance(setting, dict):
+            if set(setting) - _CHARTER_RULE_KEYS or setting.get("severity") in ("warn", "hint", 0, 1, 2, 3):
+                return True
+            thens = setting.get("then")
+            for then in thens if isinstance(thens, list) else [thens]:
+                if isinstance(then, dict) and (
+                    set(then) - _CHARTER_THEN_KEYS or then.get("function") not in FUNCTIONS
+                ):
+                    return True
+    return False
+
+
+def _load_spectral(raw: dict[str, Any]) -> Ruleset:
+    """A Spectral ruleset; it may also extend `charter:*` rulesets and set their rules' severities."""
+    extends = raw.get("extends", [])
+    entries = extends if isinstance(extends, list) else [extends]
+    charter = [e for e in entries if isinstance(e, str) and e in BUILTIN_RULESETS]
+    severities: dict[str, Severity] = {}
+    for name in charter:
+        severities.update(BUILTIN_RULESETS[name].severities)
+    rules = raw.get("rules", {})
+    own = {}
+    # `info-contact` and `operation-description` are names in both: an extended Spectral ruleset wins.
+    extended = [e[0] if isinstance(e, list) and e else e for e in entries]
+    spectral_names = {
+        name for entry in extended if isinstance(entry, str) for name in builtin_rulesets().get(entry, {})
+    }
+    if isinstance(rules, dict):
+        for rule_id, setting in rules.items():
+            if rule_id in RULES and rule_id not in spectral_names and not isinstance(setting, dict):
+                try:
+                    level = (
+                        None
+                        if setting is False
+                        else severity_of(
+                            RULES[rule_id].severity.value if setting is True else setting, f"rule `{rule_id}`"
+                        )
+                    )
+                except SpectralError as exc:
+                    raise InvalidRuleset(str(exc)) from None
+                if level is None:
+                    severities.pop(rule_id, None)
+                else:
+                    severities[rule_id] = level
+            else:
+                own[rule_id] = setting
+    spectral_raw = {**raw, "extends": [e for e in entries if e not in charter], "rules": own}
+    try:
+        return Ruleset(severities, (), load_spectral(spectral_raw, builtin_rulesets()))
+    except SpectralError as exc:
+        raise InvalidRuleset(str(exc)) from None

@@ -145,7 +145,6 @@ def test_not_a_zip():
         bundle_from_zip(b"PK\x03\x04 not really")
 
 
-
 def test_the_unedited_archive_is_a_bundle():
     assert bundle_from_zip(one_entry_zip()).root == "api.json"
 

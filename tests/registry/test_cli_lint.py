@@ -151,3 +151,43 @@ def test_invalid_ruleset_is_one_line_and_exit_two(tmp_path: Path, warned: Path) 
     unknown = charter("lint", str(warned), "--ruleset", "charter:strict", url=OFFLINE)
     assert unknown.returncode == 2 and "charter:strict" in unknown.stderr
     assert charter("lint", str(warned), "--format", "xml", url=OFFLINE).returncode == 2
+
+
+def test_a_spectral_ruleset_file(tmp_path: Path, warned: Path) -> None:
+    ruleset = tmp_path / ".spectral.yaml"
+    ruleset.write_text(
+        "extends: spectral:oas\n"
+        "rules:\n"
+        "  info-license: error\n"
+        "  operation-tags: off\n"
+        "  no-x-headers:\n"
+        "    message: '{{property}} {{error}}'\n"
+        "    given: $.paths[*][*].parameters[*]\n"
+        "    then: {field: name, function: pattern, functionOptions: {notMatch: '/^x-/i'}}\n"
+    )
+    result = charter("lint", str(warned), "--ruleset", str(ruleset), "--format", "json", url=OFFLINE)
+    assert result.returncode == 1, result.stderr
+    findings = json.loads(result.stdout)["findings"]
+    assert findings[0] == {
+        "rule": "info-license",
+        "severity": "error",
+        "message": '"license" property must be truthy',
+        "pointer": "/info/license",
+        "operation": None,
+    }
+    rules = {f["rule"] for f in findings}
+    assert "operation-tags" not in rules
+    # Spectral's own JavaScript rules that `recommended` enables are named, as warnings.
+    assert {"path-params", "operation-tag-defined"} <= rules
+    assert all(f["severity"] == "warning" for f in findings if "is not checked" in f["message"])
+
+
+def test_a_spectral_ruleset_python_cannot_run_exits_two(tmp_path: Path, warned: Path) -> None:
+    ruleset = tmp_path / ".spectral.yaml"
+    ruleset.write_text(
+        "rules:\n  r:\n    given: $\n    then: {function: pattern, functionOptions: {match: '(?<=a+)b'}}\n"
+    )
+    result = charter("lint", str(warned), "--ruleset", str(ruleset), url=OFFLINE)
+    assert result.returncode == 2
+    assert "invalid regular expression" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

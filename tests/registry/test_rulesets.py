@@ -65,3 +65,61 @@ async def test_without_a_ruleset_nothing_is_linted(client, publisher_headers):
     doc = projects("1.0.0")
     doc["paths"]["/projects"]["get"]["operationId"] = "Fetch_Projects"
     assert (await publish(client, publisher_headers, doc, owner="delivery")).status_code == 201
+
+
+SPECTRAL = b"""
+extends: [[spectral:oas, off]]
+functions: [team-check]
+rules:
+  info-contact: error
+  operation-ids-are-camel-case:
+    message: "{{property}} is not camelCase: {{value}}"
+    severity: error
+    given: "$.paths[*][get,put,post,delete]"
+    then: {field: operationId, function: casing, functionOptions: {type: camel}}
+  checked-by-javascript:
+    given: $
+    severity: error
+    then: {function: team-check}
+"""
+
+
+async def test_a_spectral_ruleset_as_it_is_written(client, publisher_headers, reader_headers):
+    stored = await client.put(
+        "/api/v1/teams/delivery/ruleset", content=SPECTRAL, headers={**publisher_headers, **YAML}
+    )
+    assert stored.status_code == 200, stored.text
+    doc = projects("1.0.0")
+    doc["info"].pop("contact", None)
+    doc["paths"]["/projects"]["get"]["operationId"] = "List_Projects"
+    refused = await publish(client, publisher_headers, doc, owner="delivery")
+    assert refused.status_code == 422, refused.text
+    messages = {e["pointer"]: e["message"] for e in refused.json()["errors"]}
+    # Only errors refuse; the rule that needs JavaScript is a warning, reported but not blocking.
+    assert messages == {
+        "/info/contact": 'info-contact: "contact" property must be truthy',
+        "/paths/~1projects/get/operationId": "operation-ids-are-camel-case: operationId is not camelCase:"
+        " List_Projects",
+    }
+    # Each error says where it is in the text published, as validation errors do.
+    located = {e["pointer"]: (e.get("line"), e.get("column")) for e in refused.json()["errors"]}
+    text = as_json(doc).decode()
+    line_of_id = text[: text.index('"List_Projects"')].count("\n") + 1
+    assert located["/paths/~1projects/get/operationId"][0] == line_of_id
+    assert located["/info/contact"][0] is not None
+    doc["info"]["contact"] = {"name": "Delivery"}
+    doc["paths"]["/projects"]["get"]["operationId"] = "listProjects"
+    assert (await publish(client, publisher_headers, doc, owner="delivery")).status_code == 201
+
+
+async def test_a_spectral_ruleset_with_a_regex_python_cannot_compile_is_refused(
+    client, publisher_headers, reader_headers
+):
+    # Valid in JavaScript (a look-behind of variable width), refused by Python's `re`.
+    bad = SPECTRAL + b"  r2: {given: $, then: {function: pattern, functionOptions: {match: '(?<=a+)b'}}}\n"
+    refused = await client.put(
+        "/api/v1/teams/delivery/ruleset", content=bad, headers={**publisher_headers, **YAML}
+    )
+    assert refused.status_code == 422, refused.text
+    assert "invalid regular expression" in refused.json()["detail"]
+    assert (await client.get("/api/v1/teams/delivery/ruleset", headers=reader_headers)).status_code == 404
