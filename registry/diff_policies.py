@@ -17,7 +17,7 @@ from registry import audit, catalog
 from registry.access import ADMIN, require_owner, require_scope
 from registry.db.engine import begin_write
 from registry.db.models import Api, DiffPolicy
-from registry.errors import InvalidRequest, NotFound
+from registry.errors import InvalidRequest
 
 GLOBAL = "global"
 
@@ -77,11 +77,8 @@ async def delete_policy(session: AsyncSession, principal: Principal | None, scop
     )
 
 
-async def get_policy(session: AsyncSession, scope: str) -> DiffPolicy:
-    row = await _stored(session, scope)
-    if row is None:
-        raise NotFound(f"no diff policy is stored for {scope}")
-    return row
+async def stored_policy(session: AsyncSession, scope: str) -> DiffPolicy | None:
+    return await _stored(session, scope)
 
 
 async def applicable(session: AsyncSession, api: Api) -> SeverityPolicy | None:

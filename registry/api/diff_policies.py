@@ -47,10 +47,15 @@ class DiffPolicyController(Controller):
         await session.commit()
         return _out(row)
 
-    @get("/diff-policies/global", responses=errors(400, 401, 403, 404), summary="The global severity policy")
+    @get(
+        "/diff-policies/global",
+        responses=errors(400, 401, 403),
+        summary="The global severity policy (empty when none is stored)",
+    )
     async def get_global(self, session: Session, principal: Caller, settings: Config) -> DiffPolicyOut:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
-        return _out(await diff_policies.get_policy(session, diff_policies.GLOBAL))
+        scope = diff_policies.GLOBAL
+        return _stored_or_empty(await diff_policies.stored_policy(session, scope), scope)
 
     @delete(
         "/diff-policies/global",
@@ -80,14 +85,15 @@ class DiffPolicyController(Controller):
     @get(
         "/apis/{name:str}/diff-policy",
         responses=errors(400, 401, 403, 404),
-        summary="An API's own severity policy",
+        summary="An API's own severity policy (empty when none is stored)",
     )
     async def get_api(
         self, session: Session, principal: Caller, settings: Config, name: ApiName
     ) -> DiffPolicyOut:
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         await catalog.get_api(session, name)
-        return _out(await diff_policies.get_policy(session, diff_policies.api_scope(name)))
+        scope = diff_policies.api_scope(name)
+        return _stored_or_empty(await diff_policies.stored_policy(session, scope), scope)
 
     @delete(
         "/apis/{name:str}/diff-policy",
@@ -120,6 +126,14 @@ async def _strictly(request: Request) -> SeverityPolicy:
         return msgspec.json.decode(await request.body(), type=SeverityPolicy)
     except msgspec.ValidationError as exc:
         raise RegistryError(f"the policy is invalid: {exc}") from None
+
+
+def _stored_or_empty(row: DiffPolicy | None, scope: str) -> DiffPolicyOut:
+    """A scope without a stored policy has an empty one: nothing is refined there (not a 404: the
+    API exists, and so does its policy, empty until someone sets it)."""
+    if row is None:
+        return DiffPolicyOut(scope=scope, policy=SeverityPolicy(), stored=False)
+    return _out(row)
 
 
 def _out(row: DiffPolicy) -> DiffPolicyOut:

@@ -461,9 +461,10 @@ class RulesetOut(msgspec.Struct):
 
 class DiffPolicyOut(msgspec.Struct):
     scope: str  # "global" or "api:<name>"
-    policy: SeverityPolicy
-    updated_at: dt.datetime
-    updated_by: str
+    policy: SeverityPolicy  # empty when none is stored: the catalog's levels, or the wider policy's
+    stored: bool = True
+    updated_at: dt.datetime | None = None
+    updated_by: str | None = None
 
 
 class EffectiveDiffPolicyOut(msgspec.Struct):

@@ -51,7 +51,12 @@ async def test_the_global_policy_is_an_admins_and_an_apis_its_teams(
     }
     assert (await client.delete(f"{API}/diff-policy", headers=outsider)).status_code == 403
     assert (await client.delete(f"{API}/diff-policy", headers=publisher_headers)).status_code == 204
-    assert (await client.get(f"{API}/diff-policy", headers=reader_headers)).status_code == 404
+    removed = await client.get(f"{API}/diff-policy", headers=reader_headers)
+    assert removed.status_code == 200
+    assert removed.json() == {
+        "scope": "api:projects", "policy": {},
+        "stored": False, "updated_at": None, "updated_by": None,
+    }  # fmt: skip
     # DELETE is idempotent: nothing stored, nothing to do, nothing audited.
     assert (await client.delete(f"{API}/diff-policy", headers=publisher_headers)).status_code == 204
     assert (await client.delete(f"{API}/diff-policy", headers=outsider)).status_code == 403
