@@ -18,6 +18,7 @@ from gateway.app import Gateway, GatewayConfig
 from gateway.flows.declaration import Flow
 from gateway.flows.registration import load_flows
 from gateway.flows.runner import FlowRunner
+from gateway.flows.system_database import SystemDatabaseSettings
 from gateway.observability import AccessLog
 from policies.auth import (
     AttemptLimits,
@@ -206,6 +207,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
         executor_id=settings.flows_executor_id or flow_replicas.default_executor_id(settings.database_url),
         event_check=event_contracts.violations,
+        system_database=SystemDatabaseSettings(synchronous_commit=settings.flows_synchronous_commit),
     )
     reloader = gateway_reloader(gateway)
     bus.subscribe("", reloader.on_event)

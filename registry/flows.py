@@ -24,6 +24,7 @@ from gateway.flows.declaration import Flow
 from gateway.flows.metrics import FlowMetrics
 from gateway.flows.runner import EventCheck, FlowRunner, RunConflict, UnknownRun, step_idempotency_key
 from gateway.flows.runs import FINISHED, RunQuery, RunRecord, RunState, RunWrite
+from gateway.flows.system_database import SystemDatabaseSettings
 from gateway.source import AdapterBinding
 from policies.auth import ClientCredentialsIssuer, Principal
 from registry import audit
@@ -347,6 +348,7 @@ def create_runner(
     tokens: FlowTokens,
     executor_id: str = "local",
     event_check: EventCheck | None = None,
+    system_database: SystemDatabaseSettings | None = None,
 ) -> FlowRunner:
     def client(flow: Flow, run_id: str, step: str, traceparent: str) -> GatewayClient:
         return GatewayClient(
@@ -365,6 +367,7 @@ def create_runner(
         executor_id=executor_id,
         metrics=FlowMetrics(gateway.metrics.registry),
         event_check=event_check,
+        system_database=system_database,
     )
 
 

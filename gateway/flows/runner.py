@@ -24,6 +24,7 @@ from gateway.flows.metrics import FlowMetrics
 from gateway.flows.progress import IndexWriter
 from gateway.flows.runs import FINISHED, RunIndex, RunRecord, RunState
 from gateway.flows.steps import MAX_EVENT_BYTES, EventCheck, now, step_idempotency_key
+from gateway.flows.system_database import SystemDatabaseSettings, dbos_engine_config
 from gateway.flows.workflow import charter_flow_run
 
 __all__ = [
@@ -68,12 +69,14 @@ class FlowRunner:
         executor_id: str = "local",
         metrics: FlowMetrics | None = None,
         event_check: EventCheck | None = None,
+        system_database: SystemDatabaseSettings | None = None,
     ) -> None:
         self.flows = dict(flows)
         self.index = index
         self.writer = IndexWriter(index)
         self.client_factory = client_factory
         self.system_database_url = system_database_url
+        self.system_database = system_database or SystemDatabaseSettings()
         self.app_name = app_name
         self.executor_id = executor_id
         self.metrics = metrics
@@ -99,6 +102,7 @@ class FlowRunner:
                 # Every deployment runs the flows it has: recovery must not skip runs started by
                 # an earlier build of the same flows.
                 "application_version": "charter",
+                **dbos_engine_config(self.system_database_url, self.system_database),  # type: ignore[typeddict-item]
             }
         )
         DBOS.launch()

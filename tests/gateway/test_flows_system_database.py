@@ -1,0 +1,92 @@
+"""The settings of DBOS's connections to its system database: no ping before each transaction,
+and on PostgreSQL `synchronous_commit` as configured for DBOS's connections only."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from dbos._dbos import _get_dbos_instance
+from sqlalchemy import text
+
+from gateway.flows import Flow, FlowInput, Step, StepContext
+from gateway.flows.runner import FlowRunner
+from gateway.flows.runs import RunState
+from gateway.flows.system_database import SystemDatabaseSettings, dbos_engine_config
+from registry.db.engine import create_engine, migrate, session_factory
+from registry.flows import SqlRunIndex, flow_system_database
+from registry.settings import Settings
+from tests.conftest import PG_ADMIN_DSN, reset_postgres
+
+
+async def echo(context: StepContext) -> dict:
+    return {"step": context.step}
+
+
+FLOW = Flow(name="echo", owner="platform", steps=(Step("one", echo), Step("two", echo)))
+
+
+def test_postgresql_connections_are_not_pinged_and_commit_as_configured() -> None:
+    url = "postgresql://postgres@127.0.0.1/charter"
+    durable = dbos_engine_config(url, SystemDatabaseSettings())
+    assert durable == {
+        "db_engine_kwargs": {"pool_pre_ping": False, "connect_args": {"application_name": "dbos_transact"}}
+    }
+    relaxed = dbos_engine_config(url, SystemDatabaseSettings(synchronous_commit=False, pool_size=8))
+    assert relaxed["db_engine_kwargs"]["connect_args"]["options"] == "-c synchronous_commit=off"
+    assert relaxed["sys_db_pool_size"] == 8
+
+
+def test_sqlite_keeps_the_settings_of_dbos() -> None:
+    assert dbos_engine_config("sqlite:///runs.sqlite", SystemDatabaseSettings(synchronous_commit=False)) == {}
+
+
+def test_a_server_commits_checkpoints_without_waiting_for_the_flush_unless_told() -> None:
+    assert Settings.from_env(environ={}).flows_synchronous_commit is False
+    on = Settings.from_env(environ={"CHARTER_FLOWS_SYNCHRONOUS_COMMIT": "on"})
+    assert on.flows_synchronous_commit is True
+
+
+async def session_setting(
+    runner_settings: SystemDatabaseSettings, database_url: str
+) -> tuple[str, str, bool]:
+    """synchronous_commit of DBOS's connections and of the registry's, and whether DBOS pings,
+    with a run through the flow in between (DBOS works with these connections)."""
+    engine = create_engine(database_url)
+    await migrate(engine)
+    runner = FlowRunner(
+        {"echo": FLOW},
+        index=SqlRunIndex(session_factory(engine)),
+        client_factory=lambda *args: object(),  # type: ignore[arg-type,return-value]
+        system_database_url=flow_system_database(database_url),
+        system_database=runner_settings,
+    )
+    await runner.start()
+    try:
+        run_id = await runner.start_run("echo", FlowInput(body={}))
+        record = await runner.wait(run_id, 30)
+        assert record is not None and record.state is RunState.SUCCEEDED
+        dbos_engine = _get_dbos_instance()._sys_db.engine
+
+        def dbos_setting() -> str:
+            with dbos_engine.connect() as connection:
+                return str(connection.execute(text("SHOW synchronous_commit")).scalar())
+
+        dbos_value = await asyncio.to_thread(dbos_setting)
+        async with engine.connect() as connection:
+            registry_value = str((await connection.execute(text("SHOW synchronous_commit"))).scalar())
+        return dbos_value, registry_value, dbos_engine.pool._pre_ping
+    finally:
+        await runner.stop()
+        await engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_only_dbos_connections_commit_without_waiting_for_the_flush(postgres_database: str) -> None:
+    await reset_postgres(postgres_database)
+    host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
+    url = f"postgresql+asyncpg://postgres@{host}/{postgres_database}"
+    relaxed = await session_setting(SystemDatabaseSettings(synchronous_commit=False), url)
+    assert relaxed == ("off", "on", False)
+    durable = await session_setting(SystemDatabaseSettings(synchronous_commit=True), url)
+    assert durable == ("on", "on", False)
