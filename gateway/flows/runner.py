@@ -17,7 +17,7 @@ from dbos import DBOS, SetWorkflowID
 from dbos._core import WorkflowHandleAsyncTask  # the handle of a workflow executing in this process
 from sqlalchemy import make_url
 
-from gateway.flows import actions, engine
+from gateway.flows import actions, engine, step_check
 from gateway.flows.actions import RunConflict, UnknownRun
 from gateway.flows.declaration import Flow, FlowInput, SystemClient
 from gateway.flows.metrics import FlowMetrics
@@ -93,6 +93,7 @@ class FlowRunner:
         # Not in a thread: with an `asyncio.to_thread` here, before DBOS is made, every run was
         # 1.5x slower on PostgreSQL (bench side by side); the pragma takes about a millisecond.
         _journal_ahead(self.system_database_url)
+        step_check.install(self.system_database.one_statement_check)
         DBOS(
             config={
                 "name": self.app_name,

@@ -31,6 +31,7 @@ class SystemDatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     synchronous_commit: bool = True  # False: checkpoints commit without waiting for the WAL flush
     pool_size: int | None = None  # DBOS's connections to its system database (its default: 20)
     pre_ping: bool = False  # ping each connection before use (DBOS's default; see above)
+    one_statement_check: bool = True  # DBOS's check before a step in one round trip (see step_check)
 
 
 def dbos_engine_config(system_database_url: str, settings: SystemDatabaseSettings) -> dict[str, Any]:
