@@ -17,9 +17,7 @@ from dbos._error import DBOSUnexpectedStepError, DBOSWorkflowCancelledError
 from gateway.flows import Flow, FlowInput, RetryPolicy, Step, StepContext, step_check
 from gateway.flows.runner import FlowRunner
 from gateway.flows.runs import RunState
-from registry.db.engine import create_engine, migrate, session_factory
-from registry.flows import SqlRunIndex, flow_system_database
-from tests.conftest import PG_ADMIN_DSN, reset_postgres
+from tests.gateway.flow_runners import postgres_url, running
 
 HELD = asyncio.Event()
 
@@ -44,24 +42,11 @@ def test_the_patch_is_for_the_installed_dbos() -> None:
 
 @pytest.fixture
 async def runner(postgres_database: str) -> AsyncIterator[FlowRunner]:
-    await reset_postgres(postgres_database)
-    host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
-    url = f"postgresql+asyncpg://postgres@{host}/{postgres_database}"
-    engine = create_engine(url)
-    await migrate(engine)
-    runner = FlowRunner(
-        {"echo": FLOW},
-        index=SqlRunIndex(session_factory(engine)),
-        client_factory=lambda *args: object(),  # type: ignore[arg-type,return-value]
-        system_database_url=flow_system_database(url),
-    )
-    await runner.start()
-    try:
-        yield runner
-    finally:
-        HELD.set()
-        await runner.stop()
-        await engine.dispose()
+    async with running({"echo": FLOW}, await postgres_url(postgres_database)) as (runner, _):
+        try:
+            yield runner
+        finally:
+            HELD.set()
 
 
 async def outcome(check: Callable[..., Any], *args: Any) -> Any:

@@ -10,13 +10,10 @@ from dbos._dbos import _get_dbos_instance
 from sqlalchemy import text
 
 from gateway.flows import Flow, FlowInput, Step, StepContext
-from gateway.flows.runner import FlowRunner
 from gateway.flows.runs import RunState
 from gateway.flows.system_database import SystemDatabaseSettings, dbos_engine_config
-from registry.db.engine import create_engine, migrate, session_factory
-from registry.flows import SqlRunIndex, flow_system_database
 from registry.settings import Settings
-from tests.conftest import PG_ADMIN_DSN, reset_postgres
+from tests.gateway.flow_runners import postgres_url, running
 
 
 async def echo(context: StepContext) -> dict:
@@ -52,17 +49,7 @@ async def session_setting(
 ) -> tuple[str, str, bool]:
     """synchronous_commit of DBOS's connections and of the registry's, and whether DBOS pings,
     with a run through the flow in between (DBOS works with these connections)."""
-    engine = create_engine(database_url)
-    await migrate(engine)
-    runner = FlowRunner(
-        {"echo": FLOW},
-        index=SqlRunIndex(session_factory(engine)),
-        client_factory=lambda *args: object(),  # type: ignore[arg-type,return-value]
-        system_database_url=flow_system_database(database_url),
-        system_database=runner_settings,
-    )
-    await runner.start()
-    try:
+    async with running({"echo": FLOW}, database_url, runner_settings) as (runner, engine):
         run_id = await runner.start_run("echo", FlowInput(body={}))
         record = await runner.wait(run_id, 30)
         assert record is not None and record.state is RunState.SUCCEEDED
@@ -76,16 +63,11 @@ async def session_setting(
         async with engine.connect() as connection:
             registry_value = str((await connection.execute(text("SHOW synchronous_commit"))).scalar())
         return dbos_value, registry_value, dbos_engine.pool._pre_ping
-    finally:
-        await runner.stop()
-        await engine.dispose()
 
 
 @pytest.mark.postgres
 async def test_only_dbos_connections_commit_without_waiting_for_the_flush(postgres_database: str) -> None:
-    await reset_postgres(postgres_database)
-    host = PG_ADMIN_DSN.split("@", 1)[1].rsplit("/", 1)[0]
-    url = f"postgresql+asyncpg://postgres@{host}/{postgres_database}"
+    url = await postgres_url(postgres_database)
     relaxed = await session_setting(SystemDatabaseSettings(synchronous_commit=False), url)
     assert relaxed == ("off", "on", False)
     durable = await session_setting(SystemDatabaseSettings(synchronous_commit=True), url)
