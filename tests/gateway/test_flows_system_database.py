@@ -4,6 +4,7 @@ and on PostgreSQL `synchronous_commit` as configured for DBOS's connections only
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from dbos._dbos import _get_dbos_instance
@@ -12,8 +13,10 @@ from sqlalchemy import text
 from gateway.flows import Flow, FlowInput, Step, StepContext
 from gateway.flows.runs import RunState
 from gateway.flows.system_database import SystemDatabaseSettings, dbos_engine_config
+from registry.app import create_app
 from registry.settings import Settings
 from tests.gateway.flow_runners import postgres_url, running
+from tests.registry.support import make_settings
 
 
 async def echo(context: StepContext) -> dict:
@@ -72,3 +75,10 @@ async def test_only_dbos_connections_commit_without_waiting_for_the_flush(postgr
     assert relaxed == ("off", "on", False)
     durable = await session_setting(SystemDatabaseSettings(synchronous_commit=True), url)
     assert durable == ("on", "on", False)
+
+
+def test_the_server_hands_its_setting_to_the_flow_runner(tmp_path: Path) -> None:
+    for synchronous in (False, True):
+        settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/c.db", flows_synchronous_commit=synchronous)
+        runner = create_app(settings, flows={"echo": FLOW}).state.flow_runner
+        assert runner.system_database == SystemDatabaseSettings(synchronous_commit=synchronous)
