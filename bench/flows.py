@@ -117,6 +117,8 @@ def parse(variant: str) -> tuple[SystemDatabaseSettings, int]:
             settings["synchronous_commit"] = name == "sync"
         elif name == "check4":
             settings["one_statement_check"] = False
+        elif name == "threads":
+            settings["executor_threads"] = int(value) or None
         elif name == "pool":
             settings["pool_size"] = int(value)
         elif name == "procs":

@@ -6,7 +6,8 @@ Run: .venv/bin/python -m bench.flows_compare --variants ping+sync,sync,async,pro
 A variant is `+`-separated settings (`default`: what `charter serve` uses): `ping` (DBOS's ping
 before each transaction), `sync` / `async` (synchronous_commit on / off on DBOS's connections),
 `check4` (DBOS's own check before a step, not Charter's one-statement one, see step_check),
-`pool=N` (DBOS's pool), `procs=N` (N processes on the same database, each a DBOS executor with
+`pool=N` (DBOS's pool), `threads=N` (DBOS's executor threads, 0: no limit), `procs=N` (N
+processes on the same database, each a DBOS executor with
 concurrency/N callers: what `charter serve --workers N` does; throughput only). The machine is
 shared and loaded, so compare the ratios within one run and the CPU per run, which load disturbs
 less than wall time.

@@ -30,7 +30,8 @@ def test_postgresql_connections_are_not_pinged_and_commit_as_configured() -> Non
     url = "postgresql://postgres@127.0.0.1/charter"
     durable = dbos_engine_config(url, SystemDatabaseSettings())
     assert durable == {
-        "db_engine_kwargs": {"pool_pre_ping": False, "connect_args": {"application_name": "dbos_transact"}}
+        "max_executor_threads": 16,
+        "db_engine_kwargs": {"pool_pre_ping": False, "connect_args": {"application_name": "dbos_transact"}},
     }
     relaxed = dbos_engine_config(url, SystemDatabaseSettings(synchronous_commit=False, pool_size=8))
     assert relaxed["db_engine_kwargs"]["connect_args"]["options"] == "-c synchronous_commit=off"
@@ -38,7 +39,8 @@ def test_postgresql_connections_are_not_pinged_and_commit_as_configured() -> Non
 
 
 def test_sqlite_keeps_the_settings_of_dbos() -> None:
-    assert dbos_engine_config("sqlite:///runs.sqlite", SystemDatabaseSettings(synchronous_commit=False)) == {}
+    relaxed = SystemDatabaseSettings(synchronous_commit=False, executor_threads=None)
+    assert dbos_engine_config("sqlite:///runs.sqlite", relaxed) == {}
 
 
 def test_a_server_commits_checkpoints_without_waiting_for_the_flush_unless_told() -> None:
