@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python -m bench.flows [--runs 300] [--concurrency 20] [--database sqlite|postgres]
      .venv/bin/python -m bench.flows --recovery 1000 [--database ...]
+     [--settings VARIANT]: the runner's settings, as named in bench.flows_compare (default: serve's)
 The runner is the one `charter serve` uses (DBOS system database, the registry's run index written
 behind in batches, events through the outbox); the steps are in-process async functions that return
 at once, so the difference is what durability costs. Side by side in one run: the four calls made
@@ -34,8 +35,10 @@ from dbos import DBOS
 from gateway.flows import Flow, FlowInput, RetryPolicy, Step, StepContext
 from gateway.flows.runner import FlowRunner
 from gateway.flows.runs import RunQuery, RunState
+from gateway.flows.system_database import SystemDatabaseSettings
 from registry.db.engine import create_engine, migrate, session_factory
 from registry.flows import SqlRunIndex, flow_system_database
+from registry.settings import Settings
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 
@@ -102,6 +105,29 @@ async def one_run(runner: FlowRunner) -> float:
     return time.perf_counter() - started
 
 
+def parse(variant: str) -> tuple[SystemDatabaseSettings, int]:
+    """The runner's settings a variant names, and its number of processes (see bench.flows_compare)."""
+    settings: dict[str, object] = {"synchronous_commit": Settings().flows_synchronous_commit}
+    processes = 1
+    for token in variant.split("+"):
+        name, _, value = token.partition("=")
+        if name == "ping":
+            settings["pre_ping"] = True
+        elif name in ("sync", "async"):
+            settings["synchronous_commit"] = name == "sync"
+        elif name == "check4":
+            settings["one_statement_check"] = False
+        elif name == "threads":
+            settings["executor_threads"] = int(value) or None
+        elif name == "pool":
+            settings["pool_size"] = int(value)
+        elif name == "procs":
+            processes = int(value)
+        elif name != "default":
+            raise SystemExit(f"unknown setting {token!r} in variant {variant!r}")
+    return SystemDatabaseSettings(**settings), processes  # type: ignore[arg-type]
+
+
 def pct(values: list[float], q: float) -> float:
     return sorted(values)[min(len(values) - 1, int(q * len(values)))] * 1000
 
@@ -121,7 +147,9 @@ async def databases(database: str, fresh: bool) -> str:
     return f"sqlite+aiosqlite:///{directory}/charter.db"
 
 
-async def start_runner(url: str) -> tuple[FlowRunner, object]:
+async def start_runner(
+    url: str, system_database: SystemDatabaseSettings | None = None
+) -> tuple[FlowRunner, object]:
     engine = create_engine(url)
     await migrate(engine)
     runner = FlowRunner(
@@ -129,6 +157,7 @@ async def start_runner(url: str) -> tuple[FlowRunner, object]:
         index=SqlRunIndex(session_factory(engine)),
         client_factory=lambda *args: NoClient(),  # type: ignore[arg-type,return-value]
         system_database_url=flow_system_database(url),
+        system_database=system_database,
     )
     await runner.start()
     return runner, engine
@@ -136,7 +165,7 @@ async def start_runner(url: str) -> tuple[FlowRunner, object]:
 
 async def leave_pending(runs: int, database: str) -> None:
     """The killed process: N runs in flight at their blocking step, then a hard exit."""
-    runner, _ = await start_runner(await databases(database, fresh=False))
+    runner, _ = await start_runner(await databases(database, fresh=False), parse("default")[0])
     ids = [await runner.start_run("bench", FlowInput(body={"n": n})) for n in range(runs)]
     for run_id in ids:
         while (record := await runner.index.get(run_id)) is None or record.steps[0].state != "succeeded":
@@ -144,7 +173,7 @@ async def leave_pending(runs: int, database: str) -> None:
     os._exit(9)
 
 
-async def recovery(runs: int, database: str) -> None:
+async def recovery(runs: int, database: str, variant: str) -> None:
     url = await databases(database, fresh=True)
     child = subprocess.run(
         [sys.executable, "-m", "bench.flows", "--leave-pending", str(runs), "--database", database],
@@ -154,7 +183,7 @@ async def recovery(runs: int, database: str) -> None:
     BLOCK.set()
     started = time.perf_counter()
     cpu_started = time.process_time()
-    runner, engine = await start_runner(url)
+    runner, engine = await start_runner(url, parse(variant)[0])
     launched = time.perf_counter() - started
     seen = time.perf_counter()
     while (done := (await runner.index.search(RunQuery(state=RunState.SUCCEEDED, limit=1)))[1]) < runs:
@@ -167,14 +196,14 @@ async def recovery(runs: int, database: str) -> None:
     await runner.stop()
     await engine.dispose()  # type: ignore[attr-defined]
     print(
-        f"| {database} | {runs} pending | launch {launched:.1f} s | all succeeded after {elapsed:.1f} s "
-        f"| CPU of the recovering process {cpu - cpu_started:.1f} s |"
+        f"| {database} | {variant} | {runs} pending | launch {launched:.1f} s "
+        f"| all succeeded after {elapsed:.1f} s | CPU of the recovering process {cpu - cpu_started:.1f} s |"
     )
 
 
-async def main(runs: int, concurrency: int, database: str) -> None:
+async def main(runs: int, concurrency: int, database: str, variant: str) -> None:
     BLOCK.set()
-    runner, engine = await start_runner(await databases(database, fresh=True))
+    runner, engine = await start_runner(await databases(database, fresh=True), parse(variant)[0])
     try:
         for _ in range(10):
             await one_run(runner)
@@ -227,12 +256,13 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--recovery", type=int, default=0)
+    parser.add_argument("--settings", default="default", help="the runner's, as in bench.flows_compare")
     parser.add_argument("--leave-pending", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.leave_pending:
         asyncio.run(leave_pending(args.leave_pending, args.database))
     elif args.recovery:
-        asyncio.run(recovery(args.recovery, args.database))
+        asyncio.run(recovery(args.recovery, args.database, args.settings))
     else:
         print(
             "| database | runs | direct p50 ms | bare DBOS p50 ms | bare DBOS added per step ms "
@@ -240,4 +270,4 @@ if __name__ == "__main__":
             "| flow CPU ms per run | concurrent callers "
             "| bare DBOS runs/s | flow runs/s |"
         )
-        asyncio.run(main(args.runs, args.concurrency, args.database))
+        asyncio.run(main(args.runs, args.concurrency, args.database, args.settings))

@@ -20,6 +20,7 @@ from gateway.app import Gateway, GatewayConfig
 from gateway.flows.declaration import Flow
 from gateway.flows.registration import load_flows
 from gateway.flows.runner import FlowRunner
+from gateway.flows.system_database import SystemDatabaseSettings
 from gateway.observability import AccessLog
 from gateway.tracing import start_tracing
 from policies.auth import (
@@ -216,6 +217,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         executor_id=settings.flows_executor_id or flow_replicas.default_executor_id(settings.database_url),
         event_check=event_contracts.violations,
         tracing=tracing,
+        system_database=SystemDatabaseSettings(synchronous_commit=settings.flows_synchronous_commit),
     )
     reloader = gateway_reloader(gateway)
     bus.subscribe("", reloader.on_event)

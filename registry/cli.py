@@ -246,19 +246,31 @@ def cli(
 @cli.command()
 @click.option("--host", envvar="CHARTER_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="CHARTER_PORT", default=8080, show_default=True, type=click.IntRange(1, 65535))
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    envvar="CHARTER_WORKERS",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Server processes on this port (more than 1: PostgreSQL and NATS; see registry.workers).",
+)
+def serve(host: str, port: int, workers: int) -> None:
     """Run the registry (configuration from CHARTER_* variables). CHARTER_PUBLIC_URL, the URL clients
     use, defaults to http://HOST:PORT."""
     import uvicorn
 
+    from registry import workers as worker_processes
     from registry.http_limits import header_deadline_protocol
     from registry.settings import Settings
 
     try:
-        settings = Settings.from_env(host=host, port=port)
-        app = configured_app(settings)
+        settings = worker_processes.prepare(Settings.from_env(host=host, port=port), workers)
+        app = configured_app(settings)  # with workers too: a bad setting fails here, said once
     except ValueError as exc:  # a malformed setting: the allow-list, a secrets key, a number
         raise CliError(str(exc)) from None
+    if workers > 1:
+        worker_processes.serve(host, port, workers)
+        return
     uvicorn.run(
         app,
         host=host,

@@ -24,6 +24,7 @@ from gateway.flows.declaration import Flow
 from gateway.flows.metrics import FlowMetrics
 from gateway.flows.runner import EventCheck, FlowRunner, RunConflict, UnknownRun, step_idempotency_key
 from gateway.flows.runs import FINISHED, RunQuery, RunRecord, RunState, RunWrite
+from gateway.flows.system_database import SystemDatabaseSettings
 from gateway.source import AdapterBinding
 from gateway.tracing import NO_TRACING, Tracing
 from policies.auth import ClientCredentialsIssuer, Principal
@@ -349,6 +350,7 @@ def create_runner(
     executor_id: str = "local",
     event_check: EventCheck | None = None,
     tracing: Tracing = NO_TRACING,
+    system_database: SystemDatabaseSettings | None = None,
 ) -> FlowRunner:
     def client(flow: Flow, run_id: str, step: str, traceparent: str) -> GatewayClient:
         return GatewayClient(
@@ -368,6 +370,7 @@ def create_runner(
         metrics=FlowMetrics(gateway.metrics.registry),
         event_check=event_check,
         tracing=tracing,
+        system_database=system_database,
     )
 
 

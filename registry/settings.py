@@ -92,6 +92,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # dead, and a survivor resumes its unfinished runs.
     flows_heartbeat_seconds: int = 5
     flows_lease_seconds: int = 15
+    # PostgreSQL: whether DBOS's step checkpoints wait for their WAL flush (see
+    # gateway.flows.system_database). Off: a database crash may re-run the last steps of runs in flight.
+    flows_synchronous_commit: bool = False
     # Events on NATS JetStream (`nats://host:4222`): the relay publishes to the stream, every replica
     # follows it (see registry.nats_bus). Unset: the in-process bus of the replica that relays.
     nats_url: str | None = None
@@ -207,6 +210,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             flows_executor_id=text("FLOWS_EXECUTOR_ID"),
             flows_heartbeat_seconds=(heartbeat := bounded("FLOWS_HEARTBEAT_SECONDS", 5, 1, 3600)),
             flows_lease_seconds=bounded("FLOWS_LEASE_SECONDS", 3 * heartbeat, 2 * heartbeat, 24 * 3600),
+            flows_synchronous_commit=flag("FLOWS_SYNCHRONOUS_COMMIT", False),
             gateway_max_body_bytes=number("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024),
             nats_url=text("NATS_URL"),
             nats_stream=_nats_name("NATS_STREAM", text("NATS_STREAM") or "CHARTER", r"[A-Za-z0-9_-]+"),

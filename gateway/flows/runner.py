@@ -17,13 +17,14 @@ from dbos import DBOS, SetWorkflowID
 from dbos._core import WorkflowHandleAsyncTask  # the handle of a workflow executing in this process
 from sqlalchemy import make_url
 
-from gateway.flows import actions, engine
+from gateway.flows import actions, engine, step_check
 from gateway.flows.actions import RunConflict, UnknownRun
 from gateway.flows.declaration import Flow, FlowInput, SystemClient
 from gateway.flows.metrics import FlowMetrics
 from gateway.flows.progress import IndexWriter
 from gateway.flows.runs import FINISHED, RunIndex, RunRecord, RunState
 from gateway.flows.steps import MAX_EVENT_BYTES, EventCheck, now, step_idempotency_key
+from gateway.flows.system_database import SystemDatabaseSettings, dbos_engine_config
 from gateway.flows.workflow import charter_flow_run
 from gateway.tracing import NO_TRACING, Tracing
 
@@ -70,6 +71,7 @@ class FlowRunner:
         metrics: FlowMetrics | None = None,
         event_check: EventCheck | None = None,
         tracing: Tracing = NO_TRACING,
+        system_database: SystemDatabaseSettings | None = None,
     ) -> None:
         self.flows = dict(flows)
         self.tracing = tracing
@@ -77,6 +79,7 @@ class FlowRunner:
         self.writer = IndexWriter(index)
         self.client_factory = client_factory
         self.system_database_url = system_database_url
+        self.system_database = system_database or SystemDatabaseSettings()
         self.app_name = app_name
         self.executor_id = executor_id
         self.metrics = metrics
@@ -93,6 +96,7 @@ class FlowRunner:
         # Not in a thread: with an `asyncio.to_thread` here, before DBOS is made, every run was
         # 1.5x slower on PostgreSQL (bench side by side); the pragma takes about a millisecond.
         _journal_ahead(self.system_database_url)
+        step_check.install(self.system_database.one_statement_check)
         DBOS(
             config={
                 "name": self.app_name,
@@ -102,6 +106,7 @@ class FlowRunner:
                 # Every deployment runs the flows it has: recovery must not skip runs started by
                 # an earlier build of the same flows.
                 "application_version": "charter",
+                **dbos_engine_config(self.system_database_url, self.system_database),  # type: ignore[typeddict-item]
             }
         )
         DBOS.launch()
