@@ -99,7 +99,11 @@ class BackstageController(Controller):
                 async for batch in backstage.entities(session, public_url):
                     if as_yaml:
                         yield yaml.dump_all(
-                            batch, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True, explicit_start=True
+                            batch,
+                            Dumper=yaml.CSafeDumper,
+                            sort_keys=False,
+                            allow_unicode=True,
+                            explicit_start=True,
                         ).encode()
                         continue
                     chunk = b",".join(msgspec.json.encode(entity) for entity in batch)
@@ -158,7 +162,8 @@ class BackupController(Controller):
         settings: Config,
         secrets: Secrets,
         merge: Annotated[
-            bool, QueryParameter(description="add the versions an API stored here lacks, instead of refusing it")
+            bool,
+            QueryParameter(description="add the versions a stored API lacks, instead of refusing it"),
         ] = False,
     ) -> ImportReport:
         """All of the import commits, or none of it (422 for a damaged or foreign file); an API already
@@ -212,4 +217,3 @@ async def _chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
             yield chunk
     finally:
         spool.close()
-

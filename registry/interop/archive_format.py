@@ -119,7 +119,9 @@ def _field_type(column: Column[Any]) -> Any:
 
 
 def _row_struct(table: Table) -> type[msgspec.Struct]:
-    fields = [(c.name, _field_type(c), None) if c.nullable else (c.name, _field_type(c)) for c in table.columns]
+    fields = [
+        (c.name, _field_type(c), None) if c.nullable else (c.name, _field_type(c)) for c in table.columns
+    ]
     required = [f for f in fields if len(f) == 2]
     optional = [f for f in fields if len(f) == 3]
     return msgspec.defstruct(

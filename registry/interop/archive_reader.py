@@ -60,11 +60,15 @@ class BackupReader:
             raise BackupInvalid(f"the zip archive uses a feature that is not supported: {exc}") from None
         entries = self._archive.infolist()
         if len(entries) > limits.max_entries:
-            raise BackupInvalid(f"the archive has {len(entries)} entries; at most {limits.max_entries} are read")
+            raise BackupInvalid(
+                f"the archive has {len(entries)} entries; at most {limits.max_entries} are read"
+            )
         if sum(e.file_size for e in entries) > limits.max_unpacked_bytes:
             raise BackupInvalid(f"the archive unpacks to more than {limits.max_unpacked_bytes} bytes")
         for entry in entries:
-            if entry.file_size > RATIO_FLOOR_BYTES and entry.file_size > MAX_RATIO * max(entry.compress_size, 1):
+            if entry.file_size > RATIO_FLOOR_BYTES and entry.file_size > MAX_RATIO * max(
+                entry.compress_size, 1
+            ):
                 raise BackupInvalid(
                     f"{entry.filename}: compressed more than {MAX_RATIO} times; refused as a zip bomb"
                 )

@@ -117,7 +117,9 @@ class _Restore:
         try:
             return mapping[old]
         except KeyError:
-            raise BackupInvalid(f"tables/{table}.jsonl: refers to {what} id {old}, which the backup lacks") from None
+            raise BackupInvalid(
+                f"tables/{table}.jsonl: refers to {what} id {old}, which the backup lacks"
+            ) from None
 
     def _reseal(self, sealed: str | None, where: str) -> str | None:
         if sealed is None:
@@ -193,7 +195,9 @@ class _Restore:
             if found is not None and not self.merge:
                 self.apis[row.id] = None
                 self.outcomes[row.id] = ApiOutcome(
-                    name=row.name, outcome="refused", reason="an API of this name is stored here; --merge adds its missing versions"
+                    name=row.name,
+                    outcome="refused",
+                    reason="an API of this name is stored here; --merge adds its missing versions",
                 )
                 self._count(table, kept=1)
             elif found is not None:
@@ -231,7 +235,7 @@ class _Restore:
                     outcome.versions_present += 1
                 else:
                     outcome.conflicts.append(
-                        f"{row.version}: stored here as {stored}, in the backup as {row.fingerprint}; kept as stored"
+                        f"{row.version}: stored as {stored}, backup has {row.fingerprint}; kept as stored"
                     )
                 continue
             where = f"version {outcome.name} {row.version}"
