@@ -926,7 +926,8 @@ def import_backstage(registry: Registry, path: Path) -> None:
     if failed:
         refused = all(isinstance(o.error, PolicyRefused) for o in failed)
         error = PolicyRefused if refused else CliError
-        raise error(f"{len(failed)} of {counted(len(outcomes), 'API entity')} could not be imported")
+        entities_count = counted(len(outcomes), "API entity", "API entities")
+        raise error(f"{len(failed)} of {entities_count} could not be imported")
 
 
 def import_plan(directory: Path) -> Iterator[tuple[str, Path]]:
