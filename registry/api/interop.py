@@ -68,7 +68,10 @@ class ImportOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             description="A backup zip made by GET /api/v1/admin/export.",
-            content={ZIP: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))},  # type: ignore[arg-type]
+            content={
+                media: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))  # type: ignore[arg-type]
+                for media in (ZIP, "application/octet-stream")
+            },
         )
 
 
