@@ -22,6 +22,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import Table, func, insert, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from registry import audit, catalog
@@ -361,7 +362,13 @@ async def restore(
 ) -> ImportReport:
     """Import the backup; the caller commits (or, on any error, the transaction is rolled back)."""
     await begin_write(session)
-    report = await _Restore(session, reader, secrets, merge).run()
+    try:
+        report = await _Restore(session, reader, secrets, merge).run()
+    except (IntegrityError, DataError) as exc:
+        # Rows of the backup that contradict each other (a key twice) or a value no column holds: the
+        # file was not made by an export. The transaction is rolled back by the caller.
+        reason = " ".join(str(exc.orig or exc).split())[:300]
+        raise BackupInvalid(f"the backup's rows cannot be stored together: {reason}") from None
     audit.record(
         session,
         actor=actor,

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 from registry.app import create_app
 from tests.contracts.zip_fixtures import damaged_archives
 from tests.registry.support import ADMIN, SECRETS_KEY, bearer, fetch_token, make_settings
+from tests.samples import as_json, projects
 
 ZIP = {"Content-Type": "application/zip"}
 
@@ -97,6 +98,9 @@ def _hostile(backup: bytes) -> dict[str, bytes]:
         "missing team": rewritten(
             backup, **{"tables/apis.jsonl": apis.replace(b'"owner_id":1', b'"owner_id":77', 1)}
         ),
+        "duplicate row": rewritten(
+            backup, **{"tables/version_scopes.jsonl": source.read("tables/version_scopes.jsonl") * 2}
+        ),
         "bad line": rewritten(backup, **{"tables/audit_events.jsonl": b'{"id": "one"}\n'}),
         "plaintext secret": rewritten(
             backup,
@@ -131,6 +135,7 @@ def _hostile(backup: bytes) -> dict[str, bytes]:
         "blob missing",
         "unknown column",
         "missing team",
+        "duplicate row",
         "bad line",
         "plaintext secret",
     ],
@@ -141,9 +146,7 @@ async def test_a_damaged_or_hostile_backup_is_422_and_changes_nothing(tmp_path, 
         await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
         await source.post(
             "/api/v1/apis/projects/versions",
-            content=json.dumps(
-                {"openapi": "3.0.3", "info": {"title": "P", "version": "1.0.0"}, "paths": {}}
-            ).encode(),
+            content=as_json(projects("1.0.0")),
             headers={**admin, "Content-Type": "application/json"},
             params={"owner": "delivery"},
         )
