@@ -890,7 +890,10 @@ def export(registry: Registry, file: Path) -> None:
     """Write the whole registry into a backup FILE.zip (admins): restore it with `charter import`."""
     from registry.interop.backup_transfer import download_backup
 
-    size = download_backup(registry, file)
+    try:
+        size = download_backup(registry, file)
+    except OSError as exc:
+        raise CliError(f"{file}: cannot write the backup: {exc.strerror or exc}") from None
     with zipfile.ZipFile(file) as archive:
         counts = msgspec.json.decode(archive.read("manifest.json"))["counts"]
     shown = ", ".join(f"{counts[t]} {t}" for t in ("teams", "apis", "api_versions", "audit_events"))

@@ -288,6 +288,8 @@ def test_a_contract_zip_is_not_taken_for_a_backup_and_a_directory_still_publishe
         published = charter("import", str(folder), "--owner", "delivery", url=url)
         assert published.returncode == 0, published.stderr
         assert "1 published" in published.stdout
+        nowhere = charter("export", str(tmp_path / "missing" / "x.zip"), url=url)
+        assert nowhere.returncode == 2 and "cannot write the backup" in nowhere.stderr
         refused = charter("export", str(tmp_path / "x.zip"), url=url, secret="wrong")
         assert refused.returncode == 2
         assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.part").exists()
