@@ -97,10 +97,7 @@ class Registry:
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """The answer with its body still to read (a backup is large); an error answer raises."""
-        headers = dict(kwargs.pop("headers", {}) or {})
-        token = self._bearer()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = self._with_token(kwargs.pop("headers", None))
         try:
             with self.http.stream(method, path, headers=headers, **kwargs) as response:
                 if response.status_code >= 400:
@@ -111,11 +108,14 @@ class Registry:
             raise CliError(f"cannot reach the registry at {self.url}: {exc}") from None
 
     def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}) or {})
+        return self._send(method, path, headers=self._with_token(kwargs.pop("headers", None)), **kwargs)
+
+    def _with_token(self, given: dict[str, str] | None) -> dict[str, str]:
+        headers = dict(given or {})
         token = self._bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return self._send(method, path, headers=headers, **kwargs)
+        return headers
 
     def _bearer(self) -> str | None:
         if self.token is None and self.client_id and self.client_secret:

@@ -38,28 +38,35 @@ class NotAZip(RegistryError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
+def _answered_as(operation: Operation, content: dict[str, OpenAPIMediaType]) -> None:
+    """Name the media types of the 200 answer, which litestar cannot infer from a Stream."""
+    ok = operation.responses.get("200") if operation.responses else None
+    if ok is not None:
+        ok.content = content  # type: ignore[union-attr]
+
+
+BINARY = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+
+
 @dataclass
 class EntitiesOperation(Operation):
     """The answer is a JSON array of entities, or a YAML stream of them by Accept."""
 
     def __post_init__(self) -> None:
-        ok = self.responses.get("200") if self.responses else None
-        if ok is not None:
-            entity = Schema(type=OpenAPIType.OBJECT, required=["apiVersion", "kind", "metadata", "spec"])
-            ok.content = {  # type: ignore[union-attr]
+        entity = Schema(type=OpenAPIType.OBJECT, required=["apiVersion", "kind", "metadata", "spec"])
+        _answered_as(
+            self,
+            {
                 JSON: OpenAPIMediaType(schema=Schema(type=OpenAPIType.ARRAY, items=entity)),
                 YAML: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING)),
-            }
+            },
+        )
 
 
 @dataclass
 class ExportOperation(Operation):
     def __post_init__(self) -> None:
-        ok = self.responses.get("200") if self.responses else None
-        if ok is not None:
-            ok.content = {  # type: ignore[union-attr]
-                ZIP: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))  # type: ignore[arg-type]
-            }
+        _answered_as(self, {ZIP: OpenAPIMediaType(schema=BINARY)})
 
 
 @dataclass
@@ -68,10 +75,7 @@ class ImportOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             description="A backup zip made by GET /api/v1/admin/export.",
-            content={
-                media: OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING, format="binary"))  # type: ignore[arg-type]
-                for media in (ZIP, "application/octet-stream")
-            },
+            content={media: OpenAPIMediaType(schema=BINARY) for media in (ZIP, "application/octet-stream")},
         )
 
 
