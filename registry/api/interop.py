@@ -14,10 +14,12 @@ from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, Requ
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
+from registry import audit
 from registry.access import ADMIN, require_read, require_scope
 from registry.api.dependencies import Caller, Config, Secrets
 from registry.api.problems import errors
 from registry.api.security import ADMIN_SECURITY
+from registry.db.engine import begin_write
 from registry.errors import RegistryError
 from registry.interop import backstage
 from registry.interop.archive_reader import BackupLimits, BackupReader
@@ -136,11 +138,22 @@ class BackupController(Controller):
     async def export(self, request: Request, principal: Caller) -> Stream:
         """Teams, APIs, versions with their files, consumers, clients (secret hashes), grants, rulesets,
         diff policies, webhooks (secrets sealed) and the audit log, with a manifest.json."""
-        require_scope(principal, ADMIN)
+        caller = require_scope(principal, ADMIN)
         from registry.app import VERSION
 
         async with request.app.state.sessionmaker() as session:
             spool, manifest = await write_backup(session, charter_version=VERSION)
+        # Who took a copy of everything (client secret hashes and sealed secrets included) is on record.
+        async with request.app.state.sessionmaker() as session:
+            await begin_write(session)
+            audit.record(
+                session,
+                actor=caller.subject,
+                action="registry.exported",
+                subject="registry",
+                after={"created_at": manifest.created_at.isoformat(), "counts": manifest.counts},
+            )
+            await session.commit()
         size = spool.seek(0, 2)
         spool.seek(0)
         stamp = manifest.created_at.strftime("%Y%m%dT%H%M%SZ")

@@ -63,6 +63,10 @@ async def test_the_manifest_names_the_format_and_counts_every_table(client, publ
         assert len(lines) == count, table
     # Every binary column is a blob named by its SHA-256; no entry name is a path to anywhere else.
     assert all(n == "manifest.json" or n.startswith(("tables/", "blobs/")) for n in backup.namelist())
+    log = (
+        await client.get("/api/v1/audit", params={"action": "registry.exported"}, headers=admin_headers)
+    ).json()
+    assert [(e["actor"], e["subject"]) for e in log["items"]] == [("admin", "registry")]
 
 
 def _bomb() -> bytes:
