@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -155,7 +156,16 @@ def snapshot(url: str) -> dict[str, object]:
         "versions": versions,
         "bundle_file": bundle_file,
         "api": {k: api[k] for k in ("owner", "sla", "adapter", "latest_version", "kind", "tags")},
-        "audit": sorted((e["at"], e["actor"], e["action"], e["subject"]) for e in audit),
+        "audit": sorted(
+            (
+                e["at"],
+                e["actor"],
+                e["action"],
+                e["subject"],
+                json.dumps([e["before"], e["after"]], sort_keys=True),
+            )
+            for e in audit
+        ),
         "consumers": [(c["consumer"], c["team"], c["versions"]) for c in consumers["items"]],
         "ruleset": ruleset,
         "policy": policy,
@@ -205,7 +215,7 @@ def test_a_sqlite_registry_moves_to_postgresql_with_every_fingerprint_state_and_
         # Every entry of the source's log, and one more: the import itself.
         assert set(before["audit"]) < set(after["audit"])  # type: ignore[arg-type]
         extra = set(after["audit"]) - set(before["audit"])  # type: ignore[arg-type]
-        assert [(actor, action, subject) for _, actor, action, subject in extra] == [
+        assert [(actor, action, subject) for _, actor, action, subject, _ in extra] == [
             ("admin", "registry.imported", "registry")
         ]
         # The client's hashed secret still lets it in, on the other database.
