@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -303,3 +306,42 @@ def test_a_contract_zip_is_not_taken_for_a_backup_and_a_directory_still_publishe
         refused = charter("export", str(tmp_path / "x.zip"), url=url, secret="wrong")
         assert refused.returncode == 2
         assert not (tmp_path / "x.zip").exists() and not (tmp_path / "x.zip.part").exists()
+
+
+def _on_a_terminal(*args: str, url: str) -> tuple[int, bytes]:
+    """Run `charter ARGS` with stdout and stderr on a pseudo-terminal, as in an interactive shell."""
+    environ = {
+        **os.environ,
+        "CHARTER_URL": url,
+        "CHARTER_CLIENT_ID": ADMIN[0],
+        "CHARTER_CLIENT_SECRET": ADMIN[1],
+        "COLUMNS": "100",
+    }
+    controller, terminal = os.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", *args], stdout=terminal, stderr=terminal, env=environ
+    )
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            data = os.read(controller, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not data:
+            break
+        shown += data
+    os.close(controller)
+    return process.wait(timeout=60), shown
+
+
+def test_a_progress_bar_shows_on_a_terminal_only(server, tmp_path: Path):
+    code, shown = _on_a_terminal("export", str(tmp_path / "tty.zip"), url=server)
+    assert code == 0, shown
+    assert b"exporting" in shown and b"kB" in shown  # the bar, with bytes done of the total
+    piped = charter("export", str(tmp_path / "piped.zip"), url=server)
+    assert piped.returncode == 0, piped.stderr
+    assert "exporting" not in piped.stdout + piped.stderr
+    code, shown = _on_a_terminal("import", str(tmp_path / "tty.zip"), "--merge", url=server)
+    assert code == 0, shown
+    assert b"importing" in shown
