@@ -60,6 +60,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_seconds: int = 30
     body_min_bytes_per_second: int = 16 * 1024
     max_depth: int = 64
+    # Backup imports (POST /api/v1/admin/import): the upload, its zip entries, what they unpack to.
+    import_max_bytes: int = 1024 * 1024 * 1024
+    import_max_entries: int = 1_000_000
+    import_max_unpacked_bytes: int = 8 * 1024 * 1024 * 1024
     # Pairs of schemas one diff may compare (publish, /compatibility, /impact, /changes).
     max_schema_comparisons: int = 200_000
     search_limit_max: int = 100
@@ -94,10 +98,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     nats_url: str | None = None
     nats_stream: str = "CHARTER"
     nats_subject_prefix: str = "charter"  # events go to `<prefix>.<topic>`
-    # Backup imports (POST /api/v1/admin/import): the upload, its zip entries, what they unpack to.
-    import_max_bytes: int = 1024 * 1024 * 1024
-    import_max_entries: int = 1_000_000
-    import_max_unpacked_bytes: int = 8 * 1024 * 1024 * 1024
 
     def oidc_configured(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
@@ -191,6 +191,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             body_timeout_seconds=number("BODY_TIMEOUT_SECONDS", 30),
             body_min_bytes_per_second=number("BODY_MIN_BYTES_PER_SECOND", 16 * 1024),
             max_depth=number("MAX_DEPTH", 64),
+            import_max_bytes=number("IMPORT_MAX_BYTES", 1024 * 1024 * 1024),
+            import_max_entries=number("IMPORT_MAX_ENTRIES", 1_000_000),
+            import_max_unpacked_bytes=number("IMPORT_MAX_UNPACKED_BYTES", 8 * 1024 * 1024 * 1024),
             max_schema_comparisons=number("MAX_SCHEMA_COMPARISONS", 200_000),
             redis_url=text("REDIS_URL"),
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
@@ -215,9 +218,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             gateway_max_body_depth=bounded("GATEWAY_MAX_BODY_DEPTH", 64, 1, MAX_VALIDATED_DEPTH),
             webhook_attempts=bounded("WEBHOOK_ATTEMPTS", 6, 1, 20),
             webhook_first_retry_seconds=seconds("WEBHOOK_FIRST_RETRY_SECONDS", 1.0, 0.1, 3600),
-            import_max_bytes=number("IMPORT_MAX_BYTES", 1024 * 1024 * 1024),
-            import_max_entries=number("IMPORT_MAX_ENTRIES", 1_000_000),
-            import_max_unpacked_bytes=number("IMPORT_MAX_UNPACKED_BYTES", 8 * 1024 * 1024 * 1024),
             outbox_retention_days=bounded("OUTBOX_RETENTION_DAYS", 7, 1, 3650),
             webhook_log_retention_days=bounded("WEBHOOK_LOG_RETENTION_DAYS", 30, 1, 3650),
         )
