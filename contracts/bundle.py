@@ -65,7 +65,7 @@ def bundle_from_zip(data: bytes, *, root: str | None = None, limits: LoadLimits 
         files: dict[str, bytes] = {}
         budget = limits.max_bytes
         for entry in entries:
-            content = _read_entry(archive, entry, budget + 1)
+            content = read_entry(archive, entry, budget + 1)
             budget -= len(content)
             if budget < 0:
                 raise ContractInvalid(f"the bundle unpacks to more than {limits.max_bytes} bytes")
@@ -73,7 +73,8 @@ def bundle_from_zip(data: bytes, *, root: str | None = None, limits: LoadLimits 
     return bundle_from_files(files, root=root, limits=limits)
 
 
-def _read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int) -> bytes:
+def read_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, limit: int) -> bytes:
+    """At most `limit` bytes of an entry; ContractInvalid for an encrypted, unsupported or corrupt one."""
     if entry.flag_bits & 0x1:
         raise ContractInvalid(f"{entry.filename}: the entry is encrypted; send an archive without a password")
     if entry.compress_type not in _METHODS:

@@ -52,6 +52,7 @@ from registry.api.flows import FlowController
 from registry.api.gateway import GATEWAY_PREFIX, GatewayFirst, gateway_mount, metrics
 from registry.api.grants import AccessRequestController, GrantController
 from registry.api.health import health
+from registry.api.interop import BackstageController, BackupController
 from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.rulesets import RulesetController
@@ -342,6 +343,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             ClientController,
             AccessRequestController,
             GrantController,
+            BackstageController,
+            BackupController,
             health,
             metrics,
             events_contract,

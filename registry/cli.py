@@ -5,7 +5,9 @@ from __future__ import annotations
 import functools
 import re
 import sys
+import zipfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -101,12 +103,28 @@ class Registry:
             raise problem_error(response)
         return response.json()
 
+    @contextmanager
+    def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """The answer with its body still to read (a backup is large); an error answer raises."""
+        headers = self._with_token(kwargs.pop("headers", None))
+        try:
+            with self.http.stream(method, path, headers=headers, **kwargs) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise problem_error(response)
+                yield response
+        except httpx.TransportError as exc:
+            raise CliError(f"cannot reach the registry at {self.url}: {exc}") from None
+
     def _authorized(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = dict(kwargs.pop("headers", {}) or {})
+        return self._send(method, path, headers=self._with_token(kwargs.pop("headers", None)), **kwargs)
+
+    def _with_token(self, given: dict[str, str] | None) -> dict[str, str]:
+        headers = dict(given or {})
         token = self._bearer()
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return self._send(method, path, headers=headers, **kwargs)
+        return headers
 
     def _bearer(self) -> str | None:
         if self.token is None and self.client_id and self.client_secret:
@@ -832,11 +850,19 @@ def _contract(registry: Registry, ref: str, *, level: Strictness) -> Any:
 
 
 @cli.command(name="import")
-@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--owner", required=True, help="Team that owns APIs created by the import.")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--owner", default=None, help="Team that owns APIs created by the import (a DIRECTORY).")
+@click.option("--merge", is_flag=True, help="Backups: add the versions of APIs already stored here.")
 @click.pass_obj
-def import_dir(registry: Registry, directory: Path, owner: str) -> None:
-    """Publish every contract under DIRECTORY: DIR/<api>.yaml, DIR/<api>.zip or DIR/<api>/<any>.yaml."""
+def import_dir(registry: Registry, path: Path, owner: str | None, merge: bool) -> None:
+    """Publish every contract under a DIRECTORY (DIR/<api>.yaml, DIR/<api>.zip or DIR/<api>/<any>.yaml),
+    or restore a backup FILE.zip made by `charter export` (admins). Exit 1 when part of a backup is
+    refused (an API already stored, without --merge) or in conflict (a version stored otherwise)."""
+    if path.is_file():
+        return import_backup(registry, path, merge=merge)
+    if owner is None:
+        raise CliError("--owner is required to import a directory of contracts")
+    directory = path
     plan = list(import_plan(directory))
     if not plan:
         raise CliError(f"{directory}: no .json, .yaml, .yml or .zip files found")
@@ -865,6 +891,83 @@ def import_dir(registry: Registry, directory: Path, owner: str) -> None:
     if failures:
         error = PolicyRefused if refusals == failures else CliError
         raise error(f"{failures} of {counted(len(plan), 'file')} could not be published")
+
+
+def import_backup(registry: Registry, file: Path, *, merge: bool) -> None:
+    from registry.interop.backup_transfer import is_backup, upload_backup
+
+    if not is_backup(file):
+        raise CliError(
+            f"{file}: not a Charter backup (a zip with a manifest.json); `charter publish` sends one contract"
+        )
+    report = upload_backup(registry, file, merge=merge)
+    troubles = 0
+    for api in report["apis"]:
+        if api["outcome"] == "refused":
+            troubles += 1
+            click.echo(f"  refused {api['name']}: {api['reason']}")
+            continue
+        added, present = api["versions_added"], api["versions_present"]
+        click.echo(f"{api['outcome']:>9} {api['name']}: {added} versions added, {present} already here")
+        for conflict in api["conflicts"]:
+            troubles += 1
+            click.echo(f" conflict {api['name']} {conflict}")
+    added = ", ".join(f"{count} {table}" for table, count in report["added"].items()) or "nothing"
+    click.echo(f"imported {file}: {added}")
+    if troubles:
+        raise PolicyRefused(
+            f"{troubles} APIs or versions were refused or in conflict; nothing was overwritten"
+        )
+
+
+@cli.command(name="export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@click.pass_obj
+def export(registry: Registry, file: Path) -> None:
+    """Write the whole registry into a backup FILE.zip (admins): restore it with `charter import`."""
+    from registry.interop.backup_transfer import download_backup
+
+    try:
+        size = download_backup(registry, file)
+    except OSError as exc:
+        raise CliError(f"{file}: cannot write the backup: {exc.strerror or exc}") from None
+    with zipfile.ZipFile(file) as archive:
+        counts = msgspec.json.decode(archive.read("manifest.json"))["counts"]
+    shown = ", ".join(f"{counts[t]} {t}" for t in ("teams", "apis", "api_versions", "audit_events"))
+    click.echo(f"exported {shown} to {file} ({size} bytes)")
+
+
+@cli.command(name="import-backstage")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def import_backstage(registry: Registry, path: Path) -> None:
+    """Publish the `kind: API` entities of Backstage catalog files (a FILE, or every .yaml under a
+    DIRECTORY) with their definitions: inline, or `$text: ./file` inside that directory (no URL is
+    fetched). Teams come from spec.owner (created when the token may). Exit 2 on bad input."""
+    from registry.interop.backstage_files import CatalogInputError, read_entities
+    from registry.interop.backstage_import import EntityOutcome, import_entities
+
+    try:
+        entities, others = read_entities(path)
+    except CatalogInputError as exc:
+        raise CliError(str(exc)) from None
+    for line in others:
+        click.echo(f"  skipped {line}")
+
+    def report(outcome: EntityOutcome) -> None:
+        click.echo(f"{outcome.outcome:>9} {outcome.entity.name} ({outcome.entity.source}): {outcome.detail}")
+        for line in getattr(outcome.error, "details", None) or []:
+            click.echo(f"     {line}")
+
+    outcomes = import_entities(registry, entities, report)
+    tally = {k: sum(o.outcome == k for o in outcomes) for k in ("imported", "unchanged", "skipped", "failed")}
+    click.echo(", ".join(f"{n} {k}" for k, n in tally.items()))
+    failed = [o for o in outcomes if o.outcome == "failed"]
+    if failed:
+        refused = all(isinstance(o.error, PolicyRefused) for o in failed)
+        error = PolicyRefused if refused else CliError
+        entities_count = counted(len(outcomes), "API entity", "API entities")
+        raise error(f"{len(failed)} of {entities_count} could not be imported")
 
 
 def import_plan(directory: Path) -> Iterator[tuple[str, Path]]:

@@ -61,6 +61,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_seconds: int = 30
     body_min_bytes_per_second: int = 16 * 1024
     max_depth: int = 64
+    # Backup imports (POST /api/v1/admin/import): the upload, its zip entries, what they unpack to.
+    import_max_bytes: int = 1024 * 1024 * 1024
+    import_max_entries: int = 1_000_000
+    import_max_unpacked_bytes: int = 8 * 1024 * 1024 * 1024
     # Pairs of schemas one diff may compare (publish, /compatibility, /impact, /changes).
     max_schema_comparisons: int = 200_000
     search_limit_max: int = 100
@@ -196,6 +200,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             body_timeout_seconds=number("BODY_TIMEOUT_SECONDS", 30),
             body_min_bytes_per_second=number("BODY_MIN_BYTES_PER_SECOND", 16 * 1024),
             max_depth=number("MAX_DEPTH", 64),
+            import_max_bytes=number("IMPORT_MAX_BYTES", 1024 * 1024 * 1024),
+            import_max_entries=number("IMPORT_MAX_ENTRIES", 1_000_000),
+            import_max_unpacked_bytes=number("IMPORT_MAX_UNPACKED_BYTES", 8 * 1024 * 1024 * 1024),
             max_schema_comparisons=number("MAX_SCHEMA_COMPARISONS", 200_000),
             redis_url=text("REDIS_URL"),
             throttle_fail_open=flag("THROTTLE_FAIL_OPEN", True),
