@@ -35,6 +35,7 @@ from policies.throttle import MemoryThrottle, RedisThrottle, Throttle
 from registry import bootstrap, clients, flow_replicas, retention, signing_keys, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
+from registry.api.canonical import CanonicalController
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
@@ -316,6 +317,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             ApiController,
             VersionController,
             CompatibilityController,
+            CanonicalController,
             ConsumerController,
             WebhookController,
             RulesetController,

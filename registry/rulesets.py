@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Issue
 from contracts.lint import Finding, Ruleset, Severity, lint, load_ruleset
+from contracts.lint.canonical import LintContext
 from contracts.loading import Document
 from contracts.plural import counted
 from policies.auth import Principal
@@ -72,9 +73,9 @@ async def for_team(session: AsyncSession, team: str) -> Ruleset | None:
     return None
 
 
-def enforce(document: Document, ruleset: Ruleset) -> list[Finding]:
+def enforce(document: Document, ruleset: Ruleset, context: LintContext | None = None) -> list[Finding]:
     """Lint on publish: `error` findings refuse the document (422, each with its pointer)."""
-    findings = lint(document, ruleset)
+    findings = lint(document, ruleset, context)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         raise RulesetViolation(

@@ -91,7 +91,7 @@ class SchemaComparer:
             )
         self._active.add(key)
         try:
-            found = _shortest_paths(self._compare(_as_schema(b), bp, _as_schema(r), rp, direction))
+            found = shortest_paths(self._compare(_as_schema(b), bp, _as_schema(r), rp, direction))
         finally:
             self._active.discard(key)
         self._memo[key] = found
@@ -329,7 +329,7 @@ def _has_no_ref(node: Any) -> bool:
     return True
 
 
-def _shortest_paths(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+def shortest_paths(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """One finding per change: a component reached along many property paths is reported once.
 
     The detail is part of what a change is: two values added to one enum are two changes at one place.

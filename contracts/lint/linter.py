@@ -8,6 +8,7 @@ import msgspec
 
 from contracts.kinds import Family, detect_kind
 from contracts.lint.asyncapi import check_asyncapi
+from contracts.lint.canonical import LintContext, check_canonical
 from contracts.lint.custom import check_custom
 from contracts.lint.findings import Finding, in_report_order
 from contracts.lint.metadata import check_metadata
@@ -16,10 +17,13 @@ from contracts.lint.ruleset import RECOMMENDED, Ruleset
 from contracts.loading import Document
 
 
-def lint(document: Document, ruleset: Ruleset = RECOMMENDED) -> list[Finding]:
-    """Findings, most severe first; UnknownKind when the document is neither OpenAPI nor AsyncAPI."""
+def lint(
+    document: Document, ruleset: Ruleset = RECOMMENDED, context: LintContext | None = None
+) -> list[Finding]:
+    """Findings, most severe first; UnknownKind when the document's kind is unknown. `context` is
+    what only the registry knows (the API's layer, the canonical models): its rules run with it."""
     findings = []
-    for finding in _builtin(document):
+    for finding in _builtin(document, context):
         severity = ruleset.severities.get(finding.rule)
         if severity is not None:
             findings.append(msgspec.structs.replace(finding, severity=severity))
@@ -28,10 +32,14 @@ def lint(document: Document, ruleset: Ruleset = RECOMMENDED) -> list[Finding]:
     return in_report_order(findings)
 
 
-def _builtin(document: Document) -> Iterator[Finding]:
+def _builtin(document: Document, context: LintContext | None) -> Iterator[Finding]:
     kind = detect_kind(document)
+    if kind.family is Family.JSON_SCHEMA:
+        return  # a canonical model: its rules are the meta-schema's and its compatibility
     if kind.family is Family.OPENAPI:
         yield from check_openapi(document, kind)
     else:
         yield from check_asyncapi(document, kind)
     yield from check_metadata(document, kind)
+    if context is not None:
+        yield from check_canonical(document, kind, context)
