@@ -133,7 +133,7 @@ def _check_one(
         return
     model = models[item.name][version]
     node, pointer = follow(doc, _at(doc, item.pointer), item.pointer)
-    comparer = SchemaComparer(Side(model), Side(doc), max_comparisons=max_comparisons)
+    comparer = SchemaComparer(Side(model), Side(doc), max_comparisons=max_comparisons, detect_renames=False)
     direction = Direction.RESPONSE if item.produced else Direction.REQUEST
     context = RESPONSE_BODY if item.produced else REQUEST_BODY
     where = "produced" if item.produced else "consumed"

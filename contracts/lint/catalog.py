@@ -109,6 +109,7 @@ _RULES = (
         "canonical models",
         "`x-canonical: NAME@RANGE` names a canonical model the registry holds, and a range one of its "
         "published versions satisfies (checked on publish, where the registry hands in the models)",
+        True,
     ),
     Rule(
         "canonical-projection",
@@ -118,6 +119,7 @@ _RULES = (
         "a schema declaring `x-canonical` is a projection of the model's highest version in its range: "
         "each property exists in the model with a compatible schema, and where the object is produced "
         "(responses, events) the model's required properties stay required",
+        True,
     ),
     Rule(
         "canonical-undeclared",
