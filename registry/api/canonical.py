@@ -20,7 +20,7 @@ class CanonicalController(Controller):
 
     @get(
         "/dependents",
-        responses=errors(400, 401, 403, 404),
+        responses=errors(400, 401, 403, 404, 422),
         summary="The released API versions whose contracts declare this canonical model (`x-canonical`)",
     )
     async def dependents(

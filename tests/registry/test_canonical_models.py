@@ -3,6 +3,7 @@ with `x-canonical`, its dependents are listed, and a breaking change names them 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -212,6 +213,24 @@ async def test_a_dependent_is_listed_and_a_breaking_change_names_it_and_tells_it
     heard = (await client.get(steward_url, headers=steward)).json()["items"]
     assert "canonical.breaking-change" not in {item["topic"] for item in heard}
 
+    # A breaking draft tells the dependents of its base when it is released, not when drafted.
+    # (Produced, its `name` must now keep the model's `maxLength`: the check reads 2.0.0.)
+    fitted = {
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {"id": {"type": "string"}, "name": {"type": "string", "maxLength": 100}},
+    }
+    moved = await publish(client, sales, "crm", crm("2.0.0", fitted, declared="client@^2"), "2.0.0")
+    assert moved.status_code == 201, moved.text
+    tighter = copy.deepcopy(breaking)
+    tighter["properties"]["name"]["maxLength"] = 50
+    drafted = await publish(client, steward, "client", tighter, "3.0.0", draft="true")
+    assert drafted.status_code == 201, drafted.text
+    assert await breaking_notices(settings) == [("crm", "2.0.0", ["1.0.0"])]
+    released = await client.post("/api/v1/apis/client/versions/3.0.0/release", headers=steward)
+    assert released.status_code == 200, released.text
+    assert await breaking_notices(settings) == [("crm", "2.0.0", ["1.0.0"]), ("crm", "3.0.0", ["2.0.0"])]
+
 
 async def test_publishing_checks_each_declaration_against_the_published_model(client, admin_headers, teams):
     sales = teams["sales"]
@@ -266,6 +285,20 @@ async def test_a_canonical_api_holds_json_schema_and_nothing_else(client, admin_
     assert sorted(hit["name"] for hit in found.json()["items"]) == ["client", "projects"]
     page = await client.get("/apis/client/versions/1.0.0", headers=steward)
     assert page.status_code == 200 and "vatId" in page.text and "Dependents" in page.text
+
+
+async def breaking_notices(settings: Settings) -> list[tuple[str, str, list[str]]]:
+    """(dependent API, model version, dependent versions) of each breaking-change event, in order."""
+    async with session_factory_for(settings) as session:
+        rows = await session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.topic == "canonical.breaking-change")
+            .order_by(OutboxEvent.id)
+        )
+        return [
+            (e.payload["api"], e.payload["version"], [d["version"] for d in e.payload["dependents"]])
+            for e in rows.all()
+        ]
 
 
 def events_contract() -> EventSchemaCatalog:
