@@ -15,27 +15,11 @@ from contracts.kinds import DocumentKind, Family, detect_kind
 from contracts.lint import Severity, lint, load_ruleset
 from contracts.lint.canonical import LintContext
 from contracts.submission import analyze_document
+from tests.samples import client_model
 
 OPENAPI = DocumentKind(Family.OPENAPI, "3.1.0")
 ASYNCAPI = DocumentKind(Family.ASYNCAPI, "3.0.0")
 Doc = dict[str, Any]
-
-
-def client_model(**changes: Any) -> Doc:
-    model: Doc = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Client",
-        "type": "object",
-        "required": ["id", "name"],
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
-            "vatId": {"type": "string"},
-        },
-    }
-    model.update(changes)
-    return model
 
 
 def contract(response: Doc, request: Doc | None = None) -> Doc:

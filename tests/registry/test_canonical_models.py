@@ -19,7 +19,7 @@ from registry.settings import Settings
 from tests.loopback import serving
 from tests.registry.support import bearer, fetch_token, make_settings
 from tests.registry.test_webhook_subscriptions import hook, receiver, subscribe, until
-from tests.samples import JSON_HEADERS, as_json
+from tests.samples import JSON_HEADERS, as_json, client_model
 
 Doc = dict[str, Any]
 
@@ -35,22 +35,6 @@ def settings(database_url: str) -> Settings:
     return make_settings(
         database_url, webhook_first_retry_seconds=0.05, webhook_attempts=3, public_catalog=True
     )
-
-
-def client_model(**changes: Any) -> Doc:
-    model: Doc = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "Client",
-        "type": "object",
-        "required": ["id", "name"],
-        "properties": {
-            "id": {"type": "string"},
-            "name": {"type": "string"},
-            "vatId": {"type": "string"},
-        },
-    }
-    model.update(changes)
-    return model
 
 
 def crm(version: str = "1.0.0", client: Doc | None = None, declared: str = "client@^1") -> Doc:
