@@ -45,14 +45,14 @@ def publish_ruleset(stored: Ruleset | None) -> Ruleset:
 
 
 async def lint_context(
-    session: AsyncSession, layer: str | None, document: Document, kind: DocumentKind
+    session: AsyncSession, layer: str | None, document: Document, kind: DocumentKind, *, max_comparisons: int
 ) -> LintContext:
     """The canonical model names (for the naming rule), with the released versions of the models the
     document declares (for the projection check). Only declared models' documents are read."""
     names = (await session.scalars(select(Api.name).where(Api.layer == Layer.CANONICAL.value))).all()
     models: dict[str, dict[str, Document]] = {name: {} for name in names}
     if kind.family is Family.JSON_SCHEMA:
-        return LintContext(layer, models)
+        return LintContext(layer, models, max_comparisons)
     declared, _ = await anyio.to_thread.run_sync(find_declarations, document, kind)
     wanted = sorted({d.name for d in declared} & set(names))
     if wanted:
@@ -63,7 +63,7 @@ async def lint_context(
         )
         for name, row in rows.all():
             models[name][row.version] = await stored_document(session, row)
-    return LintContext(layer, models)
+    return LintContext(layer, models, max_comparisons)
 
 
 def index_declarations(

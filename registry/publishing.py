@@ -75,7 +75,7 @@ async def publish_version(
             [Issue(pointer="/info/version", message="required when no version is given")],
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
-    await _lint(session, api_name, owner, analyzed)
+    await _lint(session, api_name, owner, analyzed, limits)
     verdict = await _assess(session, api_name, number, analyzed, limits)
     if verdict is not None and not verdict.compatible and not draft:
         api = await catalog.get_api(session, api_name)
@@ -221,7 +221,9 @@ async def check_candidate(
     return CandidateCheck(api, number, verdict, analyzed.document)
 
 
-async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyzed: AnalyzedContract) -> None:
+async def _lint(
+    session: AsyncSession, api_name: str, owner: str | None, analyzed: AnalyzedContract, limits: LoadLimits
+) -> None:
     """The owning team's governance ruleset (or the global one) on the document; errors refuse it."""
     if analyzed.kind is None:
         return
@@ -232,7 +234,9 @@ async def _lint(session: AsyncSession, api_name: str, owner: str | None, analyze
         ruleset, layer = await rulesets.for_team(session, owner or ""), _layer_for(analyzed)
     # The canonical rules run on every publish (the registry holds the models they need); a stored
     # ruleset sets their levels, or turns them off, as it does any rule's.
-    context = await canonical_models.lint_context(session, layer, analyzed.document, analyzed.kind)
+    context = await canonical_models.lint_context(
+        session, layer, analyzed.document, analyzed.kind, max_comparisons=limits.max_schema_comparisons
+    )
     await anyio.to_thread.run_sync(
         rulesets.enforce, analyzed.document, canonical_models.publish_ruleset(ruleset), context
     )

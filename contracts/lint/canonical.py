@@ -9,6 +9,7 @@ import msgspec
 
 from contracts.canonical_models import (
     DEFAULT_CANONICAL_NAMES,
+    DEFAULT_MAX_COMPARISONS,
     check_declarations,
     undeclared_canonical_schemas,
 )
@@ -26,6 +27,7 @@ class LintContext(msgspec.Struct, frozen=True):
     layer: str | None = None
     # Canonical model name -> its published versions' documents, by version.
     models: Mapping[str, Mapping[str, Document]] = {}
+    max_comparisons: int = DEFAULT_MAX_COMPARISONS  # per declaration, as the diff's budget
 
     @property
     def canonical_names(self) -> frozenset[str]:
@@ -33,7 +35,9 @@ class LintContext(msgspec.Struct, frozen=True):
 
 
 def check_canonical(document: Document, kind: DocumentKind, context: LintContext) -> Iterator[Finding]:
-    for mismatch in check_declarations(document, kind, context.models):
+    for mismatch in check_declarations(
+        document, kind, context.models, max_comparisons=context.max_comparisons
+    ):
         yield found(mismatch.rule, mismatch.message, mismatch.pointer)
     if context.layer in COMPOSING_LAYERS:
         for pointer, name in undeclared_canonical_schemas(document, kind, context.canonical_names):
