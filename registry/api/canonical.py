@@ -11,7 +11,7 @@ from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import DependentList
 from registry.db.models import Layer
-from registry.errors import InvalidRequest
+from registry.errors import NotFound
 
 
 class CanonicalController(Controller):
@@ -20,7 +20,7 @@ class CanonicalController(Controller):
 
     @get(
         "/dependents",
-        responses=errors(400, 401, 403, 404, 422),
+        responses=errors(400, 401, 403, 404),
         summary="The released API versions whose contracts declare this canonical model (`x-canonical`)",
     )
     async def dependents(
@@ -31,5 +31,5 @@ class CanonicalController(Controller):
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         api = await catalog.get_api(session, name)
         if api.layer != Layer.CANONICAL:
-            raise InvalidRequest(f"API {api.name!r} is a {api.layer} API, not a canonical model")
+            raise NotFound(f"API {api.name!r} is a {api.layer} API: there is no canonical model {api.name!r}")
         return DependentList(canonical=api.name, items=await canonical_models.dependents(session, api.name))
