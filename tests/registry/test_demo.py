@@ -29,12 +29,18 @@ async def test_demo_contracts_are_loaded_once(database_url):
         found = (await client.get("/api/v1/search", params={"limit": 100}, headers=headers)).json()
         audit_total = (await client.get("/api/v1/audit", headers=headers)).json()["total"]
         projects = (await client.get("/api/v1/apis/projects", headers=headers)).json()
+        clients = (await client.get("/api/v1/apis/client/dependents", headers=headers)).json()
 
     expected = {api.name for api in demo_apis()}
     assert {hit["name"] for hit in found["items"]} == expected
     assert projects["latest_version"] == "1.1.0"
     assert projects["sla"]["tier"] == "gold"
     assert projects["layer"] == "system"
+    # The system APIs' `x-canonical` declarations were checked on publish and indexed.
+    assert [(d["api"], d["range"], d["pointers"]) for d in clients["items"]] == [
+        ("crm", "^1", ["/components/schemas/Client"]),
+        ("erp", "^1", ["/components/schemas/Client"]),
+    ]
 
     async with AsyncTestClient(create_app(settings)) as client:
         headers = bearer(await fetch_token(client, *ADMIN))
