@@ -8,7 +8,7 @@ import msgspec
 
 from contracts.kinds import Family, detect_kind
 from contracts.lint.asyncapi import check_asyncapi
-from contracts.lint.canonical import LintContext, check_canonical
+from contracts.lint.canonical import CONTEXT_RULES, LintContext, check_canonical
 from contracts.lint.custom import check_custom
 from contracts.lint.findings import Finding, in_report_order
 from contracts.lint.metadata import check_metadata
@@ -23,7 +23,13 @@ def lint(
     """Findings, most severe first; UnknownKind when the document's kind is unknown. `context` is
     what only the registry knows (the API's layer, the canonical models): its rules run with it."""
     findings = []
-    for finding in _builtin(document, context):
+    # Publishing without a stored ruleset runs the canonical rules alone: the document's own rules
+    # (a walk of every operation) are then not worth computing.
+    wanted = set(ruleset.severities)
+    document_rules = not wanted <= set(CONTEXT_RULES)
+    if not wanted & set(CONTEXT_RULES):
+        context = None
+    for finding in _builtin(document, context, document_rules=document_rules):
         severity = ruleset.severities.get(finding.rule)
         if severity is not None:
             findings.append(msgspec.structs.replace(finding, severity=severity))
@@ -32,14 +38,13 @@ def lint(
     return in_report_order(findings)
 
 
-def _builtin(document: Document, context: LintContext | None) -> Iterator[Finding]:
+def _builtin(document: Document, context: LintContext | None, *, document_rules: bool) -> Iterator[Finding]:
     kind = detect_kind(document)
     if kind.family is Family.JSON_SCHEMA:
         return  # a canonical model: its rules are the meta-schema's and its compatibility
-    if kind.family is Family.OPENAPI:
-        yield from check_openapi(document, kind)
-    else:
-        yield from check_asyncapi(document, kind)
-    yield from check_metadata(document, kind)
+    if document_rules:
+        check_family = check_openapi if kind.family is Family.OPENAPI else check_asyncapi
+        yield from check_family(document, kind)
+        yield from check_metadata(document, kind)
     if context is not None:
         yield from check_canonical(document, kind, context)
