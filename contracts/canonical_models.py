@@ -29,6 +29,7 @@ from contracts.diff.side import Side
 from contracts.kinds import DocumentKind, Family
 from contracts.loading import Document
 from contracts.references import child, follow
+from contracts.references import pointer as spelt
 
 DECLARATION = "x-canonical"
 # Object names a firm's process and experience APIs are expected to take from a canonical model,
@@ -82,16 +83,19 @@ def parse_declaration(value: Any) -> tuple[str, str] | str:
 
 def find_declarations(doc: Document, kind: DocumentKind) -> tuple[list[Declaration], list[Mismatch]]:
     """Every schema that declares `x-canonical`, in document order, and the malformed declarations."""
-    produced = _produced(doc, kind)
+    declaring = list(_declaring(doc))
+    if not declaring:
+        return [], []
+    # Only then is it worth knowing where responses lead.
+    produced = _produced(doc, kind) if kind.family is Family.OPENAPI else None
     found, malformed = [], []
-    for pointer, node in _walk(doc):
-        if DECLARATION not in node:
-            continue
-        parsed = parse_declaration(node[DECLARATION])
+    for pointer, value in declaring:
+        parsed = parse_declaration(value)
         if isinstance(parsed, str):
             malformed.append(Mismatch("canonical-reference", pointer, parsed))
         else:
-            found.append(Declaration(pointer, parsed[0], parsed[1], pointer in produced))
+            is_produced = produced is None or pointer in produced
+            found.append(Declaration(pointer, parsed[0], parsed[1], is_produced))
     return found, malformed
 
 
@@ -192,25 +196,29 @@ def _at(doc: Any, pointer: str) -> Any:
     return node
 
 
-def _walk(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every object in the document with its pointer, in document order, depth first."""
-    stack: list[tuple[str, Any]] = [("", doc)]
+def _declaring(doc: Any) -> Iterator[tuple[str, Any]]:
+    """(pointer, value) of each object holding `x-canonical`, in document order, depth first. The
+    path is kept as tokens and spelt as a pointer only for those: most of a contract declares nothing."""
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((), doc)]
     walked = 0
     while stack and walked < MAX_NODES_WALKED:
-        pointer, node = stack.pop()
+        path, node = stack.pop()
         walked += 1
         if isinstance(node, dict):
-            yield pointer, node
-            stack.extend((child(pointer, str(k)), v) for k, v in reversed(node.items()))
+            if DECLARATION in node:
+                yield spelt(path), node[DECLARATION]
+            stack.extend(
+                ((*path, str(k)), v) for k, v in reversed(node.items()) if isinstance(v, dict | list)
+            )
         elif isinstance(node, list):
-            stack.extend((child(pointer, i), v) for i, v in reversed(list(enumerate(node))))
+            stack.extend(
+                ((*path, i), v) for i, v in reversed(list(enumerate(node))) if isinstance(v, dict | list)
+            )
 
 
 def _produced(doc: Document, kind: DocumentKind) -> frozenset[str]:
-    """Pointers of every object a response schema leads to (references followed). An AsyncAPI
-    contract's payloads are judged as the diff judges them, from the consumer's side: all produced."""
-    if kind.family is not Family.OPENAPI:
-        return frozenset(pointer for pointer, _ in _walk(doc))
+    """Pointers of every object a response schema leads to (references followed). (An AsyncAPI
+    contract's payloads are judged as the diff judges them, from the consumer's side: all produced.)"""
     roots = list(_response_schemas(doc))
     reached: set[str] = set()
     walked = 0
