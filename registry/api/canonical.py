@@ -11,7 +11,6 @@ from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import DependentList
 from registry.db.models import Layer
-from registry.errors import NotFound
 
 
 class CanonicalController(Controller):
@@ -27,9 +26,11 @@ class CanonicalController(Controller):
         self, session: Session, principal: Caller, settings: Config, name: ApiName
     ) -> DependentList:
         """One item per API version and declared range, with the pointers of the declaring schemas;
-        at most a thousand declarations, read from the index publishing keeps (no contract is parsed)."""
+        at most a thousand declarations, read from the index publishing keeps (no contract is parsed).
+        An API of another layer has none: publishing refuses a declaration of a name no canonical
+        model bears."""
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         api = await catalog.get_api(session, name)
         if api.layer != Layer.CANONICAL:
-            raise NotFound(f"API {api.name!r} is a {api.layer} API: there is no canonical model {api.name!r}")
+            return DependentList(canonical=api.name, items=[])
         return DependentList(canonical=api.name, items=await canonical_models.dependents(session, api.name))
