@@ -69,6 +69,8 @@ def _cut(text: str, limit: int) -> str:
 
 
 def build_index(doc: Document, kind: DocumentKind) -> ContractIndex:
+    if kind.family is Family.JSON_SCHEMA:
+        return _model_index(doc)
     info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     if kind.family is Family.OPENAPI:
         operations, keywords = _openapi_operations(doc), ()
@@ -85,6 +87,21 @@ def build_index(doc: Document, kind: DocumentKind) -> ContractIndex:
         keywords=tuple(keywords),
         schema_names=tuple(schemas),
         property_names=_property_names(doc, [*schemas.values(), *_message_payloads(doc, kind)]),
+    )
+
+
+def _model_index(doc: Document) -> ContractIndex:
+    """A canonical model has no operations: search finds it by its title, its definitions and properties."""
+    named = doc.get("$defs") if isinstance(doc.get("$defs"), dict) else doc.get("definitions")
+    schemas = {str(name): schema for name, schema in named.items()} if isinstance(named, dict) else {}
+    return ContractIndex(
+        title=_text(doc.get("title")) or "",
+        description=_text(doc.get("description")),
+        version=None,
+        operations=(),
+        keywords=(),
+        schema_names=tuple(schemas),
+        property_names=_property_names(doc, [doc, *schemas.values()]),
     )
 
 

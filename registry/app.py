@@ -39,6 +39,7 @@ from policies.throttle import MemoryThrottle, Throttle
 from registry import bootstrap, clients, flow_replicas, retention, signing_keys, usage
 from registry import flows as flow_host
 from registry.api.allow import allowed_methods, answer_options
+from registry.api.canonical import CanonicalController
 from registry.api.catalog import ApiController, TeamController
 from registry.api.clients import ClientController
 from registry.api.compatibility import CompatibilityController
@@ -332,6 +333,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             ApiController,
             VersionController,
             CompatibilityController,
+            CanonicalController,
             ConsumerController,
             WebhookController,
             RulesetController,

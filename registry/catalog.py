@@ -17,7 +17,7 @@ from registry import scopes as ownership
 from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ApiIn, ApiPatch
 from registry.db.engine import begin_write
-from registry.db.models import Api, ApiVersion, Team, TeamMember
+from registry.db.models import Api, ApiVersion, Compatibility, Layer, Team, TeamMember
 from registry.egress import require_allowed_target
 from registry.errors import AlreadyExists, InvalidRequest, NotFound
 
@@ -75,10 +75,7 @@ async def lock_api(session: AsyncSession, name: str) -> Api:
     it recomputes `latest_version` and the search row. (On SQLite the write lock already serializes
     writers and FOR UPDATE is not rendered.)"""
     api = await session.scalar(
-        select(Api)
-        .where(Api.name == name)
-        .with_for_update(of=Api)
-        .execution_options(populate_existing=True)
+        select(Api).where(Api.name == name).with_for_update(of=Api).execution_options(populate_existing=True)
     )
     if api is None:
         raise NotFound(f"API {name!r} does not exist")
@@ -91,6 +88,10 @@ async def create_api(session: AsyncSession, principal: Principal | None, data: A
     actor = require_owner(principal, team)
     if await session.scalar(select(Api.id).where(Api.name == data.name)) is not None:
         raise AlreadyExists(f"API {data.name!r} already exists")
+    compatibility = data.compatibility or (
+        Compatibility.FULL.value if data.layer == Layer.CANONICAL else Compatibility.BACKWARD.value
+    )
+    _check_compatibility(data.layer, compatibility)
     api = Api(
         name=data.name,
         title=data.title,
@@ -101,7 +102,7 @@ async def create_api(session: AsyncSession, principal: Principal | None, data: A
         layer=data.layer,
         tags=sorted(set(data.tags)),
         contacts=msgspec.to_builtins(data.contacts),
-        compatibility=data.compatibility,
+        compatibility=compatibility,
         validity=data.validity,
         sla=msgspec.to_builtins(data.sla) if data.sla else None,
     )
@@ -130,10 +131,16 @@ async def update_api(session: AsyncSession, principal: Principal | None, name: s
         api.owner_id, api.owner = new_owner.id, new_owner
         # Its scopes move with it: they must not then be declared by two teams.
         await ownership.require_unclaimed(session, api, await ownership.declared_by(session, api))
+    moves = patch.layer is not None and (patch.layer == Layer.CANONICAL) != (api.layer == Layer.CANONICAL)
+    if moves and api.kind is not None:
+        raise InvalidRequest(
+            f"API {api.name!r} holds {api.kind} contracts: it cannot move in or out of layer `canonical`"
+        )
     for field in ("title", "description", "layer", "domain", "compatibility", "validity"):
         value = getattr(patch, field)
         if value is not None:
             setattr(api, field, value)
+    _check_compatibility(api.layer, api.compatibility)
     if patch.tags is not None:
         api.tags = sorted(set(patch.tags))
         await search.set_tags(session, api, api.tags)
@@ -227,6 +234,15 @@ def api_record(api: Api) -> dict:
         "sla": api.sla,
         "adapter": api.adapter,
     }
+
+
+def _check_compatibility(layer: str, compatibility: str) -> None:
+    """FULL judges a change both ways, which only a canonical model's diff does; a canonical model
+    is FULL or NONE, since its producers and consumers are the same contracts' readers and writers."""
+    if compatibility == Compatibility.FULL and layer != Layer.CANONICAL:
+        raise InvalidRequest("compatibility FULL applies to canonical models (layer `canonical`) only")
+    if layer == Layer.CANONICAL and compatibility not in (Compatibility.FULL, Compatibility.NONE):
+        raise InvalidRequest(f"a canonical model's compatibility is FULL or NONE, not {compatibility}")
 
 
 async def _flush_unique(session: AsyncSession, message: str) -> None:

@@ -445,10 +445,10 @@ def retire(registry: Registry, name: str, version: str, emergency: bool, reason:
 @cli.command()
 @click.argument("query", required=False, default="")
 @click.option("--owner")
-@click.option("--layer", type=click.Choice(["system", "process", "experience"]))
+@click.option("--layer", type=click.Choice(["system", "process", "experience", "canonical"]))
 @click.option("--domain")
 @click.option("--tag")
-@click.option("--kind", type=click.Choice(["openapi", "asyncapi"]))
+@click.option("--kind", type=click.Choice(["openapi", "asyncapi", "json-schema"]))
 @click.option("--state", type=click.Choice(["draft", "published", "deprecated", "retired"]))
 @click.option("--limit", type=click.IntRange(1, 100), default=20, show_default=True)
 @listing_format

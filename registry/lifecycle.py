@@ -15,12 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.loading import LoadLimits
 from policies.auth import Principal
-from registry import audit, catalog, compatibility
+from registry import audit, canonical_models, catalog, compatibility
 from registry import scopes as ownership
 from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ConformanceResult, ConformanceRun, DeprecateIn, RetireIn
 from registry.db.engine import begin_write
-from registry.db.models import Api, ApiVersion, VersionState, utcnow
+from registry.db.models import Api, ApiVersion, Layer, VersionState, utcnow
 from registry.errors import IllegalTransition, InvalidRequest
 from registry.publishing import version_record
 from registry.versions import find_version, get_version, refresh_latest
@@ -64,10 +64,14 @@ async def release(
         compatibility.refuse_unless_forced(principal, locked, row.version, current, force=force)
         for column, value in compatibility.change_columns(current).items():
             setattr(row, column, value)
+        report = current.report
+        if locked.layer == Layer.CANONICAL and report is not None and report.breaking:
+            base = current.base_version
+            name, number = locked.name, row.version
+            affected = await canonical_models.affected_dependents(session, name, base, number)
+            canonical_models.announce_breaking(session, name, number, base, report.changes, affected)
 
-    return await _transition(
-        session, principal, api_name, version, VersionState.PUBLISHED, judge=judge_again
-    )
+    return await _transition(session, principal, api_name, version, VersionState.PUBLISHED, judge=judge_again)
 
 
 async def retire(

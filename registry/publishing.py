@@ -10,16 +10,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Issue
+from contracts.kinds import Family
 from contracts.loading import Document, LoadLimits
 from contracts.strictness import Strictness
 from contracts.submission import AnalyzedContract, analyze_bundle, analyze_document
 from policies.auth import Principal
-from registry import audit, catalog, compatibility, rulesets
+from registry import audit, canonical_models, catalog, compatibility, rulesets
 from registry import scopes as ownership
 from registry.access import WRITE, require_owner, require_read, require_scope
 from registry.api.schemas import ApiIn
 from registry.db.engine import begin_write
-from registry.db.models import Api, ApiVersion, VersionFile, VersionState
+from registry.db.models import Api, ApiVersion, Layer, VersionFile, VersionState
 from registry.errors import AlreadyExists, InvalidRequest, NotFound, VersionConflict
 from registry.telemetry import UNOBSERVED, PublishTelemetry
 from registry.versions import find_version, parse_semver, refresh_latest
@@ -112,7 +113,7 @@ async def _publish(
         )
     parse_semver(number, pointer="/info/version" if version is None else "")
     with telemetry.phase("lint"):
-        await _lint(session, api_name, owner, analyzed, submission)
+        await _lint(session, api_name, owner, analyzed, submission, limits)
     with telemetry.phase("diff"):
         verdict = await _assess(session, api_name, number, analyzed, limits, telemetry)
     if verdict is not None and not verdict.compatible and not draft:
@@ -168,6 +169,7 @@ async def _store(
         return _same_or_conflict(existing, analyzed)
     if api.kind is not None and analyzed.kind is not None and api.kind != analyzed.kind.family.value:
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
+    require_layer_fits(api, analyzed)
     if analyzed.kind is not None:
         verdict = await compatibility.current(
             session, api, number, analyzed.document, verdict, limits=limits, fingerprint=analyzed.fingerprint
@@ -206,6 +208,7 @@ async def _store(
             raise
         return _same_or_conflict(existing, analyzed)
     ownership.index_version(session, row, declared)
+    canonical_models.index_declarations(session, row, analyzed.document, analyzed.kind)
 
     if api.kind is None and analyzed.kind is not None:
         api.kind = analyzed.kind.family.value
@@ -225,7 +228,29 @@ async def _store(
         after=summary,
     )
     audit.emit(session, "contract.drafted" if draft else "contract.published", summary)
+    report = verdict.report if verdict is not None else None
+    if api.layer == Layer.CANONICAL and not draft and report is not None and report.breaking:
+        assert verdict is not None
+        base = verdict.base_version
+        affected = await canonical_models.affected_dependents(session, api.name, base, number)
+        canonical_models.announce_breaking(session, api.name, number, base, report.changes, affected)
     return PublishResult(row, created=True)
+
+
+def require_layer_fits(api: Api, analyzed: AnalyzedContract) -> None:
+    """A canonical model (JSON Schema) is published under a canonical API, and nothing else is."""
+    if analyzed.kind is None:
+        return
+    model = analyzed.kind.family is Family.JSON_SCHEMA
+    if model and api.layer != Layer.CANONICAL:
+        raise InvalidRequest(
+            f"a JSON Schema document is a canonical model: publish it under an API of layer `canonical`, "
+            f"not {api.layer} API {api.name!r}"
+        )
+    if not model and api.layer == Layer.CANONICAL:
+        raise InvalidRequest(
+            f"API {api.name!r} is a canonical model: it holds JSON Schema documents, not {analyzed.kind}"
+        )
 
 
 class CandidateCheck(msgspec.Struct, frozen=True):
@@ -260,6 +285,7 @@ async def check_candidate(
     api = await catalog.get_api(session, api_name)
     if api.kind not in (None, analyzed.kind.family.value):
         raise InvalidRequest(f"API {api.name!r} holds {api.kind} contracts, not {analyzed.kind.family.value}")
+    require_layer_fits(api, analyzed)
     verdict = await compatibility.assess(session, api, number, analyzed.document, limits=limits)
     return CandidateCheck(api, number, verdict, analyzed.document)
 
@@ -270,6 +296,7 @@ async def _lint(
     owner: str | None,
     analyzed: AnalyzedContract,
     submission: Submission,
+    limits: LoadLimits,
 ) -> None:
     """The owning team's governance ruleset (or the global one) on the document; errors refuse it,
     each with its line and column when the document came as one text (a bundle's pointers are into
@@ -278,17 +305,22 @@ async def _lint(
         return
     api = await _find_api(session, api_name)
     if api is not None:
-        ruleset = await rulesets.applicable(session, api)
+        ruleset, layer = await rulesets.applicable(session, api), api.layer
     else:
-        ruleset = await rulesets.for_team(session, owner or "")
-    if ruleset is not None:
-        single = submission.zip_data is None and not submission.files
-        source = submission.document if single else None
-        await anyio.to_thread.run_sync(
-            functools.partial(rulesets.enforce, source=source, media_type=submission.media_type),
-            analyzed.document,
-            ruleset,
-        )
+        ruleset, layer = await rulesets.for_team(session, owner or ""), _layer_for(analyzed)
+    # The canonical rules run on every publish (the registry holds the models they need); a stored
+    # ruleset sets their levels, or turns them off, as it does any rule's.
+    context = await canonical_models.lint_context(
+        session, layer, analyzed.document, analyzed.kind, max_comparisons=limits.max_schema_comparisons
+    )
+    single = submission.zip_data is None and not submission.files
+    source = submission.document if single else None
+    await anyio.to_thread.run_sync(
+        functools.partial(rulesets.enforce, source=source, media_type=submission.media_type),
+        analyzed.document,
+        canonical_models.publish_ruleset(ruleset),
+        context,
+    )
 
 
 async def _assess(
@@ -383,12 +415,24 @@ async def _create_api_for(
     description = contract_description(analyzed.document)
     try:
         data = msgspec.convert(
-            {"name": name, "owner": owner, "title": title, "layer": "system", "description": description},
+            {
+                "name": name,
+                "owner": owner,
+                "title": title,
+                "layer": _layer_for(analyzed),
+                "description": description,
+            },
             ApiIn,
         )
     except msgspec.ValidationError as exc:
         raise InvalidRequest(f"cannot create API {name!r}: {exc}") from None
     return await catalog.create_api(session, principal, data)
+
+
+def _layer_for(analyzed: AnalyzedContract) -> str:
+    """The layer of an API a first publish creates: a JSON Schema is a canonical model."""
+    model = analyzed.kind is not None and analyzed.kind.family is Family.JSON_SCHEMA
+    return Layer.CANONICAL.value if model else Layer.SYSTEM.value
 
 
 def contract_description(document: Document) -> str | None:

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.errors import Issue
 from contracts.lint import Finding, Ruleset, Severity, lint, load_ruleset
+from contracts.lint.canonical import LintContext
 from contracts.lint.spectral.paths import Budget
 from contracts.loading import Document
 from contracts.plural import counted
@@ -81,11 +82,16 @@ async def for_team(session: AsyncSession, team: str) -> Ruleset | None:
 
 
 def enforce(
-    document: Document, ruleset: Ruleset, *, source: bytes | None = None, media_type: str | None = None
+    document: Document,
+    ruleset: Ruleset,
+    context: LintContext | None = None,
+    *,
+    source: bytes | None = None,
+    media_type: str | None = None,
 ) -> list[Finding]:
     """Lint on publish: `error` findings refuse the document (422, each with its pointer, and its line
     and column in `source`, the text the document was parsed from, when there is one)."""
-    findings = lint(document, ruleset, Budget(PUBLISH_LINT_SECONDS, PUBLISH_LINT_STEPS))
+    findings = lint(document, ruleset, Budget(PUBLISH_LINT_SECONDS, PUBLISH_LINT_STEPS), context)
     errors = [f for f in findings if f.severity is Severity.ERROR]
     if errors:
         raise RulesetViolation(

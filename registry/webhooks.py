@@ -53,7 +53,9 @@ from registry.secret_box import SecretBox, SecretsKeyError
 log = logging.getLogger("charter.webhooks")
 
 # Events about an API: their payload names it as `api` (and, for contract.*, the `version`).
-API_TOPICS = ("contract.", "api.", "consumer.")
+API_TOPICS = ("contract.", "api.", "consumer.", "canonical.")
+# Events for the team that owns the API they name (`owner`): a canonical model it declares broke.
+OWNER_TOPICS = ("canonical.",)
 # Registry events that say who holds which scopes: never sent to a subscription.
 PRIVATE_TOPICS = ("client.", "access.")
 _TIMEOUT = httpx.Timeout(10, connect=3)
@@ -221,6 +223,8 @@ class WebhookDeliveries:
                     continue
             else:
                 if row.apis and api not in row.apis:
+                    continue
+                if event.topic.startswith(OWNER_TOPICS) and row.team.name != event.payload.get("owner"):
                     continue
                 breaking = event.topic.startswith("contract.") and event.payload.get("breaking") is True
                 if row.breaking_only and not breaking:

@@ -119,6 +119,24 @@ def invoice_events(version: str = "1.0.0") -> dict[str, Any]:
     return doc
 
 
+def client_model(**changes: Any) -> dict[str, Any]:
+    """Version 1 of a canonical `client` model (JSON Schema 2020-12); `changes` replace its keywords."""
+    model: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "Client",
+        "type": "object",
+        "required": ["id", "name"],
+        "properties": {
+            "id": {"type": "string"},
+            "name": {"type": "string"},
+            "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "vatId": {"type": "string"},
+        },
+    }
+    model.update(copy.deepcopy(changes))
+    return model
+
+
 def as_json(doc: dict[str, Any]) -> bytes:
     return msgspec.json.encode(doc)
 

@@ -181,6 +181,9 @@ RESPONSE_HEADER = SchemaContext("response-header", "response-property", Directio
 # Events are judged from the consumer's side: it reads every payload, like a response.
 MESSAGE_PAYLOAD = SchemaContext("message-payload", "message-property", Direction.RESPONSE)
 MESSAGE_HEADERS = SchemaContext("message-headers", "message-property", Direction.RESPONSE)
+# A canonical model is written by producers and read by consumers alike: a change is judged from
+# both sides (FULL compatibility) and its level is the worse of the two.
+MODEL = SchemaContext("model", "model-property", Direction.REQUEST)
 SCHEMA_CONTEXTS = (
     REQUEST_PARAMETER,
     REQUEST_BODY,
@@ -292,7 +295,20 @@ def _schema_catalog() -> Iterable[Rule]:
                 yield Rule(rule_id, level, rule.category, rule.description, addition=rule.addition)
 
 
-RULES: dict[str, Rule] = {rule.id: rule for rule in (*_STRUCTURAL, *_schema_catalog())}
+_SEVERITY = {Level.ERROR: 0, Level.WARNING: 1, Level.INFO: 2}
+
+
+def _model_catalog() -> Iterable[Rule]:
+    for rule in SCHEMA_RULES:
+        level = min(rule.request, rule.response, key=_SEVERITY.__getitem__)
+        description = f"{rule.description} (canonical model: judged for producers and consumers)"
+        for prefix in (MODEL.root, MODEL.nested):
+            if rule.properties_only and prefix != MODEL.nested:
+                continue
+            yield Rule(f"{prefix}-{rule.suffix}", level, "models", description, addition=rule.addition)
+
+
+RULES: dict[str, Rule] = {rule.id: rule for rule in (*_STRUCTURAL, *_schema_catalog(), *_model_catalog())}
 
 
 def render_markdown() -> str:

@@ -9,6 +9,7 @@ import msgspec
 from contracts.diff.asyncapi import diff_asyncapi
 from contracts.diff.catalog import Level
 from contracts.diff.changes import Bump, Change, required_bump
+from contracts.diff.model import diff_models
 from contracts.diff.openapi import diff_openapi
 from contracts.diff.policy import SeverityPolicy, apply_policy_counted
 from contracts.errors import IncomparableContracts
@@ -48,6 +49,8 @@ def diff_documents(
             today=today or dt.datetime.now(dt.UTC).date(),
             max_comparisons=limits.max_schema_comparisons,
         )
+    elif base_kind.family is Family.JSON_SCHEMA:
+        changes = diff_models(base, revision, max_comparisons=limits.max_schema_comparisons)
     else:
         changes = diff_asyncapi(base, revision, max_comparisons=limits.max_schema_comparisons)
     suppressed: dict[str, int] = {}

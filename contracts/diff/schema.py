@@ -56,10 +56,15 @@ _BOUNDS = (
 
 
 class SchemaComparer:
-    def __init__(self, base: Side, revision: Side, *, max_comparisons: int) -> None:
+    def __init__(
+        self, base: Side, revision: Side, *, max_comparisons: int, detect_renames: bool = True
+    ) -> None:
         self.base = base
         self.revision = revision
         self.max_comparisons = max_comparisons
+        # Off where the revision is a projection of the base: leaving one property out and adding
+        # another is then two findings, not a rename.
+        self.detect_renames = detect_renames
         self.comparisons = 0  # pairs compared, not answered from the memo
         self._memo: dict[tuple[str, str, Direction], tuple[Finding, ...]] = {}
         self._active: set[tuple[str, str, Direction]] = set()
@@ -91,7 +96,7 @@ class SchemaComparer:
             )
         self._active.add(key)
         try:
-            found = _shortest_paths(self._compare(_as_schema(b), bp, _as_schema(r), rp, direction))
+            found = shortest_paths(self._compare(_as_schema(b), bp, _as_schema(r), rp, direction))
         finally:
             self._active.discard(key)
         self._memo[key] = found
@@ -146,7 +151,7 @@ class SchemaComparer:
         if not b_props and not r_props:
             return
         b_required, r_required = _required(b), _required(r)
-        renamed = self._renames(b_props, r_props, b_required, r_required)
+        renamed = self._renames(b_props, r_props, b_required, r_required) if self.detect_renames else {}
         for old, new in renamed.items():
             yield Finding("renamed", f"renamed `{old}` to `{new}`", bp, rp)
         for name, (b_node, b_ptr, b_hidden) in b_props.items():
@@ -329,7 +334,7 @@ def _has_no_ref(node: Any) -> bool:
     return True
 
 
-def _shortest_paths(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+def shortest_paths(findings: Iterable[Finding]) -> tuple[Finding, ...]:
     """One finding per change: a component reached along many property paths is reported once.
 
     The detail is part of what a change is: two values added to one enum are two changes at one place.

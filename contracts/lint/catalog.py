@@ -20,7 +20,7 @@ class Severity(enum.StrEnum):
 
 OPENAPI = frozenset({Family.OPENAPI})
 ASYNCAPI = frozenset({Family.ASYNCAPI})
-BOTH = frozenset(Family)
+BOTH = frozenset({Family.OPENAPI, Family.ASYNCAPI})
 
 
 class Rule(msgspec.Struct, frozen=True):
@@ -102,6 +102,33 @@ _RULES = (
     ),
     Rule("message-payload", E, ASYNCAPI, "events", "every message has a `payload` schema", True),
     Rule("message-name", W, ASYNCAPI, "events", "every message has a `name`"),
+    Rule(
+        "canonical-reference",
+        E,
+        BOTH,
+        "canonical models",
+        "`x-canonical: NAME@RANGE` names a canonical model the registry holds, and a range one of its "
+        "published versions satisfies (checked on publish, where the registry hands in the models)",
+        True,
+    ),
+    Rule(
+        "canonical-projection",
+        E,
+        BOTH,
+        "canonical models",
+        "a schema declaring `x-canonical` is a projection of the model's highest version in its range: "
+        "each property exists in the model with a compatible schema, and where the object is produced "
+        "(responses, events) the model's required properties stay required",
+        True,
+    ),
+    Rule(
+        "canonical-undeclared",
+        W,
+        BOTH,
+        "canonical models",
+        "in a process or experience API, a schema named like a canonical object (`Client`, `TimeEntry`) "
+        "declares the model it carries with `x-canonical`",
+    ),
 )
 
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}

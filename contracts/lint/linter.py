@@ -8,6 +8,7 @@ import msgspec
 
 from contracts.kinds import Family, detect_kind
 from contracts.lint.asyncapi import check_asyncapi
+from contracts.lint.canonical import CONTEXT_RULES, LintContext, check_canonical
 from contracts.lint.catalog import Severity
 from contracts.lint.custom import check_custom
 from contracts.lint.findings import Finding, in_report_order
@@ -19,15 +20,27 @@ from contracts.lint.spectral.run import BUDGET_RULE, check_spectral
 from contracts.loading import Document
 
 
-def lint(document: Document, ruleset: Ruleset = RECOMMENDED, budget: Budget | None = None) -> list[Finding]:
-    """Findings, most severe first; UnknownKind when the document is neither OpenAPI nor AsyncAPI.
+def lint(
+    document: Document,
+    ruleset: Ruleset = RECOMMENDED,
+    budget: Budget | None = None,
+    context: LintContext | None = None,
+) -> list[Finding]:
+    """Findings, most severe first; UnknownKind when the document's kind is unknown.
 
     A `budget` bounds the work of custom and Spectral rules (written by teams, so not trusted): when it
-    runs out, a `lint-budget` error finding says where the lint stopped.
+    runs out, a `lint-budget` error finding says where the lint stopped. `context` is what only the
+    registry knows (the API's layer, the canonical models): its rules run with it.
     """
     budget = budget or Budget()
     findings = []
-    for finding in _builtin(document):
+    # Publishing without a stored ruleset runs the canonical rules alone: the document's own rules
+    # (a walk of every operation) are then not worth computing.
+    wanted = set(ruleset.severities)
+    document_rules = not wanted <= set(CONTEXT_RULES)
+    if not wanted & set(CONTEXT_RULES):
+        context = None
+    for finding in _builtin(document, context, document_rules=document_rules):
         severity = ruleset.severities.get(finding.rule)
         if severity is not None:
             findings.append(msgspec.structs.replace(finding, severity=severity))
@@ -42,10 +55,13 @@ def lint(document: Document, ruleset: Ruleset = RECOMMENDED, budget: Budget | No
     return in_report_order(findings)
 
 
-def _builtin(document: Document) -> Iterator[Finding]:
+def _builtin(document: Document, context: LintContext | None, *, document_rules: bool) -> Iterator[Finding]:
     kind = detect_kind(document)
-    if kind.family is Family.OPENAPI:
-        yield from check_openapi(document, kind)
-    else:
-        yield from check_asyncapi(document, kind)
-    yield from check_metadata(document, kind)
+    if kind.family is Family.JSON_SCHEMA:
+        return  # a canonical model: its rules are the meta-schema's and its compatibility
+    if document_rules:
+        check_family = check_openapi if kind.family is Family.OPENAPI else check_asyncapi
+        yield from check_family(document, kind)
+        yield from check_metadata(document, kind)
+    if context is not None:
+        yield from check_canonical(document, kind, context)

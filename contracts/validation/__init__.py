@@ -19,6 +19,7 @@ from contracts.errors import Issue
 from contracts.kinds import DocumentKind, Family
 from contracts.loading import Document
 from contracts.references import reference_issues
+from contracts.validation.json_schema import json_schema_issues
 from contracts.validation.openapi import rs_issues, semantic_issues, structure_issues
 
 _OPENAPI_LINES = {"2.0": "2.0", "3.0": "3.0", "3.1": "3.1"}
@@ -34,6 +35,8 @@ def validate_document(doc: Document, kind: DocumentKind) -> list[Issue]:
         line = _OPENAPI_LINES[kind.line]
         issues.extend(structure_issues(doc, line))
         issues.extend(semantic_issues(doc, line))
+    elif kind.family is Family.JSON_SCHEMA:
+        issues.extend(json_schema_issues(doc, kind.line, limit=MAX_ISSUES))
     else:
         issues.extend(_asyncapi_issues(doc, kind))
     return _unique(issues)[:MAX_ISSUES]

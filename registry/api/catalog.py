@@ -53,7 +53,7 @@ class ApiController(Controller):
     tags = ["apis"]
 
     @post(
-        responses=errors(400, 401, 403, 404, 409),
+        responses=errors(400, 401, 403, 404, 409, 422),
         summary="Register an API, owned by a team",
         security=WRITE_SECURITY,
     )

@@ -10,13 +10,14 @@ from litestar import Controller, Request, get, post
 from litestar.params import QueryParameter
 
 from contracts.diff import Level, group_changes
-from registry import catalog, compatibility, diff_policies, publishing
+from registry import canonical_models, catalog, compatibility, diff_policies, publishing
 from registry.access import require_read
 from registry.api.catalog import ApiName
 from registry.api.dependencies import Caller, Config, Session
 from registry.api.problems import errors
 from registry.api.schemas import NO_NUL, ChangesOut, CompatibilityOut
 from registry.api.versions import PublishOperation, VersionName, read_submission
+from registry.db.models import Layer
 from registry.errors import InvalidRequest
 from registry.versions import get_version
 
@@ -125,6 +126,11 @@ class CompatibilityController(Controller):
         verdict = checked.verdict
         report = verdict.report
         groups = await anyio.to_thread.run_sync(group_changes, report.changes) if report else []
+        dependents = []
+        if checked.api.layer == Layer.CANONICAL and report is not None and report.breaking:
+            dependents = await canonical_models.affected_dependents(
+                session, checked.api.name, verdict.base_version, checked.version
+            )
         return CompatibilityOut(
             api=checked.api.name,
             version=checked.version,
@@ -137,4 +143,5 @@ class CompatibilityController(Controller):
             offending=verdict.offending,
             groups=groups,
             suppressed=report.suppressed if report else {},
+            dependents=dependents,
         )

@@ -46,7 +46,7 @@ class DiscoveryController(Controller):
         layer: Annotated[LayerName | None, QueryParameter()] = None,
         domain: Text = None,
         tag: Text = None,
-        kind: Annotated[str | None, QueryParameter(pattern=r"^(openapi|asyncapi)$")] = None,
+        kind: Annotated[str | None, QueryParameter(pattern=r"^(openapi|asyncapi|json-schema)$")] = None,
         # `state` is litestar's reserved name for application state.
         version_state: Annotated[StateName | None, QueryParameter(name="state")] = None,
         limit: Limit = 20,

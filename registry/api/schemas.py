@@ -17,9 +17,9 @@ Name = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$", min_l
 Tag = Annotated[Text, msgspec.Meta(min_length=1, max_length=100)]
 # msgspec decodes 64-bit integers: a bound keeps every schema-valid count decodable.
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**53)]
-LayerName = Literal["system", "process", "experience"]
+LayerName = Literal["system", "process", "experience", "canonical"]
 ValidityName = Literal["full", "syntax-only", "none"]
-CompatibilityName = Literal["BACKWARD", "BACKWARD_TRANSITIVE", "NONE"]
+CompatibilityName = Literal["FULL", "BACKWARD", "BACKWARD_TRANSITIVE", "NONE"]
 BumpName = Literal["none", "patch", "minor", "major"]
 StateName = Literal["draft", "published", "deprecated", "retired"]
 
@@ -139,7 +139,8 @@ class ApiIn(msgspec.Struct, forbid_unknown_fields=True):
     domain: Annotated[Text, msgspec.Meta(max_length=100)] | None = None
     tags: list[Tag] = []
     contacts: list[Contact] = []
-    compatibility: CompatibilityName = "BACKWARD"
+    # Absent: FULL for a canonical model (layer `canonical`), BACKWARD for any other API.
+    compatibility: CompatibilityName | None = None
     validity: ValidityName = "full"
     sla: Sla | None = None
 
@@ -239,6 +240,24 @@ class ChangesOut(msgspec.Struct):
     next_cursor: str | None  # pass as `cursor` for the next page; None on the last one
 
 
+class DependentOut(msgspec.Struct):
+    """An API version whose contract declares a canonical model (`x-canonical`)."""
+
+    api: str
+    owner: str
+    version: str
+    state: StateName
+    range: str  # the declared semver range of the model (`^1`)
+    pointers: list[str]  # the declaring schemas, absolute JSON pointers
+    # Whether the model's version in question satisfies the range (only in an impact answer).
+    in_range: bool | None = None
+
+
+class DependentList(msgspec.Struct):
+    canonical: str
+    items: list[DependentOut]
+
+
 class CompatibilityOut(msgspec.Struct):
     """The verdict on a candidate document: what publishing it as `version` would meet."""
 
@@ -255,6 +274,8 @@ class CompatibilityOut(msgspec.Struct):
     # first: what `charter diff --format json` answers as `groups`.
     groups: list[ChangeGroup] = []
     suppressed: dict[str, int] = {}  # findings of rules the API's severity policy turned off, by rule
+    # A canonical model's breaking change: the API versions declaring the base version's range.
+    dependents: list[DependentOut] = []
 
 
 class VersionList(msgspec.Struct):

@@ -56,6 +56,8 @@ class Layer(enum.StrEnum):
     SYSTEM = "system"
     PROCESS = "process"
     EXPERIENCE = "experience"
+    # Canonical business objects (JSON Schema), stewarded by the owning team.
+    CANONICAL = "canonical"
 
 
 class VersionState(enum.StrEnum):
@@ -74,6 +76,8 @@ class Validity(enum.StrEnum):
 
 
 class Compatibility(enum.StrEnum):
+    # Judged for producers and consumers both: canonical models' default (their diff is two-way).
+    FULL = "FULL"
     BACKWARD = "BACKWARD"
     BACKWARD_TRANSITIVE = "BACKWARD_TRANSITIVE"
     NONE = "NONE"
@@ -157,6 +161,20 @@ class VersionScope(Base):
         ForeignKey("api_versions.id", ondelete="CASCADE"), primary_key=True
     )
     scope: Mapped[str] = mapped_column(String(200), primary_key=True, index=True)
+
+
+class CanonicalDeclaration(Base):
+    """One row per schema of a stored version that declares `x-canonical`: a model's dependents are
+    one indexed lookup, never a parse of every contract."""
+
+    __tablename__ = "canonical_declarations"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("api_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    pointer: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    canonical: Mapped[str] = mapped_column(String(100), index=True)
+    range: Mapped[str] = mapped_column(String(200))
 
 
 class Consumer(Base):

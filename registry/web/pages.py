@@ -22,7 +22,7 @@ from contracts.lint.findings import in_report_order
 from contracts.lint.ruleset import RECOMMENDED
 from contracts.loading import Document
 from policies.auth import Principal
-from registry import catalog, compatibility, consumers, diff_policies, rulesets, search
+from registry import canonical_models, catalog, compatibility, consumers, diff_policies, rulesets, search
 from registry.api.dependencies import Config, Session
 from registry.api.versions import JSON, YAML, document_bytes
 from registry.db.models import Api, ApiVersion, Layer, LintRuleset, VersionState, utcnow
@@ -33,6 +33,7 @@ from registry.web.access import (
     require_page_read,
 )
 from registry.web.asyncapi_docs import asyncapi_docs
+from registry.web.model_docs import model_summary
 from registry.web.usage_chart import daily_usage
 
 PAGE_SIZE = 20
@@ -49,7 +50,7 @@ TEAM_APIS = 100
 Name = Annotated[str, PathParameter(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")]
 Version = Annotated[str, PathParameter(max_length=100, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+-]*$")]
 Text = Annotated[str | None, QueryParameter(max_length=200)]
-KINDS = ("openapi", "asyncapi")
+KINDS = ("openapi", "asyncapi", "json-schema")
 
 
 def page(
@@ -186,6 +187,13 @@ class PortalController(Controller):
             document = await compatibility.stored_document(session, row)
             docs = await anyio.to_thread.run_sync(asyncapi_docs, document)
             return page(request, "version_asyncapi.html", principal, api=api, row=row, docs=docs)
+        if row.kind == "json-schema":
+            document = await compatibility.stored_document(session, row)
+            dependents = await canonical_models.dependents(session, api.name)
+            model = model_summary(document)
+            return page(
+                request, "version_model.html", principal, api=api, row=row, model=model, dependents=dependents
+            )
         return page(request, "version_openapi.html", principal, api=api, row=row)
 
     @get("/apis/{name:str}/versions/{version:str}/document.json", name="portal:document-json")

@@ -7,6 +7,7 @@ from typing import Any
 from contracts.diff.catalog import (
     MESSAGE_HEADERS,
     MESSAGE_PAYLOAD,
+    MODEL,
     REQUEST_BODY,
     REQUEST_PARAMETER,
     RESPONSE_BODY,
@@ -148,4 +149,6 @@ def document_for(context: SchemaContext, schema: Schema) -> dict[str, Any]:
         return asyncapi_with({"payload": schema})
     if context is MESSAGE_HEADERS:
         return asyncapi_with({"headers": schema, "payload": STRING})
+    if context is MODEL:  # a canonical model: the schema is the whole document
+        return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
     raise AssertionError(context)

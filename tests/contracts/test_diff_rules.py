@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from contracts.diff import RULES, Bump, Level, diff_documents
-from contracts.diff.catalog import SCHEMA_CONTEXTS, SchemaContext
+from contracts.diff.catalog import MODEL, SCHEMA_CONTEXTS, SchemaContext
 from tests.contracts.diff_fixtures import (
     PROPERTY_PAIRS,
     STRING,
@@ -30,7 +30,7 @@ def ids(base: Doc, revision: Doc) -> list[str]:
 
 def _schema_cases() -> list[tuple[str, SchemaContext, bool, tuple[Doc, Doc]]]:
     cases = []
-    for context in SCHEMA_CONTEXTS:
+    for context in (*SCHEMA_CONTEXTS, MODEL):
         for suffix, (base, revision) in VALUE_PAIRS.items():
             cases.append((f"{context.root}-{suffix}", context, False, (base, revision)))
             cases.append((f"{context.nested}-{suffix}", context, True, (base, revision)))

@@ -13,6 +13,7 @@ from litestar.testing import AsyncTestClient
 
 from contracts.kinds import detect_kind
 from contracts.lint import lint
+from contracts.lint.canonical import LintContext
 from contracts.loading import load_document
 from contracts.references import deref
 from contracts.validation import validate_document
@@ -28,12 +29,18 @@ async def test_demo_contracts_are_loaded_once(database_url):
         found = (await client.get("/api/v1/search", params={"limit": 100}, headers=headers)).json()
         audit_total = (await client.get("/api/v1/audit", headers=headers)).json()["total"]
         projects = (await client.get("/api/v1/apis/projects", headers=headers)).json()
+        clients = (await client.get("/api/v1/apis/client/dependents", headers=headers)).json()
 
     expected = {api.name for api in demo_apis()}
     assert {hit["name"] for hit in found["items"]} == expected
     assert projects["latest_version"] == "1.1.0"
     assert projects["sla"]["tier"] == "gold"
     assert projects["layer"] == "system"
+    # The system APIs' `x-canonical` declarations were checked on publish and indexed.
+    assert [(d["api"], d["range"], d["pointers"]) for d in clients["items"]] == [
+        ("crm", "^1", ["/components/schemas/Client"]),
+        ("erp", "^1", ["/components/schemas/Client"]),
+    ]
 
     async with AsyncTestClient(create_app(settings)) as client:
         headers = bearer(await fetch_token(client, *ADMIN))
@@ -87,7 +94,47 @@ def test_every_demo_contract_lints_clean_and_names_its_owner(path: Path) -> None
             if not f.startswith("channel-address-taxonomy: channel address `charter.flow.run.")
         ]
     assert findings == []
-    assert doc["info"]["x-owner"] == OWNERS[path]
+    # A canonical model has no `info`: its steward is named at its root.
+    assert (doc.get("info") or doc)["x-owner"] == OWNERS[path]
+
+
+LAYERS = {item.path: api.layer for api in demo_apis() for item in api.versions}
+MODELS = {
+    api.name: {item.version: load_document(item.path.read_bytes()) for item in api.versions}
+    for api in demo_apis()
+    if api.layer == "canonical"
+}
+
+
+@pytest.mark.parametrize("path", DEMO_FILES, ids=[p.name for p in DEMO_FILES])
+def test_every_demo_contract_fits_the_canonical_models_it_declares(path: Path) -> None:
+    """As publishing lints it: with its layer and the demo's canonical models in the context."""
+    doc = load_document(path.read_bytes())
+    found = [
+        f"{f.rule} at {f.pointer}: {f.message}"
+        for f in lint(doc, context=LintContext(LAYERS[path], MODELS))
+        if f.rule.startswith("canonical-")
+    ]
+    assert found == []
+
+
+def test_the_system_apis_declare_the_demo_canonical_models() -> None:
+    declared = {
+        (path.name, pointer, schema["x-canonical"])
+        for path in DEMO_FILES
+        if "openapi" in (doc := load_document(path.read_bytes()))
+        for pointer, schema in (
+            (f"/components/schemas/{name}", s) for name, s in doc["components"]["schemas"].items()
+        )
+        if "x-canonical" in schema
+    }
+    assert declared == {
+        ("crm-1.0.0.yaml", "/components/schemas/Client", "client@^1"),
+        ("erp-1.0.0.yaml", "/components/schemas/Client", "client@^1"),
+        ("erp-1.0.0.yaml", "/components/schemas/Project", "project@^1"),
+        ("psa-1.0.0.yaml", "/components/schemas/TimeEntry", "time-entry@^1"),
+    }
+    assert set(MODELS) == {"client", "project", "time-entry"}
 
 
 @pytest.mark.parametrize("path", DEMO_FILES, ids=[p.name for p in DEMO_FILES])
@@ -102,7 +149,12 @@ def test_every_demo_example_fits_its_schema(path: Path) -> None:
 
 
 def examples(doc: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
-    """(where, schema, example) of every message example, and every request and response example."""
+    """(where, schema, example) of every message example, and every request and response example;
+    a canonical model's `examples` against the model."""
+    if "$schema" in doc:
+        for index, example in enumerate(doc.get("examples", [])):
+            yield f"example {index}", doc, example
+        return
     if "asyncapi" in doc:
         for name, message in doc["components"]["messages"].items():
             for example in message.get("examples", []):
@@ -133,6 +185,8 @@ def inline(doc: dict[str, Any], node: Any) -> Any:
 
 
 def contract_gaps(doc: dict[str, Any]) -> list[str]:
+    if "$schema" in doc:
+        return [] if doc.get("examples") else ["the model has no examples"]
     if "asyncapi" in doc:
         return [
             f"message {n}: no examples"

@@ -66,6 +66,13 @@ include-path = [
 ]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
 
+# A compatibility mode must fit the layer: FULL (judged both ways) is a canonical model's, and a
+# canonical model is FULL or NONE; a rule across two fields that msgspec's schema does not express.
+[[operations]]
+include-path = "/api/v1/apis"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
 # `versions` is an npm-style semver range, a grammar the contract names but JSON Schema cannot check.
 [[operations]]
 include-path = "/api/v1/apis/{name}/consumers"
