@@ -248,11 +248,11 @@ def test_mismatches_are_lint_findings_whose_level_the_ruleset_sets() -> None:
         "/components/schemas/Client",
     )
     relaxed = load_ruleset("extends: charter:recommended\nrules: {canonical-projection: warning}")
-    assert [f.severity for f in lint(doc, relaxed, context) if f.rule == "canonical-projection"] == [
+    assert [f.severity for f in lint(doc, relaxed, context=context) if f.rule == "canonical-projection"] == [
         Severity.WARNING
     ]
     off = load_ruleset("extends: charter:recommended\nrules: {canonical-projection: off}")
-    assert [f for f in lint(doc, off, context) if f.rule == "canonical-projection"] == []
+    assert [f for f in lint(doc, off, context=context) if f.rule == "canonical-projection"] == []
     # Without the registry's context (`charter lint` offline), the rule cannot run.
     assert [f for f in lint(doc) if f.rule.startswith("canonical-")] == []
 
