@@ -52,6 +52,7 @@ from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.rulesets import RulesetController
 from registry.api.security import BearerAuth, provide_principal
+from registry.api.slo import api_slo, prometheus_rules
 from registry.api.versions import VersionController
 from registry.api.webhooks import WebhookController
 from registry.api.wire_schema import WireStructSchema
@@ -282,11 +283,10 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         stopping = asyncio.Event()
         counting = asyncio.create_task(
-            usage.run(sessionmaker, gateway.usage, stopping), name="charter-usage"
+            usage.run(sessionmaker, gateway.usage, stopping, service_levels=gateway.service_levels),
+            name="charter-usage",
         )
-        pruning = asyncio.create_task(
-            retention.run(sessionmaker, kept, stopping), name="charter-retention"
-        )
+        pruning = asyncio.create_task(retention.run(sessionmaker, kept, stopping), name="charter-retention")
         try:
             yield
         finally:
@@ -303,7 +303,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 await jetstream.aclose()
             await reloader.wait()
             await event_contracts.wait()
-            await usage.flush(sessionmaker, gateway.usage)
+            await usage.flush(sessionmaker, gateway.usage, gateway.service_levels)
             await webhooks.aclose()
             if oidc is not None:
                 await oidc.aclose()
@@ -322,6 +322,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             DiffPolicyController,
             DiscoveryController,
             FlowController,
+            api_slo,
+            prometheus_rules,
             token,
             jwks,
             ClientController,

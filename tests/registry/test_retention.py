@@ -93,7 +93,7 @@ async def test_old_rows_go_and_rows_still_needed_stay(database_url):
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "signing-key.pruned"))
         ).all()
     assert [row.before for row in audited] == [{"generation": 1, "kid": "k1"}]
-    assert await retention.prune(sessionmaker, KEPT, now=NOW) == retention.Pruned(0, 0, 0)
+    assert await retention.prune(sessionmaker, KEPT, now=NOW) == retention.Pruned(0, 0, 0, 0)
 
 
 async def test_event_ids_never_go_back_when_every_event_is_old(database_url):
