@@ -8,7 +8,7 @@ from typing import Annotated
 
 from litestar import Request, Response, get
 from litestar.params import PathParameter
-from sqlalchemy import select
+from sqlalchemy import or_, select
 
 from registry import catalog
 from registry.access import require_read
@@ -50,7 +50,13 @@ async def prometheus_rules(
     p99 latency alerts and their recording rules per API with an SLA, and alerts for parked and late
     runs per hosted flow; each labelled with the owning team."""
     require_read(principal, anonymous_reads=settings.anonymous_reads)
-    rows = await session.execute(select(Api.name, Team.name, Api.sla).join(Team).order_by(Api.name))
+    # Event APIs (AsyncAPI) are not served by the gateway: no series to alert on.
+    rows = await session.execute(
+        select(Api.name, Team.name, Api.sla)
+        .join(Team)
+        .where(or_(Api.kind.is_(None), Api.kind != "asyncapi"))
+        .order_by(Api.name)
+    )
     apis = [
         alert_rules.ApiObjectives(
             api=api,

@@ -69,7 +69,8 @@ def _number(value: float) -> str:
 
 def api_group(objectives: ApiObjectives) -> RuleGroup:
     api = _quoted(objectives.api)
-    labels = {"api": objectives.api, "team": objectives.team}
+    api_label = {"api": objectives.api}
+    labels = {**api_label, "team": objectives.team}
     rules: list[Rule] = []
     if objectives.availability is not None and objectives.availability < 100:
         budget = (100 - objectives.availability) / 100
@@ -77,7 +78,14 @@ def api_group(objectives: ApiObjectives) -> RuleGroup:
             requests = "sum by (api) (rate(charter_gateway_requests_total{{api={},status{}}}[{}]))"
             errors = requests.format(api, '=~"5.."', window)
             counted = requests.format(api, '!="429"', window)
-            rules.append(Rule(record=f"charter:api_error_ratio:rate{window}", expr=f"{errors}\n/\n{counted}"))
+            rules.append(
+                # The api label again: promtool takes same-named records of several groups for duplicates.
+                Rule(
+                    record=f"charter:api_error_ratio:rate{window}",
+                    expr=f"{errors} / {counted}",
+                    labels=api_label,
+                )
+            )
         for severity, rate, long, short in BURN_ALERTS:
             threshold = f"({_number(rate)} * {_number(budget)})"
             spent = "2 % of the 30-day error budget in 1 hour" if severity == "page" else "10 % in 3 days"
@@ -85,8 +93,8 @@ def api_group(objectives: ApiObjectives) -> RuleGroup:
                 Rule(
                     alert="CharterApiErrorBudgetBurn",
                     expr=(
-                        f"charter:api_error_ratio:rate{long}{{api={api}}} > {threshold}\n"
-                        f"and\ncharter:api_error_ratio:rate{short}{{api={api}}} > {threshold}"
+                        f"charter:api_error_ratio:rate{long}{{api={api}}} > {threshold}"
+                        f" and charter:api_error_ratio:rate{short}{{api={api}}} > {threshold}"
                     ),
                     labels={**labels, "severity": severity, "long_window": long, "short_window": short},
                     annotations={
@@ -108,6 +116,7 @@ def api_group(objectives: ApiObjectives) -> RuleGroup:
                     "histogram_quantile(0.99, sum by (api, le) "
                     f"(rate(charter_gateway_request_duration_seconds_bucket{{api={api}}}[5m])))"
                 ),
+                labels=api_label,
             )
         )
         rules.append(
