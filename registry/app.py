@@ -66,6 +66,7 @@ from registry.http_limits import BodyDeadline
 from registry.nats_bus import JetStreamEvents
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
+from registry.slo import burn_alerts
 from registry.web import (
     assets_router,
     browser_sessions,
@@ -287,6 +288,9 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             name="charter-usage",
         )
         pruning = asyncio.create_task(retention.run(sessionmaker, kept, stopping), name="charter-retention")
+        background.append(
+            asyncio.create_task(burn_alerts.run(sessionmaker, stopping), name="charter-slo-burn")
+        )
         try:
             yield
         finally:

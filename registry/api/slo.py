@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter
 from sqlalchemy import or_, select
 
@@ -38,7 +39,13 @@ async def api_slo(session: Session, principal: Caller, settings: Config, name: A
 
 @get(
     "/api/v1/alerts/prometheus-rules",
-    responses=errors(401, 403),
+    responses={
+        # Documented as the structure the YAML holds, so clients (and schemathesis) read it as such.
+        200: ResponseSpec(
+            alert_rules.RuleFile, media_type="application/yaml", description="A Prometheus rules file"
+        ),
+        **errors(401, 403),
+    },
     summary="Prometheus alerting rules generated from every API's SLA and every flow",
     tags=["alerts"],
     media_type="application/yaml",

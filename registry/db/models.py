@@ -268,6 +268,17 @@ for _column in LATENCY_COLUMNS:
     setattr(ApiServiceMinute, _column, mapped_column(_column, BigInteger, nullable=False, default=0))
 
 
+class ApiSloAlert(Base):
+    """An error-budget burn alert firing now (registry.slo.burn_alerts): the row exists for as long as
+    the episode lasts, so that whichever replica starts or ends it announces it, and only once."""
+
+    __tablename__ = "api_slo_alerts"
+
+    api: Mapped[str] = mapped_column(String(100), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(20), primary_key=True)  # page | ticket
+    since: Mapped[dt.datetime]
+
+
 class Api(Base):
     __tablename__ = "apis"
 

@@ -4,6 +4,9 @@ stored per minute, read back at /api/v1/apis/{name}/slo; replicas on one databas
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import hashlib
+import hmac
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -199,3 +202,75 @@ async def test_replicas_on_one_postgresql_database_add_up(postgres_database: Any
         slo = (await two.get("/api/v1/apis/hcm/slo", headers=admin)).json()
         assert slo["requests"]["5m"] == {"total": 7, "errors": 2, "throttled": 0}
         assert slo["availability"]["measured"]["5m"]["overall"] == 100 * 5 / 7
+
+
+async def test_a_burning_budget_notifies_the_owning_team_once_per_episode(app, client):
+    from registry.slo import burn_alerts
+    from tests.loopback import request_body, serving
+
+    received: list[tuple[dict[str, str], bytes]] = []
+
+    async def receiver(scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        received.append(({k.decode(): v.decode() for k, v in scope["headers"]}, await request_body(receive)))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    admin = bearer(await fetch_token(client, *ADMIN))
+    hr = bearer(await fetch_token(client, "hr-portal", "hr-secret"))
+    with serving(receiver) as base:
+        subscriptions = {}
+        for team in ("people", "delivery"):  # hcm is the people team's; delivery must hear nothing
+            made = await client.post(
+                f"/api/v1/teams/{team}/webhooks",
+                json={"url": f"{base}/{team}", "topics": ["slo.*"]},
+                headers=admin,
+            )
+            assert made.status_code == 201, made.text
+            subscriptions[team] = made.json()["secret"]
+        await set_hcm_sla(client, admin, quota=100)
+        await settled(app)
+        await fail_next(client, admin, 3, 503)
+        await fail_next_then_call(client, hr, [503, 503, 503, 200, 200, 200, 200, 200])
+        await flush(app)
+
+        sessionmaker = app.state.sessionmaker
+        now = utcnow()
+        # 3 of 8 answers are 5xx: a burn rate of 37.5 in every window; page and ticket both start.
+        assert await in_app_loop(client, burn_alerts.evaluate, sessionmaker) == 2
+        assert await in_app_loop(client, burn_alerts.evaluate, sessionmaker) == 0  # same episodes
+        # Ten minutes on the 5-minute window is empty: the page ends, the ticket goes on.
+        later = now + dt.timedelta(minutes=10)
+
+        async def evaluate_later() -> int:
+            return await burn_alerts.evaluate(sessionmaker, now=later)
+
+        assert await in_app_loop(client, evaluate_later) == 1
+        assert await in_app_loop(client, evaluate_later) == 0
+
+        for _ in range(500):
+            if len(received) >= 3:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)  # room for a wrong delivery to the other team to show up
+    assert {headers["charter-event"] for headers, _ in received} == {"slo.burn"}
+    assert len(received) == 3
+    events = [json.loads(body) for _, body in received]
+    assert sorted((e["data"]["severity"], e["data"]["state"]) for e in events) == [
+        ("page", "firing"),
+        ("page", "resolved"),
+        ("ticket", "firing"),
+    ]
+    for (headers, body), event in zip(received, events, strict=True):
+        assert event["data"]["api"] == "hcm" and event["data"]["team"] == "people"
+        digest = hmac.new(
+            subscriptions["people"].encode(),
+            headers["charter-timestamp"].encode() + b"." + body,
+            hashlib.sha256,
+        ).hexdigest()
+        assert headers["charter-signature"] == f"sha256={digest}"
+    page = next(
+        e["data"] for e in events if e["data"]["severity"] == "page" and e["data"]["state"] == "firing"
+    )
+    assert page["burn_rates"]["1h"] == pytest.approx(37.5) and page["threshold"] == 14.4

@@ -1,4 +1,4 @@
-"""what the gateway measured against each API's SLA, per version and minute
+"""what the gateway measured against each API's SLA, per version and minute; burn alerts firing
 
 Revision ID: 0020
 Revises: 0018
@@ -33,9 +33,17 @@ def upgrade() -> None:
     )
     op.create_index("ix_api_service_minutes_api_minute", "api_service_minutes", ["api", "minute"])
     op.create_index("ix_api_service_minutes_minute", "api_service_minutes", ["minute"])
+    op.create_table(
+        "api_slo_alerts",
+        sa.Column("api", sa.String(length=100), nullable=False),
+        sa.Column("severity", sa.String(length=20), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("api", "severity"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("api_slo_alerts")
     op.drop_index("ix_api_service_minutes_minute", table_name="api_service_minutes")
     op.drop_index("ix_api_service_minutes_api_minute", table_name="api_service_minutes")
     op.drop_table("api_service_minutes")
