@@ -22,7 +22,7 @@ def main() -> None:
     for round_ in range(3):
         usage, levels = UsageCounter(), ServiceLevelCounter()
         started = time.process_time()
-        for i in range(N):
+        for _ in range(N):
             usage.record("projects", "1.1.0", "GET /projects/{projectId}", "billing-app")
         usage_cpu = time.process_time() - started
         started = time.process_time()

@@ -19,10 +19,12 @@ from sqlalchemy import select
 from gateway.service_levels import MinuteCounts, estimate_quantile_ms
 from registry import catalog, usage
 from registry.app import create_app
-from registry.db.models import LATENCY_COLUMNS, ApiServiceMinute, utcnow
+from registry.db.models import LATENCY_COLUMNS, ApiServiceMinute, OutboxEvent, utcnow
+from registry.slo import burn_alerts
 from registry.slo import minutes as service_minutes
 from registry.slo.compliance import slo_of
 from tests.gateway.conftest import settled
+from tests.loopback import request_body, serving
 from tests.registry.support import ADMIN, CLIENTS, bearer, fetch_token, make_settings
 
 T = TypeVar("T")
@@ -203,10 +205,25 @@ async def test_replicas_on_one_postgresql_database_add_up(postgres_database: Any
         assert slo["requests"]["5m"] == {"total": 7, "errors": 2, "throttled": 0}
         assert slo["availability"]["measured"]["5m"]["overall"] == 100 * 5 / 7
 
+        # Both replicas evaluate the burn at once (2 errors in 7: 28.6 times the 1 % budget): the
+        # page and the ticket each start once, whichever replica wins.
+        announced = await asyncio.gather(
+            in_app_loop(one, burn_alerts.evaluate, first.state.sessionmaker),
+            in_app_loop(two, burn_alerts.evaluate, second.state.sessionmaker),
+        )
+        assert sum(announced) == 2
+
+        async def burn_events() -> list[str]:
+            async with first.state.sessionmaker() as session:
+                rows = await session.scalars(
+                    select(OutboxEvent.payload).where(OutboxEvent.topic == "slo.burn")
+                )
+                return sorted(f"{p['severity']} {p['state']}" for p in rows)
+
+        assert await in_app_loop(one, burn_events) == ["page firing", "ticket firing"]
+
 
 async def test_a_burning_budget_notifies_the_owning_team_once_per_episode(app, client):
-    from registry.slo import burn_alerts
-    from tests.loopback import request_body, serving
 
     received: list[tuple[dict[str, str], bytes]] = []
 
