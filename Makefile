@@ -29,7 +29,17 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
 	  'apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }'
 
-test: $(VENV)/.installed-dev | $(CHROMIUM)
+# The alerting-rules tests run `promtool check rules` and `promtool test rules`: Debian ships promtool
+# in `prometheus` (no separate package). Only the tool is wanted: no recommends, and the server the
+# package would start under systemd is stopped and disabled again.
+PROMTOOL ?= /usr/bin/promtool
+
+$(PROMTOOL):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive sh -c \
+	  'apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }'
+	-$(SUDO) sh -c 'command -v systemctl >/dev/null && systemctl disable --now prometheus >/dev/null 2>&1'
+
+test: $(VENV)/.installed-dev | $(CHROMIUM) $(PROMTOOL)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 

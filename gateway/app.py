@@ -29,6 +29,7 @@ from gateway.egress import guarded_client
 from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
 from gateway.plan import OperationPlan
 from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
+from gateway.service_levels import ServiceLevelCounter
 from gateway.source import AdapterBinding, ContractSource
 from gateway.tracing import NO_TRACING, Span, Tracing
 from gateway.validation import MAX_VALIDATED_DEPTH, UnenforceableSchema, UnsupportedMediaType
@@ -119,6 +120,8 @@ class Gateway:
         self.metrics = metrics or GatewayMetrics()
         self.access_log = access_log or AccessLog(sys.stderr.buffer)
         self.usage = UsageCounter()
+        # Measured against each API's SLA; the registry drains it as it drains `usage`.
+        self.service_levels = ServiceLevelCounter()
         self._handlers = dict(handlers or {})
         # Upstream URLs come from API owners: only public addresses, or those the operator allows.
         self._http = guarded_client(
@@ -246,6 +249,8 @@ class Gateway:
             labels = (state.api, state.version or "", "")
             self.metrics.requests.labels(*labels, str(response.status)).inc()
             self.metrics.latency.labels(*labels).observe(elapsed)
+        if state.version is not None:
+            self.service_levels.record(state.api or "", state.version, response.status, elapsed)
         self.access_log.write(
             AccessRecord(
                 api=state.api,

@@ -58,6 +58,7 @@ from registry.api.oauth import jwks, token
 from registry.api.problems import EXCEPTION_HANDLERS
 from registry.api.rulesets import RulesetController
 from registry.api.security import BearerAuth, provide_principal
+from registry.api.slo import api_slo, prometheus_rules
 from registry.api.versions import VersionController
 from registry.api.webhooks import WebhookController
 from registry.api.wire_schema import WireStructSchema
@@ -71,6 +72,7 @@ from registry.http_limits import BodyDeadline
 from registry.nats_bus import JetStreamEvents
 from registry.secret_box import SecretBox, check_stored_secrets
 from registry.settings import Settings
+from registry.slo import burn_alerts
 from registry.telemetry import PublishTelemetry, RegistryMetrics
 from registry.web import (
     assets_router,
@@ -297,10 +299,12 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         logging_access = asyncio.create_task(gateway.access_log.run(), name="charter-access-log")
         stopping = asyncio.Event()
         counting = asyncio.create_task(
-            usage.run(sessionmaker, gateway.usage, stopping), name="charter-usage"
+            usage.run(sessionmaker, gateway.usage, stopping, service_levels=gateway.service_levels),
+            name="charter-usage",
         )
-        pruning = asyncio.create_task(
-            retention.run(sessionmaker, kept, stopping), name="charter-retention"
+        pruning = asyncio.create_task(retention.run(sessionmaker, kept, stopping), name="charter-retention")
+        background.append(
+            asyncio.create_task(burn_alerts.run(sessionmaker, stopping), name="charter-slo-burn")
         )
         try:
             yield
@@ -318,7 +322,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 await jetstream.aclose()
             await reloader.wait()
             await event_contracts.wait()
-            await usage.flush(sessionmaker, gateway.usage)
+            await usage.flush(sessionmaker, gateway.usage, gateway.service_levels)
             await webhooks.aclose()
             if oidc is not None:
                 await oidc.aclose()
@@ -340,6 +344,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             DiffPolicyController,
             DiscoveryController,
             FlowController,
+            api_slo,
+            prometheus_rules,
             token,
             jwks,
             ClientController,

@@ -994,6 +994,18 @@ def _declared_version(file: Path) -> semver.Version:
 
 
 @cli.group()
+def alerts() -> None:
+    """Alerting: Prometheus rules generated from the APIs' SLAs and the flows."""
+
+
+@alerts.command(name="rules")
+@click.pass_obj
+def alerts_rules(registry: Registry) -> None:
+    """Print the Prometheus rules file (burn-rate, latency and flow alerts) for `rule_files:`."""
+    click.echo(registry.request("GET", "/api/v1/alerts/prometheus-rules").text, nl=False)
+
+
+@cli.group()
 def flows() -> None:
     """Flows: registered flows, their runs (the exception queue), retry, replay and cancel."""
 

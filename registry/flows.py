@@ -162,14 +162,29 @@ class SqlRunIndex:
         async with self._sessionmaker() as session:
             stmt = select(func.count()).where(
                 FlowRun.flow == flow,
-                FlowRun.state.in_((RunState.RUNNING.value, RunState.FAILED.value)),
+                FlowRun.state.in_([state.value for state in UNFINISHED]),
                 FlowRun.created_at < older_than,
             )
             return await session.scalar(stmt) or 0
 
+    async def recent(
+        self, flow: str, states: Sequence[RunState], *, older_than: dt.datetime | None = None, limit: int = 20
+    ) -> list[FlowRun]:
+        """The `limit` newest runs of `flow` in `states` (created before `older_than`), keys loaded:
+        what the flows list names as blocked (late) or waiting for an operator (failed)."""
+        stmt = select(FlowRun).where(FlowRun.flow == flow, FlowRun.state.in_([s.value for s in states]))
+        if older_than is not None:
+            stmt = stmt.where(FlowRun.created_at < older_than)
+        async with self._sessionmaker() as session:
+            rows = await session.scalars(stmt.order_by(FlowRun.created_at.desc(), FlowRun.id).limit(limit))
+            return list(rows)
+
+
+UNFINISHED = (RunState.RUNNING, RunState.FAILED)  # the states in which a run can be late
+
 
 def is_late(run: RunRecord, flow: Flow | None, now: dt.datetime | None = None) -> bool:
-    if flow is None or run.state not in (RunState.RUNNING, RunState.FAILED):
+    if flow is None or run.state not in UNFINISHED:
         return False
     return ((now or utcnow()) - run.created_at).total_seconds() > flow.sla_seconds
 

@@ -1,5 +1,6 @@
-"""Rows that would otherwise only grow: relayed outbox events, finished webhook deliveries and signing
-keys no live token can name. The audit log is never pruned: it is the record.
+"""Rows that would otherwise only grow: relayed outbox events, finished webhook deliveries, signing
+keys no live token can name, and per-minute service-level measurements past the longest SLO window.
+The audit log is never pruned: it is the record.
 
 Every replica prunes on its own schedule; deleting what another replica already deleted is a no-op.
 Rows go in batches, each in its own short transaction, so a large backlog never holds SQLite's one
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry import signing_keys
 from registry.db.engine import begin_write, database_unavailable
-from registry.db.models import DeliveryState, OutboxEvent, WebhookDelivery, utcnow
+from registry.db.models import ApiServiceMinute, DeliveryState, OutboxEvent, WebhookDelivery, utcnow
 
 log = logging.getLogger("charter.retention")
 
@@ -30,12 +31,15 @@ class Retention(msgspec.Struct, frozen=True, kw_only=True):
     outbox_days: int = 7
     deliveries_days: int = 30
     token_lifetime: int = 3600  # signing keys stay while a token they signed may be alive
+    # The SLO's longest window is 30 days (registry.slo.compliance); a margin past it for late writers.
+    service_minutes_days: int = 32
 
 
 class Pruned(msgspec.Struct, frozen=True):
     outbox_events: int
     webhook_deliveries: int
     signing_keys: int
+    service_minutes: int = 0
 
 
 async def prune(
@@ -62,7 +66,12 @@ async def prune(
         func.coalesce(WebhookDelivery.last_attempt_at, WebhookDelivery.created_at) < deliveries_cutoff,
     )
     keys = await signing_keys.prune_expired(sessionmaker, token_lifetime=retention.token_lifetime, now=now)
-    return Pruned(outbox, deliveries, keys)
+    minutes = await _delete_in_batches(
+        sessionmaker,
+        ApiServiceMinute,
+        ApiServiceMinute.minute < now - dt.timedelta(days=retention.service_minutes_days),
+    )
+    return Pruned(outbox, deliveries, keys, minutes)
 
 
 async def run(
@@ -76,7 +85,7 @@ async def run(
     while not stop.is_set():
         try:
             pruned = await prune(sessionmaker, retention)
-            if pruned != Pruned(0, 0, 0):
+            if pruned != Pruned(0, 0, 0, 0):
                 log.info("pruned %s", msgspec.json.encode(pruned).decode())
         except Exception as exc:
             if not database_unavailable(exc):
@@ -87,7 +96,7 @@ async def run(
 
 async def _delete_in_batches(
     sessionmaker: async_sessionmaker[AsyncSession],
-    model: type[OutboxEvent] | type[WebhookDelivery],
+    model: type[OutboxEvent] | type[WebhookDelivery] | type[ApiServiceMinute],
     *conditions: ColumnElement[bool],
 ) -> int:
     deleted = 0

@@ -13,16 +13,30 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.observability import UsageCounter
+from gateway.service_levels import ServiceLevelCounter
 from registry.db.engine import begin_write
 from registry.db.models import ApiDailyUsage, ApiUsage, utcnow
+from registry.slo import minutes as service_minutes
 
 log = logging.getLogger("charter.usage")
 
 
-async def flush(sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCounter) -> int:
-    """Add the counted calls to the stored ones (one upsert per key); returns how many keys."""
+async def flush(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    counter: UsageCounter,
+    service_levels: ServiceLevelCounter | None = None,
+) -> int:
+    """Add the counted calls (and the minutes measured against SLAs) to the stored ones, one upsert
+    per key, in one transaction; returns how many usage keys."""
     calls = counter.drain()
+    minutes = service_levels.drain() if service_levels is not None else {}
+    if not calls and not minutes:
+        return 0
     if not calls:
+        async with sessionmaker() as session:
+            await begin_write(session)
+            await service_minutes.add_minutes(session, minutes)
+            await session.commit()
         return 0
     now = utcnow()
     # Counts are dated when they are stored, a flush interval (seconds) after the calls at most.
@@ -60,6 +74,7 @@ async def flush(sessionmaker: async_sessionmaker[AsyncSession], counter: UsageCo
             set_={"calls": ApiDailyUsage.calls + per_day.excluded.calls},
         )
         await session.execute(per_day)
+        await service_minutes.add_minutes(session, minutes)
         await session.commit()
     return len(rows)
 
@@ -69,13 +84,14 @@ async def run(
     counter: UsageCounter,
     stop: asyncio.Event,
     every: float = 5.0,
+    service_levels: ServiceLevelCounter | None = None,
 ) -> None:
     """Store the counts every `every` seconds until `stop` is set (never cancelled mid-write)."""
     while not stop.is_set():
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=every)
         try:
-            await flush(sessionmaker, counter)
+            await flush(sessionmaker, counter, service_levels)
         except Exception:
             log.exception("could not store gateway usage; it is counted again from now on")
 

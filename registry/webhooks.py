@@ -56,6 +56,8 @@ log = logging.getLogger("charter.webhooks")
 API_TOPICS = ("contract.", "api.", "consumer.", "canonical.")
 # Events for the team that owns the API they name (`owner`): a canonical model it declares broke.
 OWNER_TOPICS = ("canonical.",)
+# An API's error-budget alerts (registry.slo.burn_alerts): for its owning team only.
+SLO_TOPICS = ("slo.",)
 # Registry events that say who holds which scopes: never sent to a subscription.
 PRIVATE_TOPICS = ("client.", "access.")
 _TIMEOUT = httpx.Timeout(10, connect=3)
@@ -206,7 +208,8 @@ class WebhookDeliveries:
     async def _subscriptions(self, session: AsyncSession, event: Event) -> list[int]:
         flow_event = is_flow_event(event)
         api_event = event.topic.startswith(API_TOPICS)
-        if not (flow_event or api_event):
+        slo_event = event.topic.startswith(SLO_TOPICS)
+        if not (flow_event or api_event or slo_event):
             return []
         api, version = str(event.payload.get("api", "")), event.payload.get("version")
         flow = str(event.payload.get("flow", ""))
@@ -220,6 +223,9 @@ class WebhookDeliveries:
             if flow_event:
                 # A run's input and answer are business data: only the flow's owning team hears them.
                 if row.team.name != owner or (row.flows and flow not in row.flows):
+                    continue
+            elif slo_event:
+                if row.team.name != event.payload.get("team") or (row.apis and api not in row.apis):
                     continue
             else:
                 if row.apis and api not in row.apis:

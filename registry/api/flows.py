@@ -26,9 +26,10 @@ from registry.api.discovery import Limit, Offset, Text, When, instant
 from registry.api.problems import errors
 from registry.api.schemas import NO_NUL
 from registry.api.security import WRITE_SECURITY
-from registry.db.models import Api, utcnow
+from registry.db.models import Api, FlowRun, utcnow
 from registry.errors import NotFound
 
+RECENT_RUNS = 20
 RunId = Annotated[str, PathParameter(description="run id", max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 StepName = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 
@@ -46,6 +47,15 @@ class BoundOperation(msgspec.Struct):
     operation_id: str | None  # None: the API's default binding
 
 
+class RunKeys(msgspec.Struct):
+    """A run named by its business keys: which project is blocked, which invoice is pending."""
+
+    id: str
+    state: RunState
+    created_at: dt.datetime
+    keys: dict[str, str]  # empty for readers who may not see the flow's business data
+
+
 class FlowOut(msgspec.Struct):
     name: str
     title: str
@@ -56,7 +66,9 @@ class FlowOut(msgspec.Struct):
     steps: list[FlowStepOut]
     operations: list[BoundOperation]
     runs: dict[str, int]  # by state
-    late: int
+    late: int  # unfinished runs older than `sla_seconds`
+    late_runs: list[RunKeys]  # the newest of them, at most RECENT_RUNS
+    failed_runs: list[RunKeys]  # the newest runs parked as failed, at most RECENT_RUNS
 
 
 class FlowList(msgspec.Struct):
@@ -100,6 +112,11 @@ def _runner(request: Request) -> FlowRunner:
     return request.app.state.flow_runner
 
 
+def _run_keys(run: FlowRun, owned: bool) -> RunKeys:
+    keys = {key.name: key.value for key in run.keys} if owned else {}
+    return RunKeys(id=run.id, state=RunState(run.state), created_at=run.created_at, keys=keys)
+
+
 def run_out(run: RunRecord, runner: FlowRunner, *, data: bool, detail: bool, now: dt.datetime) -> RunOut:
     """`data`: the reader may see the run's business data; `detail`: one run, with input and answer."""
     steps = (
@@ -133,7 +150,8 @@ class FlowController(Controller):
     async def list_flows(
         self, request: Request, session: Session, principal: Caller, settings: Config
     ) -> FlowList:
-        """Each flow with its steps, the operations bound to it, its runs by state and late runs."""
+        """Each flow with its steps, the operations bound to it, its runs by state, how many are late,
+        and the newest late and failed runs (their business keys for the owning team and admins)."""
         require_read(principal, anonymous_reads=settings.anonymous_reads)
         runner = _runner(request)
         bound: dict[str, list[BoundOperation]] = {}
@@ -146,10 +164,15 @@ class FlowController(Controller):
         index = runner.index
         assert isinstance(index, flows.SqlRunIndex)
         counts = await index.counts()
+        reader = await flows.RunReader.of(session, principal)
         now = utcnow()
         items = []
         for flow in sorted(runner.flows.values(), key=lambda f: f.name):
-            late = await index.late(flow.name, now - dt.timedelta(seconds=flow.sla_seconds))
+            due = now - dt.timedelta(seconds=flow.sla_seconds)
+            late = await index.late(flow.name, due)
+            owned = reader.owns(flow)
+            late_runs = await index.recent(flow.name, flows.UNFINISHED, older_than=due, limit=RECENT_RUNS)
+            failed_runs = await index.recent(flow.name, (RunState.FAILED,), limit=RECENT_RUNS)
             items.append(
                 FlowOut(
                     name=flow.name,
@@ -171,6 +194,8 @@ class FlowController(Controller):
                     operations=bound.get(flow.name, []),
                     runs=counts.get(flow.name, {}),
                     late=late,
+                    late_runs=[_run_keys(run, owned) for run in late_runs],
+                    failed_runs=[_run_keys(run, owned) for run in failed_runs],
                 )
             )
         return FlowList(items=items)

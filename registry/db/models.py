@@ -22,6 +22,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from gateway.service_levels import BUCKETS as SERVICE_LEVEL_BUCKETS
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -254,6 +256,45 @@ class ApiDailyUsage(Base):
     consumer: Mapped[str] = mapped_column(String(200))
     day: Mapped[dt.date] = mapped_column(Date)
     calls: Mapped[int] = mapped_column(BigInteger)
+
+
+class ApiServiceMinute(Base):
+    """What the gateway measured of one API version in one minute (UTC), against the API's SLA:
+    requests, 5xx answers, 429 answers, and latencies in fixed buckets (gateway.service_levels) of
+    the answers that were not 429. Replicas add their counts to the same row."""
+
+    __tablename__ = "api_service_minutes"
+    __table_args__ = (
+        UniqueConstraint("api", "version", "minute", name="uq_api_service_minutes"),
+        Index("ix_api_service_minutes_api_minute", "api", "minute"),
+        Index("ix_api_service_minutes_minute", "minute"),  # retention prunes by age alone
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    api: Mapped[str] = mapped_column(String(100))
+    version: Mapped[str] = mapped_column(String(100))
+    minute: Mapped[dt.datetime]
+    requests: Mapped[int] = mapped_column(BigInteger)
+    errors: Mapped[int] = mapped_column(BigInteger)
+    throttled: Mapped[int] = mapped_column(BigInteger)
+
+
+# One column per latency bucket (b0 ... b61): summed by the database on upsert, on both engines.
+LATENCY_COLUMNS = tuple(f"b{index}" for index in range(SERVICE_LEVEL_BUCKETS))
+for _column in LATENCY_COLUMNS:
+    # Declarative maps an attribute set on the class after creation (table column and mapper both).
+    setattr(ApiServiceMinute, _column, mapped_column(_column, BigInteger, nullable=False, default=0))
+
+
+class ApiSloAlert(Base):
+    """An error-budget burn alert firing now (registry.slo.burn_alerts): the row exists for as long as
+    the episode lasts, so that whichever replica starts or ends it announces it, and only once."""
+
+    __tablename__ = "api_slo_alerts"
+
+    api: Mapped[str] = mapped_column(String(100), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(20), primary_key=True)  # page | ticket
+    since: Mapped[dt.datetime]
 
 
 class Api(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import itertools
 import json
 import sqlite3
@@ -18,13 +19,13 @@ from typing import Any, TypeVar
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import event, make_url, select
+from sqlalchemy import event, make_url, select, update
 
 from gateway.flows.adapter import keyed_run_id
 from gateway.flows.runs import RunQuery
 from policies.auth import Principal
 from registry.app import create_app
-from registry.db.models import AuditEvent, OutboxEvent
+from registry.db.models import AuditEvent, FlowRun, OutboxEvent, utcnow
 from registry.flows import flow_system_database
 from tests import acme_flows
 from tests.gateway.conftest import settled
@@ -519,6 +520,40 @@ async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps
         'charter_flow_step_duration_seconds_count{flow="onboarding",step="provision-engagement"} 4.0',
     ):
         assert line in metrics
+
+
+async def test_the_flows_list_names_the_keys_of_failed_and_late_runs_to_the_owning_team(
+    app, client, bound, admin, delivery
+):
+    run = await parked(client, bound, admin)
+
+    async def age(run_id: str, seconds: float) -> None:
+        # The index's creation time, moved back: the run looks as old as a run would be that long after.
+        async with app.state.sessionmaker() as session:
+            await session.execute(
+                update(FlowRun)
+                .where(FlowRun.id == run_id)
+                .values(created_at=utcnow() - dt.timedelta(seconds=seconds))
+            )
+            await session.commit()
+
+    def onboarding(listed: dict) -> dict:
+        return next(f for f in listed["items"] if f["name"] == "onboarding")
+
+    listed = onboarding((await client.get("/api/v1/flows", headers=delivery)).json())
+    assert (listed["late"], listed["late_runs"]) == (0, [])  # failed, but within its SLA of 600 s
+    assert [(r["id"], r["state"], r["keys"]) for r in listed["failed_runs"]] == [
+        (run["id"], "failed", {"opportunityId": "opp-7", "projectId": "project-2"})
+    ]
+
+    await on_server(client, age, run["id"], 601)
+    listed = onboarding((await client.get("/api/v1/flows", headers=delivery)).json())
+    assert listed["late"] == 1
+    assert [(r["id"], r["keys"]["opportunityId"]) for r in listed["late_runs"]] == [(run["id"], "opp-7")]
+    # Another team's reader learns that runs are late or failed, not for which client or project.
+    reader = bearer(await fetch_token(client, "reader", "reader-secret"))
+    seen = onboarding((await client.get("/api/v1/flows", headers=reader)).json())
+    assert [(r["id"], r["keys"]) for r in seen["late_runs"] + seen["failed_runs"]] == [(run["id"], {})] * 2
 
 
 async def test_replay_from_a_step_reuses_the_recorded_outputs_before_it(client, bound, delivery, admin):

@@ -12,10 +12,12 @@ from litestar.testing import AsyncTestClient
 from contracts.events import EventSchemaCatalog, compile_event_schemas
 from contracts.loading import load_document
 from gateway.flows.declaration import RetryPolicy
+from registry import usage
 from registry.api.event_schema import EVENTS_CONTRACT
 from registry.app import create_app
 from registry.demo.flows import FLOWS
 from registry.events import Event
+from registry.slo import burn_alerts
 from tests.gateway.conftest import settled
 from tests.registry.support import ADMIN, CLIENTS, bearer, fetch_token, make_settings
 from tests.samples import JSON_HEADERS, as_json, projects
@@ -23,11 +25,11 @@ from tests.samples import JSON_HEADERS, as_json, projects
 CONSUMER = {
     "client_id": "back-office",
     "client_secret": "back-office-secret",
-    "scopes": ["lead-to-project:run"],
+    "scopes": ["lead-to-project:run", "hcm:read"],
 }
 QUICK = RetryPolicy(attempts=2, backoff_seconds=0.01, jitter=0, timeout_seconds=10)
 # Topics Charter announces itself; the demo flows' business events (`delivery.project.created`) are theirs.
-OWN_PREFIXES = ("contract.", "api.", "consumer.", "client.", "access.", "flow.run.")
+OWN_PREFIXES = ("contract.", "api.", "consumer.", "client.", "access.", "flow.run.", "slo.")
 
 
 def contract() -> EventSchemaCatalog:
@@ -158,8 +160,21 @@ async def test_every_event_of_a_day_at_the_registry_keeps_the_contract(tmp_path)
         assert won.status_code == 201, won.text
         refused = await client.post("/gw/lead-to-project/v1/opportunities/opp-1002/won", headers=consumer)
         assert refused.status_code == 409, refused.text
+        # HCM answers 5xx to one call in two: its error budget burns, and the registry says so.
+        await ok(
+            await client.put(
+                "/api/v1/demo/systems/hcm/faults", json={"fail_next": 2, "status": 503}, headers=admin
+            )
+        )
+        for _ in range(4):
+            await client.get("/gw/hcm/v1/employees/e-100", headers=consumer)
+        gateway = app.state.gateway
+        await usage.flush(app.state.sessionmaker, gateway.usage, gateway.service_levels)
+        assert await burn_alerts.evaluate(app.state.sessionmaker) == 2
         for _ in range(500):
-            if {"flow.run.succeeded", "flow.run.failed", "access.rejected"} <= {e.topic for e in seen}:
+            if {"flow.run.succeeded", "flow.run.failed", "access.rejected", "slo.burn"} <= {
+                e.topic for e in seen
+            }:
                 break
             await asyncio.sleep(0.02)
 
@@ -180,6 +195,7 @@ async def test_every_event_of_a_day_at_the_registry_keeps_the_contract(tmp_path)
         "access.rejected",
         "flow.run.succeeded",
         "flow.run.failed",
+        "slo.burn",
     }
     assert any("forced" in e.payload for e in own if e.topic == "contract.published")
     problems = {

@@ -93,7 +93,7 @@ async def test_old_rows_go_and_rows_still_needed_stay(database_url):
             await session.scalars(select(AuditEvent).where(AuditEvent.action == "signing-key.pruned"))
         ).all()
     assert [row.before for row in audited] == [{"generation": 1, "kid": "k1"}]
-    assert await retention.prune(sessionmaker, KEPT, now=NOW) == retention.Pruned(0, 0, 0)
+    assert await retention.prune(sessionmaker, KEPT, now=NOW) == retention.Pruned(0, 0, 0, 0)
 
 
 async def test_event_ids_never_go_back_when_every_event_is_old(database_url):
@@ -141,3 +141,27 @@ async def test_a_running_server_prunes_on_start(database_url):
                 break
             await asyncio.sleep(0.05)
     assert await ids(sessionmaker, OutboxEvent.id) == [3]
+
+
+async def test_service_level_minutes_go_after_the_longest_slo_window_and_a_margin(database_url):
+    from gateway.service_levels import MinuteCounts
+    from registry.db.models import ApiServiceMinute
+    from registry.slo import minutes as service_minutes
+
+    sessionmaker = await migrated(database_url)
+    counts = MinuteCounts()
+    counts.requests = 1
+    counts.buckets[0] = 1
+    now_minute = int(NOW.timestamp() // 60)
+    ages = {"30 days ago": 30 * 1440, "31 days ago": 31 * 1440, "33 days ago": 33 * 1440}
+    async with sessionmaker() as session:
+        await service_minutes.add_minutes(
+            session, {("hcm", label, now_minute - age): counts for label, age in ages.items()}
+        )
+        await session.commit()
+    pruned = await retention.prune(sessionmaker, KEPT, now=NOW)
+    assert pruned.service_minutes == 1 and KEPT.service_minutes_days == 32
+    async with sessionmaker() as session:
+        kept = set(await session.scalars(select(ApiServiceMinute.version)))
+    assert kept == {"30 days ago", "31 days ago"}
+    await sessionmaker.kw["bind"].dispose()
