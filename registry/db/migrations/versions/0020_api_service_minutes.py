@@ -1,7 +1,7 @@
 """what the gateway measured against each API's SLA, per version and minute; burn alerts firing
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 Create Date: 2026-12-01 01:00:00
 """
 
