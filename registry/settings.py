@@ -76,6 +76,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Per cent of a consumer's capacity a replica may lease from Redis at a time (0: every request asks).
     throttle_lease_percent: int = 1
     access_log: bool = True  # the gateway's JSON access lines, on stderr
+    # Move what start-up made out of the collector's sight (gc.freeze): full collections then walk only
+    # what requests made. On by default for servers (from_env), off for apps built in code (tests build
+    # hundreds in one process, and a frozen cycle is never freed).
+    gc_freeze: bool = False
     validate_responses: bool = False  # shadow mode: log and count responses outside their contract
     gateway_max_body_bytes: int = 10 * 1024 * 1024
     gateway_max_body_depth: int = 64
@@ -210,6 +214,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             throttle_per_operation=flag("THROTTLE_PER_OPERATION", False),
             throttle_lease_percent=bounded("THROTTLE_LEASE_PERCENT", 1, 0, 10),
             access_log=flag("ACCESS_LOG", True),
+            gc_freeze=flag("GC_FREEZE", True),
             validate_responses=flag("VALIDATE_RESPONSES", False),
             egress_allow=text("EGRESS_ALLOW"),
             secrets_key=text("SECRETS_KEY"),
