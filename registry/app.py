@@ -253,6 +253,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         outbox_days=settings.outbox_retention_days,
         deliveries_days=settings.webhook_log_retention_days,
         token_lifetime=settings.token_lifetime,
+        flow_runs_days=settings.flow_run_retention_days,
     )
 
     async def load_caches() -> None:
@@ -303,7 +304,10 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             usage.run(sessionmaker, gateway.usage, stopping, service_levels=gateway.service_levels),
             name="charter-usage",
         )
-        pruning = asyncio.create_task(retention.run(sessionmaker, kept, stopping), name="charter-retention")
+        forget_runs = runner.forget if runner.flows else None
+        pruning = asyncio.create_task(
+            retention.run(sessionmaker, kept, stopping, forget_runs=forget_runs), name="charter-retention"
+        )
         background.append(
             asyncio.create_task(burn_alerts.run(sessionmaker, stopping), name="charter-slo-burn")
         )

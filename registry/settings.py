@@ -88,6 +88,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Days relayed outbox events and finished webhook deliveries are kept (registry.retention).
     outbox_retention_days: int = 7
     webhook_log_retention_days: int = 30
+    # Finished flow runs (succeeded, cancelled, compensated) leave the index and the engine after this;
+    # an Idempotency-Key is remembered as long as its run is kept. Failed (parked) runs stay.
+    flow_run_retention_days: int = 90
     # Non-public targets that HTTP upstreams and webhooks may reach: networks and host:port, comma-separated.
     egress_allow: str | None = None
     # Fernet keys for secrets kept at rest (newest first), or a file of them; see registry.secret_box.
@@ -236,6 +239,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             webhook_first_retry_seconds=seconds("WEBHOOK_FIRST_RETRY_SECONDS", 1.0, 0.1, 3600),
             outbox_retention_days=bounded("OUTBOX_RETENTION_DAYS", 7, 1, 3650),
             webhook_log_retention_days=bounded("WEBHOOK_LOG_RETENTION_DAYS", 30, 1, 3650),
+            flow_run_retention_days=bounded("FLOW_RUN_RETENTION_DAYS", 90, 1, 3650),
             tracing=TracingConfig.from_env(env),
         )
 

@@ -123,6 +123,13 @@ class FlowRunner:
         handles = await asyncio.to_thread(DBOS._recover_pending_workflows, [executor_id])
         return len(handles)
 
+    async def forget(self, run_ids: list[str]) -> None:
+        """Delete finished runs from the engine (their steps, outputs and status): what the registry's
+        retention calls before it deletes the same runs from the index."""
+        await DBOS.delete_workflows_async(run_ids)
+        for run_id in run_ids:
+            self.completed_attempts.pop(run_id, None)
+
     async def stop(self) -> None:
         if not engine.deactivate(self):
             return

@@ -170,3 +170,40 @@ async def test_billing_a_month_twice_answers_the_first_invoice(app, client, cons
     assert first.json()["hours"] == 14.5
     assert len(app.state.demo_systems.erp.invoices) == 1
     assert (await topics(app)).count("finance.invoice.ready") == 1
+
+
+async def test_finished_runs_leave_the_index_and_the_engine_after_their_retention(
+    app, client, consumer, admin
+):
+    import datetime as dt
+
+    from dbos import DBOS
+    from sqlalchemy import update
+
+    from registry import retention
+    from registry.db.models import FlowRun, utcnow
+
+    won = await client.post("/gw/lead-to-project/v1/opportunities/opp-1001/won", headers=consumer)
+    assert won.status_code == 201, won.text
+    done = (await finished(client, admin, won.headers["charter-flow-run"]))["id"]
+    await client.put("/api/v1/demo/systems/erp/faults", json={"fail_next": 100}, headers=admin)
+    billing = await client.post(
+        "/gw/time-to-bill/v1/billing-runs", json={"client": "acme", "period": "2026-11"}, headers=consumer
+    )
+    parked = (await finished(client, admin, billing.json()["run"]))["id"]
+    assert (await client.get(f"/api/v1/flows/runs/{parked}", headers=admin)).json()["state"] == "failed"
+
+    kept = retention.Retention(flow_runs_days=90)
+    forget = app.state.flow_runner.forget
+    sessionmaker = app.state.sessionmaker
+    assert (await retention.prune(sessionmaker, kept, forget_runs=forget)).flow_runs == 0  # too young
+    async with sessionmaker() as session:
+        await session.execute(update(FlowRun).values(updated_at=utcnow() - dt.timedelta(days=91)))
+        await session.commit()
+
+    assert (await retention.prune(sessionmaker, kept, forget_runs=forget)).flow_runs == 1
+    assert (await client.get(f"/api/v1/flows/runs/{done}", headers=admin)).status_code == 404
+    assert await DBOS.get_workflow_status_async(done) is None
+    # A parked run waits for an operator, however old.
+    assert (await client.get(f"/api/v1/flows/runs/{parked}", headers=admin)).json()["state"] == "failed"
+    assert await DBOS.get_workflow_status_async(parked) is not None
