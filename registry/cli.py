@@ -106,6 +106,8 @@ class Registry:
     @contextmanager
     def stream(self, method: str, path: str, **kwargs: Any) -> Iterator[httpx.Response]:
         """The answer with its body still to read (a backup is large); an error answer raises."""
+        import httpx
+
         headers = self._with_token(kwargs.pop("headers", None))
         try:
             with self.http.stream(method, path, headers=headers, **kwargs) as response:

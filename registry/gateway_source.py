@@ -28,7 +28,8 @@ from registry.reloads import ScopedReload
 log = logging.getLogger("charter.gateway")
 _ROUTED = (VersionState.PUBLISHED.value, VersionState.DEPRECATED.value, VersionState.RETIRED.value)
 # Topics of the changes that can alter routes: versions changing state, an API's SLA or adapter.
-ROUTING_TOPICS = ("contract.", "api.")
+# `registry.imported` names no single API: every route is recompiled.
+ROUTING_TOPICS = ("contract.", "api.", "registry.imported")
 _CHUNK = 500  # names per IN (...): well under every driver's limit on bound parameters
 
 

@@ -205,7 +205,7 @@ class BackupController(Controller):
                     await session.commit()
             finally:
                 reader.close()
-        # This replica routes the imported APIs now; the others on their next reload or restart.
+        # This replica routes the imported APIs now; the others when they hear `registry.imported`.
         await request.app.state.gateway.reload()
         await request.app.state.event_contracts.reload()
         return report

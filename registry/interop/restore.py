@@ -357,6 +357,9 @@ class _Restore:
         await self._insert_many(table, batch)
 
 
+IMPORTED = "registry.imported"
+
+
 async def restore(
     session: AsyncSession, reader: BackupReader, *, actor: str, secrets: SecretBox, merge: bool
 ) -> ImportReport:
@@ -385,4 +388,8 @@ async def restore(
             "conflicts": {a.name: a.conflicts for a in report.apis if a.conflicts},
         },
     )
+    # Every replica's caches (routes, event contracts) are stale after an import: each one that hears
+    # this reloads them whole.
+    imported = sorted(a.name for a in report.apis if a.outcome != "refused")
+    audit.emit(session, IMPORTED, {"apis": imported, "merge": merge})
     return report

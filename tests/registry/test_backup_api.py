@@ -214,3 +214,43 @@ async def test_sealed_webhook_secrets_import_only_where_the_source_key_is_held(t
         admin = bearer(await fetch_token(target, *ADMIN))
         hooks = (await target.get("/api/v1/teams/finance/webhooks", headers=admin)).json()["items"]
         assert [h["url"] for h in hooks] == ["http://127.0.0.1:9/events"]
+
+
+async def test_every_replica_routes_what_another_one_imported(tmp_path):
+    from sqlalchemy import select
+
+    from registry.db.models import OutboxEvent
+    from registry.events import Event
+    from tests.registry.test_event_contract import contract
+
+    source_settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db")
+    async with AsyncTestClient(create_app(source_settings)) as source:
+        admin = bearer(await fetch_token(source, *ADMIN))
+        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
+        published = await source.post(
+            "/api/v1/apis/projects/versions",
+            content=as_json(projects("1.0.0")),
+            headers={**admin, "Content-Type": "application/json"},
+            params={"owner": "delivery"},
+        )
+        assert published.status_code == 201, published.text
+        backup = await export(source, admin)
+
+    target = make_settings(f"sqlite+aiosqlite:///{tmp_path}/b.db")
+    async with AsyncTestClient(create_app(target)) as one, AsyncTestClient(create_app(target)) as two:
+        admin = bearer(await fetch_token(one, *ADMIN))
+        before = await two.get("/gw/projects/v1/projects")
+        assert before.status_code == 404, before.text
+        imported = await one.post("/api/v1/admin/import", content=backup, headers={**admin, **ZIP})
+        assert imported.status_code == 200, imported.text
+
+        async with one.app.state.sessionmaker() as session:
+            row = await session.scalar(select(OutboxEvent).where(OutboxEvent.topic == "registry.imported"))
+        assert row is not None and row.payload == {"apis": ["projects"], "merge": False}
+        assert contract().violations("registry.imported", row.payload) == []
+
+        # What NATS hands every replica: the other one recompiles its routes and serves the API.
+        await two.app.state.bus.publish(Event(row.id, row.topic, row.at, row.payload))
+        await two.app.state.reloader.wait()
+        after = await two.get("/gw/projects/v1/projects")
+        assert after.status_code != 404, after.text
