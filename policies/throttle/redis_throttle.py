@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Coroutine
+from typing import Any
 
 import msgspec
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -120,6 +122,18 @@ class _Lease:
         )
 
 
+def _decision(answer: list[int], policy: RateLimitPolicy) -> RateLimitDecision:
+    """The decision a script answer (allowed, remaining, reset, retry after, granted) carries."""
+    allowed, remaining, reset_seconds, retry_after, _ = answer
+    return RateLimitDecision(
+        allowed=bool(allowed),
+        policy=policy,
+        remaining=remaining,
+        reset_seconds=reset_seconds,
+        retry_after=retry_after if not allowed else None,
+    )
+
+
 class RedisThrottle:
     """GCRA in Redis: the calls asked for in one turn of the event loop go together in one EVALSHA
     (redis-py loads the script again after a NOSCRIPT), decided in the order they were asked.
@@ -198,7 +212,7 @@ class RedisThrottle:
         slot = f"{self.prefix}{policy.name}:{key}"
         size = self.lease_size(policy)
         if size < 2:
-            return await self._decide_in_redis(slot, policy, cost, want=cost, give_back=0)
+            return await self._decide_in_redis(slot, policy, cost)
         waited = False
         while True:
             lease = self._leases.get(slot)
@@ -218,7 +232,7 @@ class RedisThrottle:
         if waited:
             # The lease ran out under a crowd (or Redis denied it): the rest of the crowd is decided
             # exactly, together in one call, rather than one new lease after another.
-            return await self._decide_in_redis(slot, policy, cost, want=cost, give_back=0)
+            return await self._decide_in_redis(slot, policy, cost)
         return await self._lease(slot, policy, cost, size)
 
     async def aclose(self) -> None:
@@ -247,22 +261,17 @@ class RedisThrottle:
         finally:
             lease.pending.set_result(None)
             lease.pending = None
-        allowed, remaining, reset_seconds, retry_after, granted = answer
+        allowed, remaining, reset_seconds, _, granted = answer
         if not allowed:
             del self._leases[slot]
-            return RateLimitDecision(
-                allowed=False, policy=policy, remaining=remaining, reset_seconds=reset_seconds,
-                retry_after=retry_after,
-            )  # fmt: skip
+            return _decision(answer, policy)
         lease.tokens, lease.remaining, lease.reset_seconds = granted, remaining, reset_seconds
         return lease.take(cost)
 
     def _refill(self, slot: str, lease: _Lease, size: int) -> None:
         """Ask for more units in the background while the lease still admits requests."""
         lease.pending = asyncio.get_running_loop().create_future()
-        call = asyncio.create_task(self._top_up(slot, lease, size))
-        self._calls.add(call)
-        call.add_done_callback(self._calls.discard)
+        self._spawn(self._top_up(slot, lease, size))
 
     async def _top_up(self, slot: str, lease: _Lease, size: int) -> None:
         assert lease.pending is not None
@@ -295,9 +304,7 @@ class RedisThrottle:
             slot for slot, lease in self._leases.items() if lease.pending is None and lease.expires <= now
         ]
         if expired:
-            call = asyncio.create_task(self._give_back(expired))
-            self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
+            self._spawn(self._give_back(expired))
         if len(self._leases) > len(expired):
             self._start_sweeper()
 
@@ -318,25 +325,15 @@ class RedisThrottle:
                 # Units not given back return with time, as every spent unit does.
                 self._warn(outcome)
 
-    async def _decide_in_redis(
-        self, slot: str, policy: RateLimitPolicy, cost: int, *, want: int, give_back: int
-    ) -> RateLimitDecision:
+    async def _decide_in_redis(self, slot: str, policy: RateLimitPolicy, cost: int) -> RateLimitDecision:
         try:
-            allowed, remaining, reset_seconds, retry_after, _ = await self._ask(
-                slot, policy, cost, want=want, give_back=give_back
-            )
+            answer = await self._ask(slot, policy, cost, want=cost, give_back=0)
         except RedisError as error:
             # Not only an unreachable or silent server: an error reply (BUSY while another script runs
             # past busy-reply-threshold, OOM, READONLY after a failover, MISCONF) means the same thing
             # to a caller, a store that cannot decide now.
             return self._unavailable(error, policy, cost)
-        return RateLimitDecision(
-            allowed=bool(allowed),
-            policy=policy,
-            remaining=remaining,
-            reset_seconds=reset_seconds,
-            retry_after=retry_after if not allowed else None,
-        )
+        return _decision(answer, policy)
 
     def _ask(
         self, slot: str, policy: RateLimitPolicy, cost: int, *, want: int, give_back: int
@@ -352,9 +349,13 @@ class RedisThrottle:
     def _call(self) -> None:
         asked, self._asked = self._asked, []
         for start in range(0, len(asked), MAX_BATCH):
-            call = asyncio.create_task(self._decide(asked[start : start + MAX_BATCH]))
-            self._calls.add(call)
-            call.add_done_callback(self._calls.discard)
+            self._spawn(self._decide(asked[start : start + MAX_BATCH]))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background; `aclose` waits for it."""
+        call = asyncio.create_task(work)
+        self._calls.add(call)
+        call.add_done_callback(self._calls.discard)
 
     async def _decide(self, asked: list[_Ask]) -> None:
         self.script_calls += 1
