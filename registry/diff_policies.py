@@ -41,7 +41,7 @@ async def put_policy(
     await begin_write(session)
     actor = await _authorize(session, principal, scope)
     content = msgspec.json.encode(policy).decode()
-    row = await _stored(session, scope)
+    row = await stored_policy(session, scope)
     before = msgspec.json.decode(row.content) if row is not None else None
     if row is None:
         row = DiffPolicy(scope=scope, content=content, updated_by=actor.subject)
@@ -64,7 +64,7 @@ async def delete_policy(session: AsyncSession, principal: Principal | None, scop
     """Idempotent, as DELETE is: removing a policy that is not stored changes (and audits) nothing."""
     await begin_write(session)
     actor = await _authorize(session, principal, scope)
-    row = await _stored(session, scope)
+    row = await stored_policy(session, scope)
     if row is None:
         return
     await session.delete(row)
@@ -75,10 +75,6 @@ async def delete_policy(session: AsyncSession, principal: Principal | None, scop
         subject=f"diff-policies/{scope}",
         before=msgspec.json.decode(row.content),
     )
-
-
-async def stored_policy(session: AsyncSession, scope: str) -> DiffPolicy | None:
-    return await _stored(session, scope)
 
 
 async def applicable(session: AsyncSession, api: Api) -> SeverityPolicy | None:
@@ -96,7 +92,7 @@ async def effective(session: AsyncSession, api: Api) -> tuple[SeverityPolicy | N
     return policy, [scope for scope in scopes if scope in by_scope]
 
 
-async def _stored(session: AsyncSession, scope: str) -> DiffPolicy | None:
+async def stored_policy(session: AsyncSession, scope: str) -> DiffPolicy | None:
     return await session.scalar(select(DiffPolicy).where(DiffPolicy.scope == scope))
 
 
