@@ -171,7 +171,7 @@ async def set_adapter(
     *,
     egress: EgressPolicy,
 ) -> Api:
-    targets = _upstream_targets(adapter)
+    targets = upstream_targets(adapter)
     if targets:
         # Only the API's owners get the hosts resolved, and not while holding the write lock.
         require_owner(principal, (await get_api(session, name)).owner)
@@ -196,7 +196,7 @@ async def set_adapter(
     return api
 
 
-def _upstream_targets(adapter: dict[str, Any] | None) -> list[tuple[str, str]]:
+def upstream_targets(adapter: dict[str, Any] | None) -> list[tuple[str, str]]:
     """The upstream URLs of a binding, its single operations' included, with their JSON pointers."""
     if adapter is None:
         return []

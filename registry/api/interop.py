@@ -16,7 +16,7 @@ from litestar.response import Stream
 
 from registry import audit
 from registry.access import ADMIN, require_read, require_scope
-from registry.api.dependencies import Caller, Config, Secrets
+from registry.api.dependencies import Caller, Config, Egress, Secrets
 from registry.api.problems import errors
 from registry.api.security import ADMIN_SECURITY
 from registry.db.engine import begin_write
@@ -24,7 +24,7 @@ from registry.errors import RegistryError
 from registry.interop import backstage
 from registry.interop.archive_reader import BackupLimits, BackupReader
 from registry.interop.export import write_backup
-from registry.interop.restore import ImportReport, restore
+from registry.interop.restore import ImportReport, check_targets, restore
 
 YAML = "application/yaml"
 JSON = "application/json"
@@ -181,12 +181,14 @@ class BackupController(Controller):
         principal: Caller,
         settings: Config,
         secrets: Secrets,
+        egress: Egress,
         merge: Annotated[
             bool,
             QueryParameter(description="add the versions a stored API lacks, instead of refusing it"),
         ] = False,
     ) -> ImportReport:
-        """All of the import commits, or none of it (422 for a damaged or foreign file); an API already
+        """All of the import commits, or none of it (422 for a damaged or foreign file, or one binding a
+        URL the egress policy refuses); an API already
         stored is refused (reported) unless `merge`, and a stored version is never overwritten."""
         caller = require_scope(principal, ADMIN)
         media_type = request.content_type[0].lower()
@@ -198,6 +200,7 @@ class BackupController(Controller):
         with await _spooled(request, settings.import_max_bytes) as upload:
             reader = BackupReader(upload, limits)
             try:
+                await check_targets(reader, egress)
                 async with request.app.state.sessionmaker() as session:
                     report = await restore(
                         session, reader, actor=caller.subject, secrets=secrets, merge=merge

@@ -13,6 +13,10 @@ Secrets stay sealed: webhook secrets are opened and sealed again under this serv
 a backup from an install with another secrets key imports only if this server also holds that key
 (CHARTER_SECRETS_KEY lists keys newest first: put the new one in front and keep the old one after it).
 Client secrets travel as their scrypt hashes, which any install checks alike.
+
+Every URL the backup would have this server call (adapter bindings and their single operations,
+consumers' webhooks, webhook subscriptions) is held to this server's egress policy, as a PUT or POST
+of it would be: a backup is a file anyone can edit, and the source's allow-list is not this one's.
 """
 
 from __future__ import annotations
@@ -25,7 +29,10 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.egress import check_target
+from policies.egress import EgressPolicy, EgressRefused
 from registry import audit, catalog
+from registry.api.schemas import AdapterIn
 from registry.db.engine import begin_write
 from registry.db.models import (
     AccessRequest,
@@ -358,6 +365,35 @@ class _Restore:
 
 
 IMPORTED = "registry.imported"
+
+
+async def check_targets(reader: BackupReader, egress: EgressPolicy) -> None:
+    """Refuse the backup if it binds an adapter a PUT would refuse, or names a URL the egress policy
+    refuses. Run before the import takes the write lock: names are resolved here, as on a PUT."""
+    targets: list[tuple[str, str]] = []
+    for row in reader.rows("apis"):
+        if row.adapter is None:
+            continue
+        where = f"tables/apis.jsonl: the adapter of {row.name}"
+        try:
+            msgspec.convert(row.adapter, AdapterIn)
+        except msgspec.ValidationError as exc:
+            raise BackupInvalid(f"{where} is not a binding this server accepts: {exc}") from None
+        targets += [(f"{where} at {pointer}", url) for pointer, url in catalog.upstream_targets(row.adapter)]
+    targets += [
+        (f"tables/consumers.jsonl: the webhook of consumer {row.consumer}", row.webhook_url)
+        for row in reader.rows("consumers")
+        if row.webhook_url
+    ]
+    targets += [
+        (f"tables/webhook_subscriptions.jsonl: subscription {row.id}", row.url)
+        for row in reader.rows("webhook_subscriptions")
+    ]
+    for where, url in targets:
+        try:
+            await check_target(egress, url)
+        except EgressRefused as exc:
+            raise BackupInvalid(f"{where}: the server will not call {url}: {exc}") from None
 
 
 async def restore(

@@ -254,3 +254,88 @@ async def test_every_replica_routes_what_another_one_imported(tmp_path):
         await two.app.state.reloader.wait()
         after = await two.get("/gw/projects/v1/projects")
         assert after.status_code != 404, after.text
+
+
+async def _bound_to_loopback(tmp_path, where: str) -> bytes:
+    """A backup from an install whose allow-list admits loopback, with `where` pointing at it."""
+    source_settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db", egress_allow="127.0.0.0/8")
+    async with AsyncTestClient(create_app(source_settings)) as source:
+        admin = bearer(await fetch_token(source, *ADMIN))
+        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
+        published = await source.post(
+            "/api/v1/apis/projects/versions",
+            content=as_json(projects("1.0.0")),
+            headers={**admin, "Content-Type": "application/json"},
+            params={"owner": "delivery"},
+        )
+        assert published.status_code == 201, published.text
+        internal = "http://127.0.0.1:6379/"
+        if where == "upstream":
+            binding = {"kind": "http", "url": internal}
+        else:
+            binding = {"kind": "mock", "operations": {"listProjects": {"kind": "http", "url": internal}}}
+        if where in ("upstream", "operation"):
+            bound = await source.put("/api/v1/apis/projects/adapter", json=binding, headers=admin)
+            assert bound.status_code == 200, bound.text
+        elif where == "webhook":
+            created = await source.post(
+                "/api/v1/teams/delivery/webhooks",
+                json={"url": internal, "topics": ["contract.*"]},
+                headers=admin,
+            )
+            assert created.status_code == 201, created.text
+        else:
+            registered = await source.post(
+                "/api/v1/apis/projects/consumers",
+                json={
+                    "consumer": "billing",
+                    "team": "delivery",
+                    "versions": "^1",
+                    "webhook_url": internal,
+                    "webhook_secret": "s" * 32,
+                },
+                headers=admin,
+            )
+            assert registered.status_code in (200, 201), registered.text
+        return await export(source, admin)
+
+
+@pytest.mark.parametrize("where", ["upstream", "operation", "webhook", "consumer webhook"])
+async def test_an_import_holds_the_urls_it_restores_to_the_egress_policy(tmp_path, where):
+    """A backup is a file anyone can edit: what it binds is refused here as a PUT of it would be."""
+    backup = await _bound_to_loopback(tmp_path, where)
+    async with AsyncTestClient(
+        create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/b.db", egress_allow=None))
+    ) as target:
+        admin = bearer(await fetch_token(target, *ADMIN))
+        before = await audit_count(target, admin)
+        response = await target.post("/api/v1/admin/import", content=backup, headers={**admin, **ZIP})
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "127.0.0.1" in response.json()["detail"]
+        assert (await target.get("/api/v1/apis/projects", headers=admin)).status_code == 404
+        assert (await target.get("/api/v1/teams", headers=admin)).json()["items"] == []
+        assert await audit_count(target, admin) == before
+
+
+async def test_an_import_refuses_a_binding_that_a_put_would_refuse(tmp_path):
+    async with AsyncTestClient(create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db"))) as source:
+        admin = bearer(await fetch_token(source, *ADMIN))
+        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
+        await source.post(
+            "/api/v1/apis/projects/versions",
+            content=as_json(projects("1.0.0")),
+            headers={**admin, "Content-Type": "application/json"},
+            params={"owner": "delivery"},
+        )
+        backup = await export(source, admin)
+    apis = zipfile.ZipFile(io.BytesIO(backup)).read("tables/apis.jsonl")
+    row = json.loads(apis)
+    row["adapter"] = {"kind": "http", "url": "file:///etc/passwd", "extra": 1}
+    hostile = rewritten(backup, **{"tables/apis.jsonl": json.dumps(row).encode()})
+    async with AsyncTestClient(create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/b.db"))) as target:
+        admin = bearer(await fetch_token(target, *ADMIN))
+        response = await target.post("/api/v1/admin/import", content=hostile, headers={**admin, **ZIP})
+        assert response.status_code == 422, response.text
+        assert response.json()["type"] == "/problems/invalid-backup"
+        assert (await target.get("/api/v1/apis/projects", headers=admin)).status_code == 404
