@@ -68,6 +68,9 @@ async def register_consumer(
     row = await session.scalar(
         select(Consumer).where(Consumer.api_id == api.id, Consumer.consumer == consumer)
     )
+    if row is not None and row.team_id != owner.id:
+        # Registering under another team moves the app: its current team's members decide that.
+        require_owner(principal, row.team)
     created = row is None
     before = _record(api, row) if row is not None else None
     if row is None:

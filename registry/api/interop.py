@@ -187,9 +187,9 @@ class BackupController(Controller):
             QueryParameter(description="add the versions a stored API lacks, instead of refusing it"),
         ] = False,
     ) -> ImportReport:
-        """All of the import commits, or none of it (422 for a damaged or foreign file, or one binding a
-        URL the egress policy refuses); an API already
-        stored is refused (reported) unless `merge`, and a stored version is never overwritten."""
+        """All of the import commits, or none of it (422 for a damaged or foreign file, or one naming a
+        URL the egress policy refuses); an API already stored is refused (reported) unless `merge`, and
+        a stored version is never overwritten."""
         caller = require_scope(principal, ADMIN)
         media_type = request.content_type[0].lower()
         if media_type not in (ZIP, "application/x-zip-compressed", "application/octet-stream"):

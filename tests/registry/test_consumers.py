@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tests.registry.support import bearer, fetch_token
 from tests.samples import JSON_HEADERS, as_json, projects
 
 API = "/api/v1/apis/projects"
@@ -113,3 +114,42 @@ async def test_deprecation_impact_names_the_consumers_running_on_the_version(
     assert [(a["consumer"], a["change_ids"]) for a in response.json()["affected"]] == [
         ("legacy", ["version-deprecated"])
     ]
+
+
+async def test_another_team_cannot_take_over_a_registered_consumer(
+    client, publisher_headers, admin_headers, published
+):
+    """finance-ci, a member of finance only, re-registers delivery's `billing-app` as finance's own."""
+    webhook = {"webhook_url": "http://127.0.0.1:9/delivery", "webhook_secret": "d" * 32}
+    created = await client.post(
+        f"{API}/consumers",
+        json={"consumer": "billing-app", "team": "delivery", "versions": "^1", **webhook},
+        headers=publisher_headers,
+    )
+    assert created.status_code == 201, created.text
+    await client.post(
+        "/api/v1/teams", json={"name": "finance", "members": ["finance-ci"]}, headers=admin_headers
+    )
+    finance = bearer(await fetch_token(client, "finance-ci", "finance-secret"))
+    taken = await client.post(
+        f"{API}/consumers",
+        json={
+            "consumer": "billing-app",
+            "team": "finance",
+            "versions": "^2",
+            "webhook_url": "http://127.0.0.1:9/finance",
+            "webhook_secret": "f" * 32,
+        },
+        headers=finance,
+    )
+    assert taken.status_code == 403, taken.text
+    assert taken.headers["content-type"].startswith("application/problem+json")
+    (item,) = (await client.get(f"{API}/consumers", headers=admin_headers)).json()["items"]
+    assert (item["team"], item["versions"]) == ("delivery", "^1")
+    # Its own team still updates it.
+    moved = await client.post(
+        f"{API}/consumers",
+        json={"consumer": "billing-app", "team": "delivery", "versions": "^1.2"},
+        headers=publisher_headers,
+    )
+    assert moved.status_code == 200, moved.text
