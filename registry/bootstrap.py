@@ -71,8 +71,11 @@ async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
                 )
                 await catalog.create_api(session, SYSTEM, data)
                 if demo.adapter is not None:
-                    # Demo adapters are mocks and Python handlers: no URL to allow.
-                    await catalog.set_adapter(session, SYSTEM, demo.name, demo.adapter, egress=EgressPolicy())
+                    # Demo adapters are mocks, Python handlers and flows: no URL to allow, and the system
+                    # binds as an admin, whose bindings name any team's flow.
+                    await catalog.set_adapter(
+                        session, SYSTEM, demo.name, demo.adapter, egress=EgressPolicy(), flow_owners={}
+                    )
             await session.commit()
             for item in demo.versions:
                 await publishing.publish_version(

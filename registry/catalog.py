@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -19,7 +19,7 @@ from registry.api.schemas import ApiIn, ApiPatch
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, Compatibility, Layer, Team, TeamMember
 from registry.egress import require_allowed_target
-from registry.errors import AlreadyExists, InvalidRequest, NotFound
+from registry.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound
 
 
 async def get_team(session: AsyncSession, name: str) -> Team:
@@ -170,7 +170,9 @@ async def set_adapter(
     adapter: dict[str, Any] | None,
     *,
     egress: EgressPolicy,
+    flow_owners: Mapping[str, str],
 ) -> Api:
+    """Bind the API's operations; `flow_owners` names the owning team of each flow this server hosts."""
     targets = upstream_targets(adapter)
     if targets:
         # Only the API's owners get the hosts resolved, and not while holding the write lock.
@@ -181,6 +183,14 @@ async def set_adapter(
     await begin_write(session)
     api = await get_api(session, name)
     actor = require_owner(principal, api.owner)
+    if ADMIN not in actor.scopes:
+        # A flow calls system APIs with its own client's scopes: an API that starts its runs hands
+        # its callers the flow's privileges, which only the flow's own team may do.
+        foreign = sorted(f for f in bound_flows(adapter) if flow_owners.get(f) != api.owner.name)
+        if foreign:
+            raise Forbidden(
+                f"flow {', '.join(foreign)} is not owned by {api.owner.name}, the team that owns {api.name}"
+            )
     before = api_record(api)
     api.adapter = adapter
     await session.flush()
@@ -194,6 +204,14 @@ async def set_adapter(
     )
     audit.emit(session, "api.updated", {"api": api.name})
     return api
+
+
+def bound_flows(adapter: dict[str, Any] | None) -> set[str]:
+    """The flows a binding starts, its single operations' included."""
+    if adapter is None:
+        return set()
+    singles = [adapter, *(adapter.get("operations") or {}).values()]
+    return {single["flow"] for single in singles if single.get("kind") == "flow" and single.get("flow")}
 
 
 def upstream_targets(adapter: dict[str, Any] | None) -> list[tuple[str, str]]:

@@ -115,11 +115,15 @@ class ApiController(Controller):
         flow; `operations` binds single operationIds otherwise.
 
         An upstream must be a public address unless the operator's egress allow-list names it (422);
-        a flow must be registered in this server (422)."""
-        unknown = sorted(data.flows() - set(request.app.state.flow_runner.flows))
+        a flow must be registered in this server (422) and owned by the API's team, unless an admin binds
+        it (403)."""
+        hosted = request.app.state.flow_runner.flows
+        unknown = sorted(data.flows() - set(hosted))
         if unknown:
             raise InvalidRequest(f"no flow named {', '.join(unknown)} is registered")
-        api = await catalog.set_adapter(session, principal, name, msgspec.to_builtins(data), egress=egress)
+        owners = {flow.name: flow.owner for flow in hosted.values()}
+        binding = msgspec.to_builtins(data)
+        api = await catalog.set_adapter(session, principal, name, binding, egress=egress, flow_owners=owners)
         await session.commit()
         return api_out(api)
 

@@ -664,6 +664,28 @@ async def test_a_binding_to_an_unknown_flow_is_refused(client, bound, delivery):
     assert response.status_code == 422
 
 
+async def test_another_team_cannot_bind_its_api_to_a_flow_it_does_not_own(client, bound, admin):
+    """A flow calls system APIs with its own client's scopes: finance binding its own API to delivery's
+    flow would start delivery's runs, with delivery's privileges, on finance's callers' input."""
+    await client.post("/api/v1/teams", json={"name": "finance", "members": ["finance-ci"]}, headers=admin)
+    finance = bearer(await fetch_token(client, "finance-ci", "finance-secret"))
+    published = await client.post(
+        "/api/v1/apis/ledger/versions",
+        content=json.dumps(ONBOARDING),
+        params={"owner": "finance"},
+        headers={**finance, "Content-Type": "application/json"},
+    )
+    assert published.status_code == 201, published.text
+    for binding in (
+        {"kind": "flow", "flow": "onboarding"},
+        {"kind": "mock", "operations": {"winOpportunity": {"kind": "flow", "flow": "onboarding"}}},
+    ):
+        response = await client.put("/api/v1/apis/ledger/adapter", json=binding, headers=finance)
+        assert response.status_code == 403, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert (await client.get("/api/v1/apis/ledger", headers=admin)).json()["adapter"] is None
+
+
 @pytest.mark.parametrize("flow_scopes", [[]])
 async def test_steps_call_with_the_flows_own_client_and_its_scopes(client, bound, admin):
     response = await win(client, "opp-5", "k")
