@@ -69,6 +69,20 @@ class Contact(msgspec.Struct, omit_defaults=True):
     url: Text | None = None
 
 
+class ContactIn(msgspec.Struct, omit_defaults=True):
+    """A contact as a team writes it; stored ones are read back as `Contact`, whatever their length."""
+
+    name: Annotated[Text, msgspec.Meta(max_length=1000)] | None = None
+    email: Annotated[Text, msgspec.Meta(max_length=1000)] | None = None
+    url: Annotated[Text, msgspec.Meta(max_length=2000)] | None = None
+
+
+# Every tag is a row of the tag index and every item is in each answer that lists the API: one
+# request must not write hundreds of thousands (100,000 tags held the write lock for 4 s).
+Tags = Annotated[list[Tag], msgspec.Meta(max_length=100)]
+Contacts = Annotated[list[ContactIn], msgspec.Meta(max_length=50)]
+
+
 class RateLimit(msgspec.Struct, forbid_unknown_fields=True):
     """A quota per consumer: `requests` per `per_seconds`, of which `burst` may come at once
     (0: the whole quota may)."""
@@ -137,8 +151,8 @@ class ApiIn(msgspec.Struct, forbid_unknown_fields=True):
     layer: LayerName
     description: Text | None = None
     domain: Annotated[Text, msgspec.Meta(max_length=100)] | None = None
-    tags: list[Tag] = []
-    contacts: list[Contact] = []
+    tags: Tags = []
+    contacts: Contacts = []
     # Absent: FULL for a canonical model (layer `canonical`), BACKWARD for any other API.
     compatibility: CompatibilityName | None = None
     validity: ValidityName = "full"
@@ -151,8 +165,8 @@ class ApiPatch(msgspec.Struct, forbid_unknown_fields=True):
     owner: Name | None = None
     layer: LayerName | None = None
     domain: Annotated[Text, msgspec.Meta(max_length=100)] | None = None
-    tags: list[Tag] | None = None
-    contacts: list[Contact] | None = None
+    tags: Tags | None = None
+    contacts: Contacts | None = None
     compatibility: CompatibilityName | None = None
     validity: ValidityName | None = None
     sla: Sla | None = None
@@ -425,7 +439,10 @@ class ConsumerIn(msgspec.Struct, forbid_unknown_fields=True):
     versions: Annotated[
         Text, msgspec.Meta(min_length=1, max_length=200, description="an npm-style semver range, e.g. ^1.4")
     ]
-    operations: list[Annotated[Text, msgspec.Meta(min_length=1, max_length=500)]] = []
+    # Read by every impact check of the API, the owner's publishes included: bounded like a binding.
+    operations: Annotated[
+        list[Annotated[Text, msgspec.Meta(min_length=1, max_length=500)]], msgspec.Meta(max_length=2000)
+    ] = []
     # Lifecycle events (contract.deprecated) are POSTed here, signed: Charter-Signature: sha256=<hmac>.
     webhook_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\x00]*$", max_length=2000)] | None = None
     webhook_secret: Annotated[Text, msgspec.Meta(min_length=16, max_length=200)] | None = None
