@@ -12,6 +12,8 @@ clients built here; a client that followed them would still connect through this
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,11 +27,25 @@ from policies.egress import DEFAULT_PORTS, Address, EgressPolicy, EgressRefused
 Resolver = Callable[[str, int], Awaitable[list[Address]]]
 # A name that resolves slowly at bind time is accepted: the connect-time check still applies.
 BIND_RESOLVE_SECONDS = 2.0
+# Bind-time lookups run in threads of their own: a lookup the deadline abandons keeps its thread
+# until the system resolver gives up, and in asyncio's shared pool it would hold up the gateway's
+# connect-time lookups. Here it only makes later bind-time lookups time out, which they survive.
+_BIND_LOOKUPS = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="egress-bind")
 
 
 async def resolve(host: str, port: int) -> list[Address]:
     """The addresses the system resolver gives for `host`, in its order of preference."""
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return _addresses(infos)
+
+
+async def resolve_for_binding(host: str, port: int) -> list[Address]:
+    """`resolve` in the bind-time threads."""
+    lookup = functools.partial(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM)
+    return _addresses(await asyncio.get_running_loop().run_in_executor(_BIND_LOOKUPS, lookup))
+
+
+def _addresses(infos: Iterable[tuple[Any, ...]]) -> list[Address]:
     addresses: list[Address] = []
     for *_, sockaddr in infos:
         address = ipaddress.ip_address(sockaddr[0])
@@ -38,24 +54,54 @@ async def resolve(host: str, port: int) -> list[Address]:
     return addresses
 
 
-async def check_target(policy: EgressPolicy, url: str, *, resolver: Resolver = resolve) -> None:
-    """At bind time: the URL's form, and the addresses its host resolves to now.
+class TargetRefused(EgressRefused):
+    """One of several URLs checked together was refused; `url` says which."""
 
-    A name that does not resolve yet passes (its DNS may come later); the connect-time check is
-    what guarantees no forbidden address is reached.
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(reason)
+        self.url = url
+
+
+async def check_targets(
+    policy: EgressPolicy, urls: Iterable[str], *, resolver: Resolver = resolve_for_binding
+) -> None:
+    """At bind time: each URL's form, and the addresses its host resolves to now.
+
+    Each distinct host and port is resolved once, all at the same time under one deadline, so a
+    request naming many hosts costs one deadline, not one per host. A name that does not resolve
+    (yet, or within the deadline) passes: its DNS may come later, and the connect-time check is what
+    guarantees no forbidden address is reached. Raises `TargetRefused` for the first refused URL.
     """
-    parsed = policy.check_url(url)
-    port = parsed.port or DEFAULT_PORTS[parsed.scheme]
-    host = parsed.raw_host.decode("ascii")
-    if policy.admits_endpoint(host, port):
+    endpoints: dict[tuple[str, int], str] = {}
+    for url in urls:
+        try:
+            parsed = policy.check_url(url)
+        except EgressRefused as exc:
+            raise TargetRefused(url, str(exc)) from None
+        port = parsed.port or DEFAULT_PORTS[parsed.scheme]
+        host = parsed.raw_host.decode("ascii")
+        if not policy.admits_endpoint(host, port):
+            endpoints.setdefault((host, port), url)
+    if not endpoints:
         return
-    try:
-        async with asyncio.timeout(BIND_RESOLVE_SECONDS):
-            addresses = await resolver(host, port)
-    except (OSError, TimeoutError):
-        return
-    for address in addresses:
-        policy.check_address(address, port)
+    lookups = {endpoint: asyncio.ensure_future(resolver(*endpoint)) for endpoint in endpoints}
+    await asyncio.wait(lookups.values(), timeout=BIND_RESOLVE_SECONDS)
+    for (host, port), lookup in lookups.items():
+        if not lookup.done():
+            lookup.cancel()
+            continue
+        if lookup.cancelled() or isinstance(lookup.exception(), (OSError, UnicodeError)):
+            continue
+        for address in lookup.result():
+            try:
+                policy.check_address(address, port)
+            except EgressRefused as exc:
+                raise TargetRefused(endpoints[host, port], str(exc)) from None
+
+
+async def check_target(policy: EgressPolicy, url: str, *, resolver: Resolver = resolve_for_binding) -> None:
+    """`check_targets` of one URL."""
+    await check_targets(policy, [url], resolver=resolver)
 
 
 class GuardedBackend(httpcore.AsyncNetworkBackend):

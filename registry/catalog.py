@@ -18,7 +18,7 @@ from registry.access import ADMIN, require_owner, require_scope
 from registry.api.schemas import ApiIn, ApiPatch
 from registry.db.engine import begin_write
 from registry.db.models import Api, ApiVersion, Compatibility, Layer, Team, TeamMember
-from registry.egress import require_allowed_target
+from registry.egress import require_allowed_targets
 from registry.errors import AlreadyExists, Forbidden, InvalidRequest, NotFound
 
 
@@ -178,8 +178,7 @@ async def set_adapter(
         # Only the API's owners get the hosts resolved, and not while holding the write lock.
         require_owner(principal, (await get_api(session, name)).owner)
         await session.rollback()
-        for pointer, url in targets:
-            await require_allowed_target(egress, url, pointer=pointer)
+        await require_allowed_targets(egress, targets)
     await begin_write(session)
     api = await get_api(session, name)
     actor = require_owner(principal, api.owner)

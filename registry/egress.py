@@ -6,16 +6,24 @@ clear 422 now instead of failed calls later.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from contracts.errors import Issue
-from gateway.egress import check_target
-from policies.egress import EgressPolicy, EgressRefused
+from gateway.egress import TargetRefused, check_targets
+from policies.egress import EgressPolicy
 from registry.errors import InvalidRequest
 
 
 async def require_allowed_target(policy: EgressPolicy, url: str, *, pointer: str) -> None:
+    await require_allowed_targets(policy, [(pointer, url)])
+
+
+async def require_allowed_targets(policy: EgressPolicy, targets: Sequence[tuple[str, str]]) -> None:
+    """Every `(pointer, url)` checked together: one resolution deadline for them all."""
     try:
-        await check_target(policy, url)
-    except EgressRefused as exc:
+        await check_targets(policy, [url for _, url in targets])
+    except TargetRefused as exc:
+        pointer = next(pointer for pointer, url in targets if url == exc.url)
         raise InvalidRequest(
-            f"the server will not call {url}: {exc}", [Issue(pointer=pointer, message=str(exc))]
+            f"the server will not call {exc.url}: {exc}", [Issue(pointer=pointer, message=str(exc))]
         ) from None

@@ -29,8 +29,8 @@ from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.egress import check_target
-from policies.egress import EgressPolicy, EgressRefused
+from gateway import egress as outbound
+from policies.egress import EgressPolicy
 from registry import audit, catalog
 from registry.api.schemas import AdapterIn
 from registry.db.engine import begin_write
@@ -389,11 +389,11 @@ async def check_targets(reader: BackupReader, egress: EgressPolicy) -> None:
         (f"tables/webhook_subscriptions.jsonl: subscription {row.id}", row.url)
         for row in reader.rows("webhook_subscriptions")
     ]
-    for where, url in targets:
-        try:
-            await check_target(egress, url)
-        except EgressRefused as exc:
-            raise BackupInvalid(f"{where}: the server will not call {url}: {exc}") from None
+    try:
+        await outbound.check_targets(egress, [url for _, url in targets])
+    except outbound.TargetRefused as exc:
+        where = next(where for where, url in targets if url == exc.url)
+        raise BackupInvalid(f"{where}: the server will not call {exc.url}: {exc}") from None
 
 
 async def restore(

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
+import threading
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from gateway import egress
 from gateway.egress import GuardedTransport, guarded_client
 from policies.egress import EgressPolicy, EgressRefused
 from registry.app import create_app
@@ -118,3 +122,62 @@ async def test_an_upstream_bound_under_an_allow_list_is_refused_once_it_is_gone(
     assert response.status_code == 502
     assert response.json()["type"] == "/problems/upstream-forbidden"
     assert hits == []
+
+
+class SlowDns:
+    """Answers from a table; names it does not know never answer. Records who asked, and how many
+    lookups were in flight at once."""
+
+    def __init__(self, table: dict[str, str]) -> None:
+        self.table = table
+        self.asked: list[str] = []
+        self.in_flight = self.most_in_flight = 0
+
+    async def __call__(self, host: str, port: int) -> list:
+        self.asked.append(host)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            if host not in self.table:
+                await asyncio.Event().wait()
+            await asyncio.sleep(0)
+            return [ipaddress.ip_address(self.table[host])]
+        finally:
+            self.in_flight -= 1
+
+
+async def test_the_hosts_of_a_binding_are_resolved_at_once_and_each_only_once(monkeypatch):
+    # One request naming many hosts whose DNS never answers must cost one deadline, not one each.
+    monkeypatch.setattr(egress, "BIND_RESOLVE_SECONDS", 0.2)
+    dns = SlowDns({"public.example": "93.184.216.34"})
+    urls = [f"http://stuck-{n}.example/" for n in range(20)] + [
+        "http://public.example/a",
+        "http://public.example/b",
+    ]
+    await egress.check_targets(EgressPolicy(), urls, resolver=dns)
+    assert dns.most_in_flight == 21
+    assert sorted(dns.asked) == sorted({url.split("/")[2] for url in urls})
+
+
+async def test_a_refused_host_among_slow_ones_names_its_url(monkeypatch):
+    monkeypatch.setattr(egress, "BIND_RESOLVE_SECONDS", 0.2)
+    dns = SlowDns({"inside.example": "127.0.0.1"})
+    urls = ["http://stuck.example/", "http://inside.example:6379/x"]
+    with pytest.raises(egress.TargetRefused, match="loopback") as refused:
+        await egress.check_targets(EgressPolicy(), urls, resolver=dns)
+    assert refused.value.url == "http://inside.example:6379/x"
+
+
+async def test_bind_time_lookups_leave_the_loops_shared_threads_to_the_gateway(monkeypatch):
+    # A lookup the deadline abandons holds its thread; in asyncio's default pool it would hold up
+    # the gateway's own lookups when it connects.
+    threads: list[str] = []
+
+    def lookup(host, port, **kwargs):
+        threads.append(threading.current_thread().name)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", lookup)
+    with pytest.raises(EgressRefused):
+        await egress.check_target(EgressPolicy(), "http://inside.example/")
+    assert threads and all(name.startswith("egress-bind") for name in threads)
