@@ -24,11 +24,11 @@ from typing import Any
 
 import httpx
 
+from bench._corpus import corpus_dir
 from bench._server import running_server, token
 from bench.synthetic import base_document, resource_schema
 
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-CORPUS = Path(os.environ.get("CHARTER_CORPUS", _SHARED))
+CORPUS = corpus_dir()
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
