@@ -100,7 +100,7 @@ def main() -> None:
     with contextlib.ExitStack() as stack:
         registries = {}
         for label, root in checkouts.items():
-            url, process = stack.enter_context(running_server(PYTHONPATH=str(root)))
+            url, process = stack.enter_context(running_server(code=root))
             registries[label] = Registry(url, process.pid)
         for round_ in range(args.rounds):
             for name, document in documents.items():
