@@ -27,7 +27,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(database_url: str | None = None, **env: str) -> Iterator[tuple[str, subprocess.Popen]]:
+def running_server(
+    database_url: str | None = None, *, code: Path | None = None, **env: str
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`code`: the checkout whose registry runs (by default the one on the path). It becomes the working
+    directory as well as PYTHONPATH: `python -m` puts the working directory first on the path."""
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="charter-bench-"))
     environ = {
@@ -38,9 +42,12 @@ def running_server(database_url: str | None = None, **env: str) -> Iterator[tupl
         "CHARTER_ADMIN_CLIENT_SECRET": ADMIN[1],
         **env,
     }
+    if code is not None:
+        environ["PYTHONPATH"] = str(code)
     process = subprocess.Popen(
         [sys.executable, "-m", "registry.cli", "serve", "--port", str(port)],
         env=environ,
+        cwd=code,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -23,8 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-CORPUS = Path(os.environ.get("CHARTER_CORPUS", _SHARED))
+from bench._corpus import corpus_dir
+
+CORPUS = corpus_dir()
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -9,19 +9,17 @@ peak memory of the server, and the ratio publish / validator.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-from pathlib import Path
 
 import httpx
 from openapi_spec_validator import validate
 
+from bench._corpus import corpus_dir
 from bench._server import peak_rss_mb, running_server, token
 from contracts.loading import load_document
 
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-CORPUS = Path(os.environ.get("CHARTER_CORPUS", _SHARED)) / "stripe"
+CORPUS = corpus_dir() / "stripe"
 DOCUMENTS = [
     ("spec3-v110.json", "application/json"),
     ("spec3-v190.yaml", "application/yaml"),

@@ -11,13 +11,13 @@ tests/contracts/spectral_rulesets/baloise/zalando.yml --format json`.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from pathlib import Path
 
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-CORPUS = Path(os.environ.get("CHARTER_CORPUS", _SHARED))
+from bench._corpus import corpus_dir
+
+CORPUS = corpus_dir()
 ROOT = Path(__file__).resolve().parents[1]
 GUIDES = ROOT / "tests" / "contracts" / "spectral_rulesets"
 RULESETS = {

@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 from openapi_spec_validator import validate as oracle_validate
 
+from bench._corpus import corpus_dir
 from contracts.diff import diff_documents
 from contracts.kinds import detect_kind
 from contracts.loading import load_document
 from contracts.validation import validate_document
 
-_SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-CORPUS = Path(os.environ.get("CHARTER_CORPUS", _SHARED)) / "stripe"
+CORPUS = corpus_dir() / "stripe"
 
 
 def as_openapi_31(doc: dict[str, Any]) -> dict[str, Any]:

@@ -8,9 +8,10 @@ import msgspec
 
 from contracts.bundle import bundle_from_files, bundle_from_zip, resolve_bundle_located
 from contracts.canonical import bundle_fingerprint, canonical_json, fingerprint
+from contracts.canonical_models import Declarations, find_declarations
 from contracts.errors import ContractInvalid, UnknownKind
 from contracts.index import ContractIndex, build_index
-from contracts.kinds import DocumentKind, detect_kind
+from contracts.kinds import DocumentKind, Family, detect_kind
 from contracts.loading import DEFAULT_LIMITS, Document, LoadLimits, load_document
 from contracts.positions import with_positions
 from contracts.strictness import Strictness
@@ -25,6 +26,8 @@ class AnalyzedContract(msgspec.Struct, frozen=True):
     index: ContractIndex | None
     files: dict[str, bytes]  # every file of a bundle as submitted; empty for one document
     root_path: str | None
+    # The schemas that declare canonical models; None until `with_declarations` looked (a publish does).
+    declarations: Declarations | None = None
 
     @property
     def declared_version(self) -> str | None:
@@ -109,3 +112,12 @@ def _safe_index(doc: Document, kind: DocumentKind) -> ContractIndex | None:
         return build_index(doc, kind)
     except Exception:
         return None
+
+
+def with_declarations(analyzed: AnalyzedContract) -> AnalyzedContract:
+    """`analyzed` carrying its canonical model declarations: a publish loads the models they name, lints
+    the projections and indexes the dependents from one walk of the document."""
+    kind = analyzed.kind
+    if kind is None or kind.family is Family.JSON_SCHEMA or not isinstance(analyzed.document, dict):
+        return analyzed
+    return msgspec.structs.replace(analyzed, declarations=find_declarations(analyzed.document, kind))

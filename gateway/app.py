@@ -131,22 +131,43 @@ class Gateway:
         )
         self._table: dict[str, ApiRoutes] = {}
         self._adapters: dict[str, _Bound] = {}
+        # Which reload (numbered as they start) set each API's routes, and the last full one.
+        self._reloads_started = 0
+        self._everything_loaded_by = 0
+        self._api_loaded_by: dict[str, int] = {}
 
     async def reload(self, names: Collection[str] | None = None) -> None:
         """Recompile the routing table from the source (called when a version changes state): every
-        API, or only the APIs in `names`, the others keeping their compiled routes and adapters."""
-        if names is None:
-            table = compile_routes(await self.source.load())
-            self._adapters = {name: self._bind(routes.adapter, name) for name, routes in table.items()}
-            self._table = table
-            return
+        API, or only the APIs in `names`, the others keeping their compiled routes and adapters.
+
+        Reloads overlap (the announcements' background reload, a direct one after a backup import),
+        and one that read the source earlier can finish later: an API's routes are set only by a
+        reload started after the one that set them last, which read every change the earlier one
+        was started for."""
+        self._reloads_started += 1
+        generation = self._reloads_started
         fresh = compile_routes(await self.source.load(names))
+        named = set(fresh) | set(self._table) if names is None else set(names)
+        taken = [name for name in named if self._loaded_by(name) < generation]
         adapters = dict(self._adapters)
-        for name in names:
+        for name in taken:
             adapters.pop(name, None)
-        adapters.update({name: self._bind(routes.adapter, name) for name, routes in fresh.items()})
+            if name in fresh:
+                adapters[name] = self._bind(fresh[name].adapter, name)
         self._adapters = adapters
-        self._table = with_routes_of(self._table, names, fresh)
+        self._table = with_routes_of(
+            self._table, taken, {name: fresh[name] for name in taken if name in fresh}
+        )
+        if names is None:
+            self._everything_loaded_by = max(self._everything_loaded_by, generation)
+            self._api_loaded_by = {
+                name: by for name, by in self._api_loaded_by.items() if by > self._everything_loaded_by
+            }
+        else:
+            self._api_loaded_by.update(dict.fromkeys(taken, generation))
+
+    def _loaded_by(self, api: str) -> int:
+        return max(self._api_loaded_by.get(api, 0), self._everything_loaded_by)
 
     async def aclose(self) -> None:
         self.access_log.flush()

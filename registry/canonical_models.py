@@ -11,15 +11,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import anyio.to_thread
 import msgspec
 import nodesemver
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.canonical_models import find_declarations
+from contracts.canonical_models import Declarations
 from contracts.diff import Change, Level
-from contracts.kinds import DocumentKind, Family
 from contracts.lint import RULES, Ruleset
 from contracts.lint.canonical import CONTEXT_RULES, LintContext
 from contracts.loading import Document
@@ -45,16 +43,16 @@ def publish_ruleset(stored: Ruleset | None) -> Ruleset:
 
 
 async def lint_context(
-    session: AsyncSession, layer: str | None, document: Document, kind: DocumentKind, *, max_comparisons: int
+    session: AsyncSession, layer: str | None, declarations: Declarations | None, *, max_comparisons: int
 ) -> LintContext:
     """The canonical model names (for the naming rule), with the released versions of the models the
-    document declares (for the projection check). Only declared models' documents are read."""
+    document declares (for the projection check). Only declared models' documents are read; a JSON
+    Schema document (a model itself) has no `declarations`."""
     names = (await session.scalars(select(Api.name).where(Api.layer == Layer.CANONICAL.value))).all()
     models: dict[str, dict[str, Document]] = {name: {} for name in names}
-    if kind.family is Family.JSON_SCHEMA:
+    if declarations is None:
         return LintContext(layer, models, max_comparisons)
-    declared, _ = await anyio.to_thread.run_sync(find_declarations, document, kind)
-    wanted = sorted({d.name for d in declared} & set(names))
+    wanted = sorted({d.name for d in declarations.found} & set(names))
     if wanted:
         rows = await session.execute(
             select(Api.name, ApiVersion)
@@ -63,19 +61,16 @@ async def lint_context(
         )
         for name, row in rows.all():
             models[name][row.version] = await stored_document(session, row)
-    return LintContext(layer, models, max_comparisons)
+    return LintContext(layer, models, max_comparisons, declarations)
 
 
-def index_declarations(
-    session: AsyncSession, version: ApiVersion, document: Document, kind: DocumentKind | None
-) -> None:
+def index_declarations(session: AsyncSession, version: ApiVersion, declarations: Declarations | None) -> None:
     """Record the schemas of a stored version that declare a canonical model (drafts too, as scopes)."""
-    if kind is None or kind.family is Family.JSON_SCHEMA or not isinstance(document, dict):
+    if declarations is None:
         return
-    declared, _ = find_declarations(document, kind)
     session.add_all(
         CanonicalDeclaration(version_id=version.id, pointer=d.pointer, canonical=d.name, range=d.range)
-        for d in declared
+        for d in declarations.found
         if len(d.pointer) <= MAX_POINTER
     )
 

@@ -11,7 +11,7 @@ from xml.etree import ElementTree
 
 import msgspec
 
-from contracts.diff import Bump, Change, DiffReport, Level, bump_suffices, group_changes
+from contracts.diff import Bump, Change, DiffReport, Level, bump_suffices, group_changes, suppressed_summary
 from contracts.lint import Finding, Severity
 from contracts.plural import counted
 
@@ -32,6 +32,7 @@ class CheckReport(msgspec.Struct, frozen=True, kw_only=True):
     base_version: str | None  # what it was compared with; None for a first version
     findings: list[Finding]
     changes: list[Change]
+    suppressed: dict[str, int]  # findings of rules the diff policy turned off, by rule
     required_bump: Bump
     bump_ok: bool
     affected: list[AffectedConsumer]
@@ -84,6 +85,7 @@ def verdict(
         base_version=base_version,
         findings=findings,
         changes=diff.changes if diff else [],
+        suppressed=diff.suppressed if diff else {},
         required_bump=required,
         bump_ok=bump_ok,
         affected=affected or [],
@@ -113,9 +115,10 @@ def as_text(report: CheckReport, *, colour: bool = False) -> str:
         breaking = sum(c.level is Level.ERROR for c in report.changes)
         bump = "ok" if report.bump_ok else paint("too small", "31")
         changes = counted(len(report.changes), "change")
+        off = f"; {suppressed_summary(report.suppressed)}" if report.suppressed else ""
         lines.append(
             f"  diff against {report.base_version}: {changes}, {breaking} breaking; "
-            f"required bump {report.required_bump.value}: {bump}"
+            f"required bump {report.required_bump.value}: {bump}{off}"
         )
         # Each change once at the place that changed; the breaking ones, and any a policy re-levelled.
         for group in group_changes(report.changes):
@@ -152,9 +155,10 @@ def as_markdown(report: CheckReport) -> str:
         breaking = sum(c.level is Level.ERROR for c in report.changes)
         bump = "enough" if report.bump_ok else "too small"
         changes = counted(len(report.changes), "change")
+        off = f"; {suppressed_summary(report.suppressed)}" if report.suppressed else ""
         lines.append(
             f"| diff | against {report.base_version}: {changes}, {breaking} breaking; "
-            f"needs a {report.required_bump.value} version ({bump}) |"
+            f"needs a {report.required_bump.value} version ({bump}){off} |"
         )
     impact = ", ".join(a.consumer for a in report.affected) or "none"
     lines.append(f"| consumers affected | {impact if report.impact_checked else 'not checked (offline)'} |")
@@ -192,6 +196,8 @@ def as_junit(report: CheckReport) -> bytes:
         "\n".join(f"{f.severity.value} {f.rule} {f.pointer}: {f.message}" for f in report.findings),
     )
     breaking = "\n".join(f"{c.id} {c.message}" for c in report.changes if c.level is Level.ERROR)
+    if report.suppressed:
+        breaking = "\n".join(filter(None, [breaking, suppressed_summary(report.suppressed)]))
     case(
         "semver",
         None

@@ -1020,13 +1020,26 @@ def flows_list(registry: Registry, fmt: str) -> None:
     items = registry.request("GET", "/api/v1/flows").json()["items"]
     if fmt == "json":
         return print_json(items)
-    table = new_table("flow", "owner", "steps", "bound to", "runs", "late")
+    stdout().print(flows_table(items))
+
+
+def flows_table(items: list[dict[str, Any]]) -> Table:
+    """`GET /api/v1/flows` as a table: which runs are late is what an operator acts on, so each flow's
+    newest late runs are named by their business keys (by run id to readers who may not see them)."""
+    table = new_table("flow", "owner", "steps", "bound to", "runs", "late", "late runs")
     for item in items:
         bound = ", ".join(f"{o['api']}:{o['operation_id'] or '*'}" for o in item["operations"])
         runs = " ".join(f"{state}={count}" for state, count in sorted(item["runs"].items()))
         steps = " > ".join(step["name"] for step in item["steps"])
-        add_row(table, item["name"], item["owner"], steps, bound, runs, str(item["late"]))
-    stdout().print(table)
+        late_runs = [
+            " ".join(f"{name}={value}" for name, value in run["keys"].items()) or run["id"]
+            for run in item["late_runs"]
+        ]
+        if item["late"] > len(late_runs):  # the answer names the newest few
+            late_runs.append(f"{item['late'] - len(late_runs)} more")
+        late = str(item["late"])
+        add_row(table, item["name"], item["owner"], steps, bound, runs, late, "; ".join(late_runs))
+    return table
 
 
 @flows.command(name="runs")

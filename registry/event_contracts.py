@@ -32,6 +32,12 @@ class EventContracts:
         self._sessionmaker = sessionmaker
         self._compiled: dict[int, tuple[str, ContractEvents]] = {}
         self.catalog = EventSchemaCatalog()
+        # Reloads run both in the background (announcements) and called directly (start-up, a backup
+        # import); one that read the database earlier can finish later. Each takes a number when it
+        # starts, and one that finishes after a later-started one has applied its catalog is dropped:
+        # the later one read every change the earlier one was started for.
+        self._started = 0
+        self._applied = 0
         # Announcements during a reload fold into one more reload; a failed one keeps the contracts in force.
         self._reloads = ScopedReload(
             lambda _names: self.reload(),
@@ -47,6 +53,8 @@ class EventContracts:
         return self.catalog.violations(topic, payload)
 
     async def reload(self) -> None:
+        self._started += 1
+        generation = self._started
         async with self._sessionmaker() as session:
             rows = (
                 await session.execute(
@@ -73,5 +81,8 @@ class EventContracts:
                         continue
                     cached = (row.fingerprint, events)
                 compiled[row.id] = cached
+        if generation < self._applied:
+            return
+        self._applied = generation
         self._compiled = compiled
         self.catalog = EventSchemaCatalog(events for _, events in compiled.values())

@@ -13,7 +13,7 @@ from contracts.errors import Issue
 from contracts.kinds import Family
 from contracts.loading import Document, LoadLimits
 from contracts.strictness import Strictness
-from contracts.submission import AnalyzedContract, analyze_bundle, analyze_document
+from contracts.submission import AnalyzedContract, analyze_bundle, analyze_document, with_declarations
 from policies.auth import Principal
 from registry import audit, canonical_models, catalog, compatibility, rulesets
 from registry import scopes as ownership
@@ -103,7 +103,7 @@ async def _publish(
     # Parsing and validating a large contract takes a second of CPU: keep it off the event loop.
     with telemetry.phase("validate"), telemetry.measured("validate"):
         analyzed = await anyio.to_thread.run_sync(
-            functools.partial(analyze_submission, submission, strictness, limits)
+            lambda: with_declarations(analyze_submission(submission, strictness, limits))
         )
     number = version or analyzed.declared_version
     if number is None:
@@ -208,7 +208,7 @@ async def _store(
             raise
         return _same_or_conflict(existing, analyzed)
     ownership.index_version(session, row, declared)
-    canonical_models.index_declarations(session, row, analyzed.document, analyzed.kind)
+    canonical_models.index_declarations(session, row, analyzed.declarations)
 
     if api.kind is None and analyzed.kind is not None:
         api.kind = analyzed.kind.family.value
@@ -311,7 +311,7 @@ async def _lint(
     # The canonical rules run on every publish (the registry holds the models they need); a stored
     # ruleset sets their levels, or turns them off, as it does any rule's.
     context = await canonical_models.lint_context(
-        session, layer, analyzed.document, analyzed.kind, max_comparisons=limits.max_schema_comparisons
+        session, layer, analyzed.declarations, max_comparisons=limits.max_schema_comparisons
     )
     single = submission.zip_data is None and not submission.files
     source = submission.document if single else None

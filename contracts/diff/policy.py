@@ -14,7 +14,7 @@ catalog's judgement.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Literal
 
 import msgspec
@@ -23,6 +23,7 @@ from contracts.diff.catalog import RULES, SCHEMA_CONTEXTS, Direction, Level
 from contracts.diff.changes import Change
 from contracts.errors import ContractError, Issue
 from contracts.loading import load_document
+from contracts.plural import counted
 from contracts.references import escape
 
 LevelName = Literal["error", "warning", "info", "off"]
@@ -154,6 +155,12 @@ def _own_level(word: str) -> LevelName | None:
 def apply_policy(changes: Iterable[Change], policy: SeverityPolicy) -> list[Change]:
     """The changes at the levels the policy sets; those of a rule turned `off` are left out."""
     return apply_policy_counted(changes, policy)[0]
+
+
+def suppressed_summary(suppressed: Mapping[str, int]) -> str:
+    """`3 findings of 2 rules turned off by policy`: the one line every report gives suppressed counts."""
+    findings = counted(sum(suppressed.values()), "finding")
+    return f"{findings} of {counted(len(suppressed), 'rule')} turned off by policy"
 
 
 def apply_policy_counted(

@@ -14,6 +14,7 @@ from contracts.diff.catalog import Level
 from contracts.diff.changes import Bump, Change
 from contracts.diff.compare import DiffReport
 from contracts.diff.groups import ChangeGroup, group_changes
+from contracts.diff.policy import suppressed_summary
 
 # Operations named under a group before "+N more": enough to recognise the area it touches.
 TEXT_OPERATIONS = 3
@@ -50,8 +51,7 @@ def _summary(report: DiffReport, groups: list[ChangeGroup]) -> str:
     verdict = "breaking" if report.breaking else "not breaking"
     summary = f"{listed}; {verdict}; required bump: {report.required_bump.value}"
     if report.suppressed:
-        findings = plural(sum(report.suppressed.values()), "finding")
-        summary += f"; {findings} of {plural(len(report.suppressed), 'rule')} turned off by policy"
+        summary += f"; {suppressed_summary(report.suppressed)}"
     return summary
 
 

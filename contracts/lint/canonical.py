@@ -10,6 +10,7 @@ import msgspec
 from contracts.canonical_models import (
     DEFAULT_CANONICAL_NAMES,
     DEFAULT_MAX_COMPARISONS,
+    Declarations,
     check_declarations,
     undeclared_canonical_schemas,
 )
@@ -28,6 +29,8 @@ class LintContext(msgspec.Struct, frozen=True):
     # Canonical model name -> its published versions' documents, by version.
     models: Mapping[str, Mapping[str, Document]] = {}
     max_comparisons: int = DEFAULT_MAX_COMPARISONS  # per declaration, as the diff's budget
+    # The linted document's declarations when the caller found them (a publish); else the lint does.
+    declarations: Declarations | None = None
 
     @property
     def canonical_names(self) -> frozenset[str]:
@@ -36,7 +39,11 @@ class LintContext(msgspec.Struct, frozen=True):
 
 def check_canonical(document: Document, kind: DocumentKind, context: LintContext) -> Iterator[Finding]:
     for mismatch in check_declarations(
-        document, kind, context.models, max_comparisons=context.max_comparisons
+        document,
+        kind,
+        context.models,
+        declarations=context.declarations,
+        max_comparisons=context.max_comparisons,
     ):
         yield found(mismatch.rule, mismatch.message, mismatch.pointer)
     if context.layer in COMPOSING_LAYERS:

@@ -70,6 +70,7 @@ class CompatibilityController(Controller):
             changes = compatibility.stored_changes(row)
             base_version, breaking = row.base_version, bool(row.breaking)
             required_bump: str = row.required_bump or "none"
+            suppressed = row.suppressed or {}
         else:
             base = await get_version(session, api, from_version)
             if semver.Version.parse(base.version) == semver.Version.parse(row.version):
@@ -80,6 +81,7 @@ class CompatibilityController(Controller):
             )
             changes, base_version, breaking = report.changes, base.version, report.breaking
             required_bump = report.required_bump.value
+            suppressed = report.suppressed
         groups = await anyio.to_thread.run_sync(group_changes, changes)
         start = int(cursor or 0)
         end = start + limit
@@ -94,6 +96,7 @@ class CompatibilityController(Controller):
             total_findings=len(changes),
             counts={level.value: sum(g.level is level for g in groups) for level in Level},
             next_cursor=str(end) if end < len(groups) else None,
+            suppressed=suppressed,
         )
 
     @post(

@@ -252,6 +252,7 @@ class ChangesOut(msgspec.Struct):
     total_findings: int  # a group counts one finding per operation (and response) it reaches
     counts: dict[str, int]  # groups by level: error, warning, info
     next_cursor: str | None  # pass as `cursor` for the next page; None on the last one
+    suppressed: dict[str, int] = {}  # findings of rules the API's diff policy turned off, by rule
 
 
 class DependentOut(msgspec.Struct):

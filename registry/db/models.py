@@ -365,6 +365,8 @@ class ApiVersion(Base):
     breaking: Mapped[bool | None]
     change_count: Mapped[int | None]
     changes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Findings of rules the API's diff policy turned off, by rule: not in `changes`, counted here.
+    suppressed: Mapped[dict[str, int] | None] = mapped_column(JSON)
     # The last conformance run against a live deployment (registry.api.schemas.ConformanceResult).
     conformance: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 

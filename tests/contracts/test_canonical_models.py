@@ -8,14 +8,15 @@ from typing import Any
 
 import pytest
 
-from contracts.canonical_models import check_declarations, parse_declaration, resolve
+from contracts.canonical_models import Declarations, check_declarations, parse_declaration, resolve
 from contracts.diff import Bump, diff_documents
 from contracts.errors import ContractInvalid, UnknownKind
 from contracts.kinds import DocumentKind, Family, detect_kind
 from contracts.lint import Severity, lint, load_ruleset
 from contracts.lint.canonical import LintContext
-from contracts.submission import analyze_document
-from tests.samples import client_model
+from contracts.strictness import Strictness
+from contracts.submission import analyze_document, with_declarations
+from tests.samples import as_json, client_model
 
 OPENAPI = DocumentKind(Family.OPENAPI, "3.1.0")
 ASYNCAPI = DocumentKind(Family.ASYNCAPI, "3.0.0")
@@ -233,6 +234,23 @@ def test_event_payloads_are_produced() -> None:
     }
     found = check_declarations(doc, ASYNCAPI, MODELS)
     assert [(m.rule, m.pointer) for m in found] == [("canonical-projection", "/components/schemas/Client")]
+
+
+def test_an_analyzed_contract_carries_its_declarations_to_the_check() -> None:
+    doc = contract(projection(id=ID, name=NAME, segment={"type": "string"}))
+    unchecked = {"media_type": "application/json", "strictness": Strictness.NONE}
+    analyzed = with_declarations(analyze_document(as_json(doc), **unchecked))
+    assert analyzed.declarations is not None
+    assert [(d.pointer, d.name, d.range) for d in analyzed.declarations.found] == [
+        ("/components/schemas/Client", "client", "^1")
+    ]
+    found = check_declarations(doc, OPENAPI, MODELS, declarations=analyzed.declarations)
+    assert [m.rule for m in found] == ["canonical-projection"]
+    # What the caller found is what is checked: the document is not walked again.
+    assert check_declarations(doc, OPENAPI, MODELS, declarations=Declarations()) == []
+    # A canonical model itself declares nothing.
+    model = with_declarations(analyze_document(as_json(client_model()), **unchecked))
+    assert model.declarations is None
 
 
 # --- as lint rules ------------------------------------------------------------------------------------------

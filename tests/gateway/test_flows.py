@@ -19,12 +19,15 @@ from typing import Any, TypeVar
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from rich.console import Console
+from rich.table import Table
 from sqlalchemy import event, make_url, select, update
 
 from gateway.flows.adapter import keyed_run_id
 from gateway.flows.runs import RunQuery
 from policies.auth import Principal
 from registry.app import create_app
+from registry.cli import flows_table
 from registry.db.models import AuditEvent, FlowRun, OutboxEvent, utcnow
 from registry.flows import flow_system_database
 from tests import acme_flows
@@ -522,6 +525,12 @@ async def test_a_parked_run_retried_after_the_fault_clears_skips_completed_steps
         assert line in metrics
 
 
+def printed(table: Table) -> str:
+    console = Console(record=True, width=400)
+    console.print(table)
+    return console.export_text()
+
+
 async def test_the_flows_list_names_the_keys_of_failed_and_late_runs_to_the_owning_team(
     app, client, bound, admin, delivery
 ):
@@ -547,13 +556,19 @@ async def test_the_flows_list_names_the_keys_of_failed_and_late_runs_to_the_owni
     ]
 
     await on_server(client, age, run["id"], 601)
-    listed = onboarding((await client.get("/api/v1/flows", headers=delivery)).json())
+    every = (await client.get("/api/v1/flows", headers=delivery)).json()
+    listed = onboarding(every)
     assert listed["late"] == 1
     assert [(r["id"], r["keys"]["opportunityId"]) for r in listed["late_runs"]] == [(run["id"], "opp-7")]
+    # `charter flows list` names them too.
+    assert "opportunityId=opp-7 projectId=project-2" in printed(flows_table(every["items"]))
     # Another team's reader learns that runs are late or failed, not for which client or project.
     reader = bearer(await fetch_token(client, "reader", "reader-secret"))
-    seen = onboarding((await client.get("/api/v1/flows", headers=reader)).json())
+    seen_all = (await client.get("/api/v1/flows", headers=reader)).json()
+    seen = onboarding(seen_all)
     assert [(r["id"], r["keys"]) for r in seen["late_runs"] + seen["failed_runs"]] == [(run["id"], {})] * 2
+    shown = printed(flows_table(seen_all["items"]))
+    assert run["id"] in shown and "opportunityId=" not in shown
 
 
 async def test_replay_from_a_step_reuses_the_recorded_outputs_before_it(client, bound, delivery, admin):

@@ -175,3 +175,22 @@ def test_a_severity_policy_from_a_file_or_the_registry_judges_the_changes(server
     assert online.returncode == 0, online.stdout + online.stderr
     (change,) = json.loads(online.stdout)["changes"]
     assert (change["level"], change["policy"]) == ("warning", "error → warning by policy")
+
+
+def test_findings_of_a_rule_the_policy_turns_off_are_counted_in_every_format(files, tmp_path):
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"severity:\n  {REMOVED}: 'off'\n")
+    breaking = [str(files["breaking-minor"]), "--api", "projects", "--base", str(files["base"])]
+    text = check(*breaking, "--policy", str(policy))
+    assert text.returncode == 0, text.stdout + text.stderr
+    assert "1 finding of 1 rule turned off by policy" in text.stdout
+    as_json = json.loads(check(*breaking, "--policy", str(policy), "--format", "json").stdout)
+    assert as_json["suppressed"] == {REMOVED: 1}
+    markdown = check(*breaking, "--policy", str(policy), "--format", "markdown").stdout
+    assert "1 finding of 1 rule turned off by policy" in markdown
+    junit = ElementTree.fromstring(check(*breaking, "--policy", str(policy), "--format", "junit").stdout)
+    assert (
+        "1 finding of 1 rule turned off by policy" in junit.find("testcase[@name='semver']/system-out").text
+    )
+    # Without the policy nothing is suppressed, and the JSON says so.
+    assert json.loads(check(*breaking, "--format", "json").stdout)["suppressed"] == {}

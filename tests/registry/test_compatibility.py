@@ -154,6 +154,7 @@ async def test_changes_between_any_two_versions(client, reader_headers, publishe
         "total_findings": 0,
         "counts": {"error": 0, "warning": 0, "info": 0},
         "next_cursor": None,
+        "suppressed": {},
     }
 
 

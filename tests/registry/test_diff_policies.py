@@ -162,3 +162,12 @@ async def test_a_rule_turned_off_is_neither_judged_nor_stored_and_the_dry_run_co
     accepted = await publish(client, publisher_headers, with_client_enum("2.0.1"))
     assert accepted.status_code == 201, accepted.text
     assert (accepted.json()["breaking"], accepted.json()["change_count"]) == (False, 0)
+    # The changelog counts them too: as publishing judged them, and against `from` by today's policy.
+    stored = (await client.get(f"{API}/versions/2.0.1/changes", headers=reader_headers)).json()
+    assert (stored["total_findings"], stored["suppressed"]) == (0, {RESTRICTED: 1})
+    params = {"from": "2.0.0"}
+    judged = (await client.get(f"{API}/versions/2.0.1/changes", params=params, headers=reader_headers)).json()
+    assert (judged["total_findings"], judged["suppressed"]) == (0, {RESTRICTED: 1})
+    assert (await client.delete(f"{API}/diff-policy", headers=publisher_headers)).status_code in (200, 204)
+    judged = (await client.get(f"{API}/versions/2.0.1/changes", params=params, headers=reader_headers)).json()
+    assert (judged["total_findings"], judged["suppressed"]) == (1, {})
