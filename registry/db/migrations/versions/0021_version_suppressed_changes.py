@@ -1,6 +1,6 @@
 """each version keeps how many of its changes its diff policy turned off, by rule
 
-Revision ID: 0023
+Revision ID: 0021
 Revises: 0020
 Create Date: 2026-12-01 05:00:00
 """
@@ -8,7 +8,7 @@ Create Date: 2026-12-01 05:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023"
+revision = "0021"
 down_revision = "0020"
 branch_labels = None
 depends_on = None
