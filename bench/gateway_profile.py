@@ -1,4 +1,4 @@
-"""Where a gateway request's server CPU time goes: a bare litestar app against the gateway, profiled under load.
+"""Where a gateway request's server CPU time goes, beside a bare litestar app's: both profiled under load.
 
 Run: PYTHONPATH=$PWD .venv/bin/python -m bench.gateway_profile [--duration 10] [--rate 250]
      [--configs a,c] [--tree DIR ...] [--keep DIR]
@@ -151,7 +151,7 @@ def component(stack: list[str]) -> tuple[str, str | None]:
 
 
 def thread_name(name: str) -> str:
-    """Threads of one kind under one name: `Thread-12 (_connection_worker_thread)` as `_connection_worker_thread`."""
+    """Threads of one kind under one name: `Thread-12 (f)` as `f`."""
     return re.sub(r"^Thread-\d+ \((.*)\)$", r"\1", name)
 
 
@@ -195,8 +195,10 @@ def profile(
     pid = server.process.pid
     before = task_cpu(pid)
     spy = subprocess.Popen(
-        [args.py_spy, "record", "--nonblocking", "--threads", "-r", str(args.rate), "-f", "raw"]
-        + ["-d", str(args.duration), "-o", str(out), "-p", str(pid)],
+        [
+            *(args.py_spy, "record", "--nonblocking", "--threads", "-r", str(args.rate), "-f", "raw"),
+            *("-d", str(args.duration), "-o", str(out), "-p", str(pid)),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -269,8 +271,9 @@ def main() -> None:
 def print_table(profiles: list[Profile], args: argparse.Namespace) -> None:
     load = os.getloadavg()
     print(
-        f"CPU us per request by component; uvicorn, one worker, wrk -t1 -c{args.connections} -d{args.duration}s, "
-        f"py-spy at {args.rate} Hz; load average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
+        f"CPU us per request by component; uvicorn, one worker, wrk -t1 -c{args.connections} "
+        f"-d{args.duration}s, py-spy at {args.rate} Hz; load average after: "
+        + " ".join(f"{value:.2f}" for value in load)
     )
     for index, profile in enumerate(profiles, 1):
         print(
