@@ -26,7 +26,15 @@ from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeou
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
 from gateway.egress import guarded_client
-from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
+from gateway.observability import (
+    REFUSED,
+    SERVED,
+    AccessLog,
+    AccessRecord,
+    GatewayMetrics,
+    UsageCounter,
+    traceparent,
+)
 from gateway.plan import OperationPlan
 from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
 from gateway.service_levels import ServiceLevelCounter
@@ -230,6 +238,7 @@ class Gateway:
         try:
             response, extra = await self._handle(scope, receive, headers, state)
         except _Refusal as refusal:
+            state.refused = refusal.status < 500  # the gateway's own errors are the API's latency
             if refusal.status >= 400 and state.api:
                 self.metrics.rejected.labels(state.api, refusal.reason).inc()
             if state.span is not None:
@@ -240,15 +249,15 @@ class Gateway:
         await _send(send, response, extra)
         elapsed = time.perf_counter() - started
         plan = state.plan
+        outcome = REFUSED if state.refused else SERVED
         if plan is not None:
             if state.consumer and response.status < 400:
                 self.usage.record(plan.api, plan.version, plan.operation_key, state.consumer)
-            plan.count(response.status)
-            plan.latency.observe(elapsed)
+            plan.series.record(response.status, elapsed, outcome)
         elif state.api is not None:
-            labels = (state.api, state.version or "", "")
-            self.metrics.requests.labels(*labels, str(response.status)).inc()
-            self.metrics.latency.labels(*labels).observe(elapsed)
+            self.metrics.requests.series(state.api, state.version or "", "").record(
+                response.status, elapsed, outcome
+            )
         if state.version is not None:
             self.service_levels.record(state.api or "", state.version, response.status, elapsed)
         self.access_log.write(
@@ -403,8 +412,7 @@ class Gateway:
             rate_limit=routes.rate_limit,
             per_operation_budget=self.config.throttle_per_operation,
             validate=self.config.validate_requests,
-            requests=self.metrics.requests,
-            latency=self.metrics.latency.labels(api, version, label),
+            series=self.metrics.requests.series(api, version, label),
         )
 
     def _check_response(self, operation: Operation, response: GatewayResponse, state: _RequestState) -> None:
@@ -534,6 +542,7 @@ class _RequestState:
         "method",
         "operation",
         "plan",
+        "refused",
         "span",
         "status",
         "throttled",
@@ -552,6 +561,7 @@ class _RequestState:
         self.plan: OperationPlan | None = None
         self.consumer: str | None = None
         self.throttled = False
+        self.refused = False
         self.headers: list[tuple[str, str]] = []
 
 
