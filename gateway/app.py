@@ -243,9 +243,9 @@ class Gateway:
                 self.metrics.rejected.labels(state.api, refusal.reason).inc()
             if state.span is not None:
                 state.span.event("charter.refused", {"charter.reason": refusal.reason})
-            response, extra = _problem(refusal, scope), refusal.headers
+            response, extra = _problem(refusal, scope), _encoded(refusal.headers)
         state.status = response.status
-        extra = [*extra, *state.headers, ("traceparent", trace)]
+        extra = [*extra, *state.headers, (b"traceparent", trace.encode("latin-1"))]
         await _send(send, response, extra)
         elapsed = time.perf_counter() - started
         plan = state.plan
@@ -277,7 +277,7 @@ class Gateway:
 
     async def _handle(
         self, scope: dict[str, Any], receive: Any, headers: dict[str, str], state: _RequestState
-    ) -> tuple[GatewayResponse, list[tuple[str, str]]]:
+    ) -> tuple[GatewayResponse, list[tuple[bytes, bytes]]]:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         relative = raw_path.removeprefix(scope.get("root_path", "")).removeprefix(self.config.prefix)
         segments = relative.lstrip("/").split("/", 2)
@@ -308,7 +308,8 @@ class Gateway:
             raise _Refusal(
                 410, "version-retired", "Gone", f"{api_name} {info.version} is retired{use}", headers=link
             )
-        state.headers += self._deprecation(api_name, info, routes)
+        if info.state is VersionState.DEPRECATED:
+            state.headers += _encoded(self._deprecation(api_name, info, routes))
 
         found = routes.routes[info.version].trie.match(path)
         if found is None:
@@ -503,7 +504,7 @@ class Gateway:
         if decision.degraded:
             self.metrics.degraded.labels(plan.api).inc()
         if decision.allowed and not decision.degraded:  # a degraded decision's numbers are a guess
-            state.headers += decision.headers().items()
+            state.headers += decision.header_fields()
         if decision.allowed:
             return
         state.throttled = True
@@ -562,7 +563,7 @@ class _RequestState:
         self.consumer: str | None = None
         self.throttled = False
         self.refused = False
-        self.headers: list[tuple[str, str]] = []
+        self.headers: list[tuple[bytes, bytes]] = []  # as sent: lower-case latin-1
 
 
 def _describe(span: Span, state: _RequestState) -> None:
@@ -621,8 +622,14 @@ def _problem(refusal: _Refusal, scope: dict[str, Any]) -> GatewayResponse:
     return GatewayResponse(status=refusal.status, body=body, media_type=PROBLEM)
 
 
-async def _send(send: Any, response: GatewayResponse, extra: list[tuple[str, str]]) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in [*response.headers, *extra]]
+def _encoded(headers: Collection[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+async def _send(send: Any, response: GatewayResponse, extra: list[tuple[bytes, bytes]]) -> None:
+    # The gateway's own fields come encoded (the rate-limit policy's once per policy): only an adapter's
+    # are encoded here.
+    headers = _encoded(response.headers) + extra if response.headers else extra
     if response.stream is not None:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         async for chunk in response.stream:
