@@ -260,6 +260,8 @@ class Gateway:
             )
         if state.version is not None:
             self.service_levels.record(state.api or "", state.version, response.status, elapsed)
+        if self.access_log.stream is None:
+            return
         self.access_log.write(
             AccessRecord(
                 api=state.api,

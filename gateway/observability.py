@@ -57,26 +57,32 @@ class AccessLog:
 
     def __init__(self, stream: BinaryIO | None, *, flush_seconds: float = 0.2, batch: int = 512) -> None:
         self.stream = stream
-        self._lines: list[bytes] = []
+        # Encoded in place at the end of one buffer: half the cost of a bytes object per line, joined.
+        self._buffer = bytearray()
+        self._lines = 0
         self._flush_seconds = flush_seconds
         self._batch = batch
 
     def write(self, record: AccessRecord) -> None:
         if self.stream is None:
             return
-        self._lines.append(_encoder.encode(record) + b"\n")
-        if len(self._lines) >= self._batch:
+        buffer = self._buffer
+        _encoder.encode_into(record, buffer, -1)
+        buffer += b"\n"
+        self._lines += 1
+        if self._lines >= self._batch:
             self.flush()
 
     def flush(self) -> None:
         if not self._lines or self.stream is None:
             return
-        lines, self._lines = self._lines, []
+        buffer, lines = self._buffer, self._lines
+        self._buffer, self._lines = bytearray(), 0
         try:
-            self.stream.write(b"".join(lines))
+            self.stream.write(buffer)
             self.stream.flush()
         except (OSError, ValueError):
-            log.warning("could not write %d access-log lines", len(lines))
+            log.warning("could not write %d access-log lines", lines)
 
     async def run(self) -> None:
         while True:
