@@ -47,6 +47,7 @@ from bench.gateway import (
     run_wrk,
 )
 
+SOCKET_WRITES = "server: socket writes (send system calls)"
 # (component, file fragment, function prefix or ""): the first rule matching a frame names it; frames
 # are tried from the innermost outwards.
 RULES: tuple[tuple[str, str, str], ...] = (
@@ -75,6 +76,7 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("ASGI entry: GatewayFirst, BodyDeadline", "registry/api/gateway.py", ""),
     ("ASGI entry: GatewayFirst, BodyDeadline", "registry/http_limits.py", "BodyDeadline"),
     ("ASGI entry: GatewayFirst, BodyDeadline", "registry/http_limits.py", "_declares_no_body"),
+    (SOCKET_WRITES, "registry/http_limits.py", "ResponseWriter"),
     ("server: uvicorn HTTP protocol", "registry/http_limits.py", ""),
     ("server: uvicorn HTTP protocol", "uvicorn/protocols/", ""),
     ("server: uvicorn proxy-headers middleware", "uvicorn/middleware/", ""),
@@ -87,7 +89,6 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("event loop: asyncio Python", "asyncio/", ""),
 )
 LOOP_C = "event loop (uvloop C: epoll, sockets, parser)"
-SOCKET_WRITES = "server: socket writes (send system calls)"
 
 
 def _write_lines() -> re.Pattern[str]:
