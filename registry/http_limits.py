@@ -131,8 +131,9 @@ class ResponseWriter:
 
     def flush(self) -> None:
         held = self._held
-        if held is not None:
-            self._held = None
+        self._held = None
+        # A connection lost meanwhile takes the head with it: writing to it now would be an error.
+        if held is not None and not self.transport.is_closing():
             self.transport.write(held)
 
     def close(self) -> None:

@@ -23,6 +23,8 @@ class RecordingTransport(asyncio.Transport):
         self.closed = False
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.closed:
+            raise RuntimeError("write on a closed transport")  # as uvloop's does
         self.writes.append(bytes(data))
 
     def close(self) -> None:
@@ -127,3 +129,23 @@ async def test_a_head_only_answer_is_sent_when_its_response_ends() -> None:
     await settle()
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 204 No Content\r\n")
     protocol.connection_lost(None)
+
+
+async def test_a_head_held_when_the_connection_is_lost_is_dropped() -> None:
+    errors: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+    never = asyncio.Event()
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await never.wait()
+
+    protocol, transport = connection(app)
+    protocol.data_received(GET)
+    await asyncio.sleep(0)  # the app's task sent its head: held until the loop turns
+    assert transport.writes == []
+    transport.close()
+    protocol.connection_lost(None)
+    await settle()
+    assert transport.writes == []
+    assert errors == []
