@@ -26,7 +26,15 @@ from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeou
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
 from gateway.egress import guarded_client
-from gateway.observability import AccessLog, AccessRecord, GatewayMetrics, UsageCounter, traceparent
+from gateway.observability import (
+    REFUSED,
+    SERVED,
+    AccessLog,
+    AccessRecord,
+    GatewayMetrics,
+    UsageCounter,
+    traceparent,
+)
 from gateway.plan import OperationPlan
 from gateway.routing import ApiRoutes, Operation, compile_routes, with_routes_of
 from gateway.service_levels import ServiceLevelCounter
@@ -251,27 +259,30 @@ class Gateway:
         try:
             response, extra = await self._handle(scope, receive, headers, state)
         except _Refusal as refusal:
+            state.refused = refusal.status < 500  # the gateway's own errors are the API's latency
             if refusal.status >= 400 and state.api:
                 self.metrics.rejected.labels(state.api, refusal.reason).inc()
             if state.span is not None:
                 state.span.event("charter.refused", {"charter.reason": refusal.reason})
-            response, extra = _problem(refusal, scope), refusal.headers
+            response, extra = _problem(refusal, scope), _encoded(refusal.headers)
         state.status = response.status
-        extra = [*extra, *state.headers, ("traceparent", trace)]
+        extra = [*extra, *state.headers, (b"traceparent", trace.encode("latin-1"))]
         await _send(send, response, extra)
         elapsed = time.perf_counter() - started
         plan = state.plan
+        outcome = REFUSED if state.refused else SERVED
         if plan is not None:
             if state.consumer and response.status < 400:
                 self.usage.record(plan.api, plan.version, plan.operation_key, state.consumer)
-            plan.count(response.status)
-            plan.latency.observe(elapsed)
+            plan.series.record(response.status, elapsed, outcome)
         elif state.api is not None:
-            labels = (state.api, state.version or "", "")
-            self.metrics.requests.labels(*labels, str(response.status)).inc()
-            self.metrics.latency.labels(*labels).observe(elapsed)
+            self.metrics.requests.series(state.api, state.version or "", "").record(
+                response.status, elapsed, outcome
+            )
         if state.version is not None:
             self.service_levels.record(state.api or "", state.version, response.status, elapsed)
+        if self.access_log.stream is None:
+            return
         self.access_log.write(
             AccessRecord(
                 api=state.api,
@@ -289,7 +300,7 @@ class Gateway:
 
     async def _handle(
         self, scope: dict[str, Any], receive: Any, headers: dict[str, str], state: _RequestState
-    ) -> tuple[GatewayResponse, list[tuple[str, str]]]:
+    ) -> tuple[GatewayResponse, list[tuple[bytes, bytes]]]:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1").split("?", 1)[0]
         relative = raw_path.removeprefix(scope.get("root_path", "")).removeprefix(self.config.prefix)
         segments = relative.lstrip("/").split("/", 2)
@@ -320,7 +331,8 @@ class Gateway:
             raise _Refusal(
                 410, "version-retired", "Gone", f"{api_name} {info.version} is retired{use}", headers=link
             )
-        state.headers += self._deprecation(api_name, info, routes)
+        if info.state is VersionState.DEPRECATED:
+            state.headers += _encoded(self._deprecation(api_name, info, routes))
 
         found = routes.routes[info.version].trie.match(path)
         if found is None:
@@ -424,8 +436,7 @@ class Gateway:
             rate_limit=routes.rate_limit,
             per_operation_budget=self.config.throttle_per_operation,
             validate=self.config.validate_requests,
-            requests=self.metrics.requests,
-            latency=self.metrics.latency.labels(api, version, label),
+            series=self.metrics.requests.series(api, version, label),
         )
 
     def _check_response(self, operation: Operation, response: GatewayResponse, state: _RequestState) -> None:
@@ -516,7 +527,7 @@ class Gateway:
         if decision.degraded:
             self.metrics.degraded.labels(plan.api).inc()
         if decision.allowed and not decision.degraded:  # a degraded decision's numbers are a guess
-            state.headers += decision.headers().items()
+            state.headers += decision.header_fields()
         if decision.allowed:
             return
         state.throttled = True
@@ -555,6 +566,7 @@ class _RequestState:
         "method",
         "operation",
         "plan",
+        "refused",
         "span",
         "status",
         "throttled",
@@ -573,7 +585,8 @@ class _RequestState:
         self.plan: OperationPlan | None = None
         self.consumer: str | None = None
         self.throttled = False
-        self.headers: list[tuple[str, str]] = []
+        self.refused = False
+        self.headers: list[tuple[bytes, bytes]] = []  # as sent: lower-case latin-1
 
 
 def _describe(span: Span, state: _RequestState) -> None:
@@ -632,8 +645,14 @@ def _problem(refusal: _Refusal, scope: dict[str, Any]) -> GatewayResponse:
     return GatewayResponse(status=refusal.status, body=body, media_type=PROBLEM)
 
 
-async def _send(send: Any, response: GatewayResponse, extra: list[tuple[str, str]]) -> None:
-    headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in [*response.headers, *extra]]
+def _encoded(headers: Collection[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+
+
+async def _send(send: Any, response: GatewayResponse, extra: list[tuple[bytes, bytes]]) -> None:
+    # The gateway's own fields come encoded (the rate-limit policy's once per policy): only an adapter's
+    # are encoded here.
+    headers = _encoded(response.headers) + extra if response.headers else extra
     if response.stream is not None:
         await send({"type": "http.response.start", "status": response.status, "headers": headers})
         async for chunk in response.stream:

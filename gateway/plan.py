@@ -9,11 +9,8 @@ and each plan holds metric series that would otherwise all be exported at zero.
 
 from __future__ import annotations
 
-from typing import Any
-
-from prometheus_client import Counter
-
 from gateway.adapters.base import Adapter
+from gateway.observability import RequestSeries
 from gateway.routing import Operation
 from gateway.validation import OperationValidator, UnenforceableSchema
 from policies.auth import challenge
@@ -22,18 +19,16 @@ from policies.throttle import RateLimitPolicy
 
 class OperationPlan:
     __slots__ = (
-        "_requests",
-        "_statuses",
         "adapter",
         "alternatives",
         "api",
         "auth_required",
         "label",
-        "latency",
         "missing_token",
         "operation",
         "operation_key",
         "rate_limit",
+        "series",
         "throttle_suffix",
         "unenforceable",
         "validator",
@@ -50,8 +45,7 @@ class OperationPlan:
         rate_limit: RateLimitPolicy | None,
         per_operation_budget: bool,
         validate: bool,
-        requests: Counter,
-        latency: Any,
+        series: RequestSeries,
     ) -> None:
         self.api = api
         self.version = version
@@ -76,15 +70,4 @@ class OperationPlan:
         )
         first_scopes = sorted(self.alternatives[0]) if self.alternatives else []
         self.missing_token = challenge(scope=first_scopes or None)
-        self.latency = latency
-        self._requests = requests
-        self._statuses: dict[int, Any] = {}
-
-    def count(self, status: int) -> None:
-        """One more response with `status` in the requests metric, its series found without labelling."""
-        series = self._statuses.get(status)
-        if series is None:
-            series = self._statuses[status] = self._requests.labels(
-                self.api, self.version, self.label, str(status)
-            )
-        series.inc()
+        self.series = series  # its requests and latencies, found once

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol
 
 import msgspec
 
 
-class RateLimitPolicy(msgspec.Struct, frozen=True):
+class RateLimitPolicy(msgspec.Struct, frozen=True, cache_hash=True):
     """`requests` per `per_seconds`, of which `burst` may be spent at once (0: the whole quota at once).
 
     Like any token bucket, a full burst followed by steady use lets up to `requests + capacity - 1`
@@ -59,6 +60,19 @@ class RateLimitDecision(msgspec.Struct, frozen=True):
             fields["Retry-After"] = str(self.retry_after)
         return fields
 
+    def header_fields(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` as an ASGI response carries them (lower-case latin-1 names and values), the
+        policy's part encoded once per policy: the gateway adds them to every answer."""
+        name, policy_field = _encoded_policy(self.policy)
+        until_more = self.retry_after if self.retry_after is not None else self.reset_seconds
+        fields = [
+            (b"ratelimit-policy", policy_field),
+            (b"ratelimit", b"%s;r=%d;t=%d" % (name, self.remaining, until_more)),
+        ]
+        if self.retry_after is not None:
+            fields.append((b"retry-after", b"%d" % self.retry_after))
+        return fields
+
 
 class ThrottleUnavailable(Exception):
     """The shared rate-limit store cannot be reached and the throttle is configured to fail closed."""
@@ -72,3 +86,10 @@ class Throttle(Protocol):
 
 def _sf_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded_policy(policy: RateLimitPolicy) -> tuple[bytes, bytes]:
+    """The policy's quoted name and its RateLimit-Policy field, encoded."""
+    name = _sf_string(policy.name)
+    return name.encode("latin-1"), f"{name};q={policy.requests};w={policy.per_seconds}".encode("latin-1")

@@ -2,14 +2,15 @@
 
 Over the metrics the gateway exports at /metrics (gateway.observability, gateway.flows.metrics):
 `charter_gateway_requests_total{api, version, operation, status}`,
-`charter_gateway_request_duration_seconds_bucket{api, version, operation, le}`,
+`charter_gateway_request_duration_seconds_bucket{api, version, operation, outcome, le}`,
 `charter_flow_runs_parked_total{flow}` and `charter_flow_runs_late{flow}`.
 
 Availability follows the Google SRE workbook's multi-window, multi-burn-rate alerts: page when 2 %
 of the 30-day budget burns in an hour (burn rate 14.4 over 1 h and 5 m), ticket when 10 % burns in 3
 days (burn rate 1 over 3 d and 6 h). 429 answers are left out of the error ratio's denominator, as
-in the registry's own compliance (registry.slo.compliance). The gateway's latency histogram has no
-status label, so its p99 counts 429 answers too (they are fast: the alert errs on the quiet side).
+in the registry's own compliance (registry.slo.compliance). The latency objective reads only the
+histogram's `outcome="served"` series: answers the gateway's policies refused with a 4xx (429 among
+them) are fast, and a flood of them would hide a slow API.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ BURN_ALERTS = (
     ("ticket", 1.0, "3d", "6h"),
 )
 ERROR_RATIO_WINDOWS = ("5m", "1h", "6h", "3d")
+SERVED = '"served"'  # the gateway's histogram outcome the latency objective reads
 
 
 class Rule(msgspec.Struct, omit_defaults=True):
@@ -114,7 +116,7 @@ def api_group(objectives: ApiObjectives) -> RuleGroup:
                 record="charter:api_latency_p99_seconds:rate5m",
                 expr=(
                     "histogram_quantile(0.99, sum by (api, le) "
-                    f"(rate(charter_gateway_request_duration_seconds_bucket{{api={api}}}[5m])))"
+                    f"(rate(charter_gateway_request_duration_seconds_bucket{{api={api},outcome={SERVED}}}[5m])))"
                 ),
                 labels=api_label,
             )

@@ -44,6 +44,20 @@ async def test_quota_then_429_with_retry_after(app, client, admin, billing, repo
     assert 'charter_gateway_throttled_total{api="projects",shadow="false"} 1.0' in metrics
 
 
+async def test_throttled_answers_stay_out_of_the_served_latency(app, client, admin, billing):
+    """The latency objective (and its alert rule) reads outcome="served": a flood of fast 429s must not
+    make a slow API look fast."""
+    await limit_projects(client, app, admin, 2)
+    statuses = [(await client.get("/gw/projects/v1/projects", headers=billing)).status_code for _ in range(5)]
+    assert statuses == [200, 200, 429, 429, 429]
+    metrics = (await client.get("/metrics")).text
+    series = 'api="projects",operation="listProjects",outcome="{}",version="1.1.0"'
+    assert f"charter_gateway_request_duration_seconds_count{{{series.format('served')}}} 2.0" in metrics
+    assert f"charter_gateway_request_duration_seconds_count{{{series.format('refused')}}} 3.0" in metrics
+    counted = 'api="projects",operation="listProjects",status="429",version="1.1.0"'
+    assert f"charter_gateway_requests_total{{{counted}}} 3.0" in metrics
+
+
 async def test_unauthenticated_requests_spend_no_budget(app, client, admin, billing):
     await limit_projects(client, app, admin, 1)
     for _ in range(3):

@@ -108,6 +108,26 @@ def test_policy_names_are_quoted_as_structured_field_strings():
 
 
 @pytest.mark.parametrize(
+    "decision",
+    [
+        RateLimitDecision(allowed=True, policy=BRONZE, remaining=42, reset_seconds=18, retry_after=None),
+        RateLimitDecision(allowed=False, policy=BRONZE, remaining=0, reset_seconds=60, retry_after=1),
+        RateLimitDecision(
+            allowed=True,
+            policy=RateLimitPolicy('say "hi" \\o/', requests=1, per_seconds=1),
+            remaining=0,
+            reset_seconds=1,
+            retry_after=None,
+        ),
+    ],
+)
+def test_encoded_header_fields_say_what_headers_says(decision):
+    """The gateway sends `header_fields()`: the same fields, as an ASGI response carries them."""
+    expected = [(name.lower().encode(), value.encode()) for name, value in decision.headers().items()]
+    assert decision.header_fields() == expected
+
+
+@pytest.mark.parametrize(
     "fields",
     [
         {"name": "bronze", "requests": 0, "per_seconds": 60},

@@ -63,8 +63,8 @@ def requests(api: str, status: str, values: str) -> dict[str, str]:
     return {"series": f"charter_gateway_requests_total{{{labels}}}", "values": values}
 
 
-def latency(api: str, le: str, values: str) -> dict[str, str]:
-    labels = f'api="{api}",version="1.0.0",operation="GET /x",le="{le}"'
+def latency(api: str, le: str, values: str, outcome: str = "served") -> dict[str, str]:
+    labels = f'api="{api}",version="1.0.0",operation="GET /x",outcome="{outcome}",le="{le}"'
     return {"series": f"charter_gateway_request_duration_seconds_bucket{{{labels}}}", "values": values}
 
 
@@ -80,15 +80,18 @@ async def test_generated_rules_pass_promtool_check(rules: Path) -> None:
 async def test_burning_series_fire_the_page_and_healthy_ones_nothing(rules: Path) -> None:
     generated = yaml.safe_load(rules.read_text())
     # hcm (99.5 %, p99 500 ms): 100 of 1,100 counted answers a minute are 5xx (9 %: burn rate 18),
-    # among 100,000 throttled ones a minute that would hide the burn if 429s were counted.
+    # among 100,000 throttled ones a minute that would hide the burn if 429s were counted; its served
+    # answers are slow, its refused ones (fast) would hide that from the p99 if they were counted.
     # projects (99.9 %, p99 300 ms): 0.05 % errors (burn rate 0.5), fast answers.
     burning = [
         requests("hcm", "200", "0+1000x120"),
         requests("hcm", "503", "0+100x120"),
         requests("hcm", "429", "0+100000x120"),
+        latency("hcm", "0.005", "0x120"),
         latency("hcm", "0.5", "0x120"),
         latency("hcm", "1", "0+100x120"),
         latency("hcm", "+Inf", "0+100x120"),
+        *(latency("hcm", le, "0+100000x120", "refused") for le in ("0.005", "0.5", "1", "+Inf")),
         requests("projects", "200", "0+1000x120"),
         requests("projects", "500", "0+0.5x120"),
         requests("projects", "429", "0+50x120"),
