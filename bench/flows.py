@@ -13,7 +13,8 @@ machine loaded by others disturbs less than the wall clock); then `--concurrency
 wait for its answer, again and again, which gives the throughput in runs/s.
 `--recovery N`: a child process starts N runs whose second step blocks, and exits hard once they are
 all in flight; a new runner on the same databases is then timed until every run has succeeded.
-PostgreSQL: a database `charter_bench_flows` on 127.0.0.1:5432 is dropped and created.
+PostgreSQL: a database `charter_bench_flows` (or $CHARTER_BENCH_DATABASE: benches running at once need
+their own) on 127.0.0.1:5432 is dropped and created.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from registry.flows import SqlRunIndex, flow_system_database
 from registry.settings import Settings
 
 PG = "postgresql://postgres@127.0.0.1:5432"
+DATABASE = os.environ.get("CHARTER_BENCH_DATABASE", "charter_bench_flows")
 
 
 BLOCK = asyncio.Event()  # set in every process but the one that is killed
@@ -136,10 +138,10 @@ async def databases(database: str, fresh: bool) -> str:
     if database == "postgres":
         if fresh:
             admin = await asyncpg.connect(f"{PG}/test")
-            await admin.execute("DROP DATABASE IF EXISTS charter_bench_flows WITH (FORCE)")
-            await admin.execute("CREATE DATABASE charter_bench_flows")
+            await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            await admin.execute(f"CREATE DATABASE {DATABASE}")
             await admin.close()
-        return "postgresql+asyncpg://postgres@127.0.0.1:5432/charter_bench_flows"
+        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}"
     directory = Path(tempfile.gettempdir()) / "charter-bench-flows"
     if fresh:
         shutil.rmtree(directory, ignore_errors=True)
