@@ -5,6 +5,7 @@ their authorization and audit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -15,7 +16,7 @@ from typing import Any, NamedTuple
 import msgspec
 from sqlalchemy import Executable, delete, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from gateway.app import AdapterFactory, Gateway
 from gateway.flows.adapter import FlowAdapter
@@ -31,6 +32,7 @@ from policies.auth import ClientCredentialsIssuer, Principal
 from registry import audit
 from registry.access import ADMIN, WRITE, require_owner, require_scope, team_names
 from registry.catalog import get_team
+from registry.db import engine as db_engine
 from registry.db.engine import begin_write
 from registry.db.models import FlowRun, FlowRunKey, OutboxEvent, utcnow
 from registry.errors import Forbidden, IllegalTransition, InvalidRequest, NotFound
@@ -55,6 +57,12 @@ class SqlRunIndex:
         self._event_check = event_check
         self._keys_written: dict[str, dict[str, str]] = {}  # by run: the business keys last written
         self._built: dict[str, _IndexStatements] = {}  # by dialect
+        # The index's writes are one batch at a time (see gateway.flows.progress), on a connection of
+        # their own, kept: a pooled one was pinged on every checkout (a round trip and a fifth of the
+        # write's CPU) for nothing but the first write after a database restart, which fails, drops
+        # the connection and is retried by the writer on a fresh (pinged) one.
+        self._connection: AsyncConnection | None = None
+        self._writing = asyncio.Lock()
 
     async def save_many(self, writes: Sequence[RunWrite]) -> None:
         """Upsert the runs in one transaction, with their events in the outbox. Measured: one
@@ -91,9 +99,42 @@ class SqlRunIndex:
             for topic, payload in write.events
             if self._sends(topic, payload)
         ]
-        async with self._sessionmaker() as session:
-            await begin_write(session)
-            statements = self._statements(session.bind.dialect.name)
+        async with self._writing:
+            connection = self._connection
+            if connection is None:
+                bind = self._sessionmaker.kw["bind"]
+                connection = self._connection = await bind.connect()
+                await connection.execution_options(**db_engine.WRITE)
+            try:
+                await self._write(connection, rows, changed_keys, gone, events)
+            except BaseException:
+                self._connection = None
+                with contextlib.suppress(Exception):
+                    await connection.close()
+                raise
+        for run_id, keys in changed_keys.items():
+            self._keys_written[run_id] = keys
+        for write in writes:
+            if write.record.state in FINISHED:  # not written again, but by a recovery
+                self._keys_written.pop(write.record.id, None)
+
+    async def close(self) -> None:
+        async with self._writing:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await connection.close()
+
+    async def _write(
+        self,
+        connection: AsyncConnection,
+        rows: dict[str, dict[str, Any]],
+        changed_keys: dict[str, dict[str, str]],
+        gone: dict[str, list[str]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        # A session (not the bare connection) for its commit, which the outbox relay listens for.
+        async with self._sessionmaker(bind=connection) as session:
+            statements = self._statements(connection.dialect.name)
             # One statement compiled once and cached, sent with many rows (executemany).
             await session.execute(statements.runs, list(rows.values()))
             for run_id, names in gone.items():
@@ -110,11 +151,6 @@ class SqlRunIndex:
             if events:
                 await session.execute(statements.outbox, events)
             await session.commit()
-        for run_id, keys in changed_keys.items():
-            self._keys_written[run_id] = keys
-        for write in writes:
-            if write.record.state in FINISHED:  # not written again, but by a recovery
-                self._keys_written.pop(write.record.id, None)
 
     def _statements(self, dialect: str) -> _IndexStatements:
         statements = self._built.get(dialect)

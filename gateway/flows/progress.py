@@ -49,6 +49,7 @@ class IndexWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self.index.close()
 
     def changed(self, record: RunRecord, events: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         """`record` (the live object: its state when the batch is taken is what is written) has
