@@ -77,7 +77,8 @@ class IndexWriter:
             await self._wake.wait()
             if not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self.flush_seconds)
+                    async with asyncio.timeout(self.flush_seconds):
+                        await self._urgent.wait()
             self._wake.clear()
             self._urgent.clear()
             batch, self._changed = self._changed, {}
