@@ -108,9 +108,10 @@ class SqlRunIndex:
             try:
                 await self._write(connection, rows, changed_keys, gone, events)
             except BaseException:
+                # Not trusted after a failure (or a cancel mid-statement, which a close would wait on).
                 self._connection = None
                 with contextlib.suppress(Exception):
-                    await connection.close()
+                    await connection.invalidate()
                 raise
         for run_id, keys in changed_keys.items():
             self._keys_written[run_id] = keys
