@@ -11,9 +11,13 @@ machine at this moment), and the Charter flow. Sequential runs give the latency 
 the cost added per step over the direct calls; the CPU time of the process per run, which a
 machine loaded by others disturbs less than the wall clock); then `--concurrency` callers each start a run and
 wait for its answer, again and again, which gives the throughput in runs/s.
+`--processes 1,2` (PostgreSQL): throughput only, of that many separate processes on the same databases (each a
+runner as `charter serve --workers N` starts, with its share of the callers and runs), and the CPU per
+run of those processes and of the PostgreSQL backends serving them (read from /proc).
 `--recovery N`: a child process starts N runs whose second step blocks, and exits hard once they are
 all in flight; a new runner on the same databases is then timed until every run has succeeded.
-PostgreSQL: a database `charter_bench_flows` on 127.0.0.1:5432 is dropped and created.
+PostgreSQL: a database `charter_bench_flows` (or $CHARTER_BENCH_DATABASE: benches running at once need
+their own) on 127.0.0.1:5432 is dropped and created.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from registry.flows import SqlRunIndex, flow_system_database
 from registry.settings import Settings
 
 PG = "postgresql://postgres@127.0.0.1:5432"
+DATABASE = os.environ.get("CHARTER_BENCH_DATABASE", "charter_bench_flows")
 
 
 BLOCK = asyncio.Event()  # set in every process but the one that is killed
@@ -136,10 +141,10 @@ async def databases(database: str, fresh: bool) -> str:
     if database == "postgres":
         if fresh:
             admin = await asyncpg.connect(f"{PG}/test")
-            await admin.execute("DROP DATABASE IF EXISTS charter_bench_flows WITH (FORCE)")
-            await admin.execute("CREATE DATABASE charter_bench_flows")
+            await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+            await admin.execute(f"CREATE DATABASE {DATABASE}")
             await admin.close()
-        return "postgresql+asyncpg://postgres@127.0.0.1:5432/charter_bench_flows"
+        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}"
     directory = Path(tempfile.gettempdir()) / "charter-bench-flows"
     if fresh:
         shutil.rmtree(directory, ignore_errors=True)
@@ -257,10 +262,25 @@ if __name__ == "__main__":
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--recovery", type=int, default=0)
     parser.add_argument("--settings", default="default", help="the runner's, as in bench.flows_compare")
+    parser.add_argument("--processes", default="", help="e.g. 1,2: throughput of that many processes")
     parser.add_argument("--leave-pending", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.leave_pending:
         asyncio.run(leave_pending(args.leave_pending, args.database))
+    elif args.processes:
+        from bench.flows_compare import several
+
+        if args.database != "postgres":
+            raise SystemExit("--processes needs --database postgres (processes share it)")
+        print("| processes | runs | callers | flow runs/s | CPU ms per run (processes + PostgreSQL) | load |")
+        for processes in (int(n) for n in args.processes.split(",")):
+            result = asyncio.run(several(args.runs, args.concurrency, args.settings, processes))
+            cpu, pg_cpu = result["flow_busy_cpu_ms"], result["flow_busy_pg_cpu_ms"]
+            print(
+                f"| {processes} | {args.runs // processes * processes} | {args.concurrency} "
+                f"| {result['flow_runs_s']:.0f} | {cpu:.1f} + {pg_cpu:.1f} | {os.getloadavg()[0]:.1f} |",
+                flush=True,
+            )
     elif args.recovery:
         asyncio.run(recovery(args.recovery, args.database, args.settings))
     else:

@@ -30,10 +30,9 @@ from pathlib import Path
 
 import asyncpg
 
-from bench.flows import BLOCK, PG, bare_run, databases, one_run, parse, start_runner, throughput
+from bench.flows import BLOCK, DATABASE, PG, bare_run, databases, one_run, parse, start_runner, throughput
 from gateway.flows.system_database import SystemDatabaseSettings
 
-DATABASE = "charter_bench_flows"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 

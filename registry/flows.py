@@ -5,17 +5,18 @@ their authorization and audit."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
-from sqlalchemy import delete, func, make_url, select
+from sqlalchemy import Executable, delete, func, make_url, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from gateway.app import AdapterFactory, Gateway
 from gateway.flows.adapter import FlowAdapter
@@ -31,12 +32,19 @@ from policies.auth import ClientCredentialsIssuer, Principal
 from registry import audit
 from registry.access import ADMIN, WRITE, require_owner, require_scope, team_names
 from registry.catalog import get_team
+from registry.db import engine as db_engine
 from registry.db.engine import begin_write
-from registry.db.models import FlowRun, FlowRunKey, utcnow
+from registry.db.models import FlowRun, FlowRunKey, OutboxEvent, utcnow
 from registry.errors import Forbidden, IllegalTransition, InvalidRequest, NotFound
 
 log = logging.getLogger("charter.flows")
 STATUS_TOPIC_PREFIX = "flow.run."
+
+
+class _IndexStatements(NamedTuple):
+    runs: Executable
+    keys: Executable
+    outbox: Executable
 
 
 class SqlRunIndex:
@@ -48,63 +56,124 @@ class SqlRunIndex:
         self._sessionmaker = sessionmaker
         self._event_check = event_check
         self._keys_written: dict[str, dict[str, str]] = {}  # by run: the business keys last written
+        self._built: dict[str, _IndexStatements] = {}  # by dialect
+        # The index's writes are one batch at a time (see gateway.flows.progress), on a connection of
+        # their own, kept: a pooled one was pinged on every checkout (a round trip and a fifth of the
+        # write's CPU) for nothing but the first write after a database restart, which fails, drops
+        # the connection and is retried by the writer on a fresh (pinged) one.
+        self._connection: AsyncConnection | None = None
+        self._writing = asyncio.Lock()
 
     async def save_many(self, writes: Sequence[RunWrite]) -> None:
         """Upsert the runs in one transaction, with their events in the outbox. Measured: one
-        statement for many runs costs about what one ORM load-and-update of one run did."""
+        statement for many runs costs about what one ORM load-and-update of one run did; the
+        statements are built once (building an upsert cost as much CPU as running it), and a run's
+        business keys are written only when they change (keyless runs write none)."""
         if not writes:
             return
-        async with self._sessionmaker() as session:
-            await begin_write(session)
-            dialect = session.bind.dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-            rows = {}
-            for write in writes:  # a run written twice in one batch keeps its last state
-                run = write.record
-                rows[run.id] = {
-                    "id": run.id,
-                    "flow": run.flow,
-                    "state": run.state.value,
-                    "created_at": run.created_at,
-                    "updated_at": run.updated_at,
-                    "record": msgspec.to_builtins(run),
-                }
-            # One statement compiled once and cached, sent with many rows (executemany).
-            stmt = insert(FlowRun)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["id"],
-                set_={
-                    "state": stmt.excluded.state,
-                    "updated_at": stmt.excluded.updated_at,
-                    "record": stmt.excluded.record,
-                },
-            )
-            await session.execute(stmt, list(rows.values()))
-            changed_keys = {}
-            for write in writes:
-                run = write.record
-                keys = {name[:100]: value[:500] for name, value in run.keys.items()}
-                if self._keys_written.get(run.id) != keys:
-                    changed_keys[run.id] = keys
-            if changed_keys:
-                await session.execute(delete(FlowRunKey).where(FlowRunKey.run_id.in_(list(changed_keys))))
-                key_rows = [
-                    {"run_id": run_id, "name": name, "value": value}
-                    for run_id, keys in changed_keys.items()
-                    for name, value in keys.items()
-                ]
-                if key_rows:
-                    await session.execute(insert(FlowRunKey), key_rows)
-            for write in writes:
-                for topic, payload in write.events:
-                    if self._sends(topic, payload):
-                        audit.emit(session, topic, payload)
-            await session.commit()
+        rows: dict[str, dict[str, Any]] = {}
+        for write in writes:  # a run written twice in one batch keeps its last state
+            run = write.record
+            rows[run.id] = {
+                "id": run.id,
+                "flow": run.flow,
+                "state": run.state.value,
+                "created_at": run.created_at,
+                "updated_at": run.updated_at,
+                "record": msgspec.to_builtins(run),
+            }
+        changed_keys: dict[str, dict[str, str]] = {}
+        gone: dict[str, list[str]] = {}  # by run: names of keys it had and no longer has
+        for run_id, row in rows.items():
+            keys = {name[:100]: value[:500] for name, value in row["record"]["keys"].items()}
+            before = self._keys_written.get(run_id)
+            # Unknown before (a run new here, or one recovered from another process): its keys
+            # only ever grow from those of its input and recorded outputs, so an upsert suffices.
+            if keys != (before if before is not None else {}):
+                changed_keys[run_id] = keys
+                if before and (names := [name for name in before if name not in keys]):
+                    gone[run_id] = names
+        events = [
+            {"topic": topic, "payload": msgspec.to_builtins(payload)}
+            for write in writes
+            for topic, payload in write.events
+            if self._sends(topic, payload)
+        ]
+        async with self._writing:
+            connection = self._connection
+            if connection is None:
+                bind = self._sessionmaker.kw["bind"]
+                connection = self._connection = await bind.connect()
+                await connection.execution_options(**db_engine.WRITE)
+            try:
+                await self._write(connection, rows, changed_keys, gone, events)
+            except BaseException:
+                # Not trusted after a failure (or a cancel mid-statement, which a close would wait on).
+                self._connection = None
+                with contextlib.suppress(Exception):
+                    await connection.invalidate()
+                raise
         for run_id, keys in changed_keys.items():
             self._keys_written[run_id] = keys
         for write in writes:
             if write.record.state in FINISHED:  # not written again, but by a recovery
                 self._keys_written.pop(write.record.id, None)
+
+    async def close(self) -> None:
+        async with self._writing:
+            connection, self._connection = self._connection, None
+            if connection is not None:
+                await connection.close()
+
+    async def _write(
+        self,
+        connection: AsyncConnection,
+        rows: dict[str, dict[str, Any]],
+        changed_keys: dict[str, dict[str, str]],
+        gone: dict[str, list[str]],
+        events: list[dict[str, Any]],
+    ) -> None:
+        # A session (not the bare connection) for its commit, which the outbox relay listens for.
+        async with self._sessionmaker(bind=connection) as session:
+            statements = self._statements(connection.dialect.name)
+            # One statement compiled once and cached, sent with many rows (executemany).
+            await session.execute(statements.runs, list(rows.values()))
+            for run_id, names in gone.items():
+                await session.execute(
+                    delete(FlowRunKey).where(FlowRunKey.run_id == run_id, FlowRunKey.name.in_(names))
+                )
+            key_rows = [
+                {"run_id": run_id, "name": name, "value": value}
+                for run_id, keys in changed_keys.items()
+                for name, value in keys.items()
+            ]
+            if key_rows:
+                await session.execute(statements.keys, key_rows)
+            if events:
+                await session.execute(statements.outbox, events)
+            await session.commit()
+
+    def _statements(self, dialect: str) -> _IndexStatements:
+        statements = self._built.get(dialect)
+        if statements is None:
+            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            runs = insert(FlowRun)
+            runs = runs.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "state": runs.excluded.state,
+                    "updated_at": runs.excluded.updated_at,
+                    "record": runs.excluded.record,
+                },
+            )
+            keys = insert(FlowRunKey)
+            keys = keys.on_conflict_do_update(
+                index_elements=["run_id", "name"], set_={"value": keys.excluded.value}
+            )
+            # Core, not the ORM's unit of work: the outbox rows are only inserted (the relay wakes
+            # on the session's commit all the same).
+            statements = self._built[dialect] = _IndexStatements(runs, keys, insert(OutboxEvent))
+        return statements
 
     def _sends(self, topic: str, payload: dict[str, Any]) -> bool:
         """Whether an event may leave. Business events were checked when their step completed (a

@@ -49,6 +49,7 @@ class IndexWriter:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self._task = None
+        await self.index.close()
 
     def changed(self, record: RunRecord, events: list[tuple[str, dict[str, Any]]] | None = None) -> None:
         """`record` (the live object: its state when the batch is taken is what is written) has
@@ -76,7 +77,8 @@ class IndexWriter:
             await self._wake.wait()
             if not self._urgent.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._urgent.wait(), self.flush_seconds)
+                    async with asyncio.timeout(self.flush_seconds):
+                        await self._urgent.wait()
             self._wake.clear()
             self._urgent.clear()
             batch, self._changed = self._changed, {}

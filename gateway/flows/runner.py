@@ -204,8 +204,10 @@ class FlowRunner:
                 left = (deadline if record is not None else indexed_deadline) - now_
                 # A run executing here says when it begins and when it settles; elsewhere, poll.
                 poll = left if here else min(left, _POLL_SECONDS)
+                # `timeout`, not `wait_for`: no task of its own per wait (twice a run, measured ~1% of CPU).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waiters.event.wait(), poll)
+                    async with asyncio.timeout(poll):
+                        await waiters.event.wait()
         finally:
             waiters.count -= 1
             if waiters.count == 0 and self._waiters.get(run_id) is waiters:

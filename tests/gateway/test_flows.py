@@ -427,6 +427,15 @@ async def parked(client: AsyncTestClient, bound: Erp, admin: dict[str, str]) -> 
     return run
 
 
+async def reached(bound: Erp, route: str) -> None:
+    """Until a step has called `route` (a held route: the steps before it have completed)."""
+    for _ in range(500):
+        if bound.calls[route]:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no step called {route}")
+
+
 async def wait_for(client: AsyncTestClient, run_id: str, headers: dict[str, str], state: str) -> dict:
     for _ in range(200):
         run = (await client.get(f"/api/v1/flows/runs/{run_id}", headers=headers)).json()
@@ -605,6 +614,7 @@ async def test_cancel_of_a_running_run_stops_at_the_next_step_and_compensates(cl
     response = await win(client, "opp-8", "k")
     assert response.status_code == 202, response.text
     run_id = response.json()["run"]
+    await reached(bound, "POST /projects")
     cancelled = await client.post(f"/api/v1/flows/runs/{run_id}/cancel", headers=delivery)
     assert cancelled.status_code == 202, cancelled.text
     bound.released.set()  # the step in flight completes; the next one never starts
@@ -624,6 +634,7 @@ async def test_cancel_of_a_running_run_with_nothing_to_undo_ends_cancelled(clien
     response = await win(client, "opp-9", "k")
     assert response.status_code == 202, response.text
     run_id = response.json()["run"]
+    await reached(bound, "POST /clients")
     cancelled = await client.post(f"/api/v1/flows/runs/{run_id}/cancel", headers=delivery)
     assert cancelled.status_code == 202, cancelled.text
     bound.released.set()
@@ -664,6 +675,7 @@ async def test_a_run_longer_than_the_wait_budget_answers_202_and_location(client
     response = await win(client, "opp-3", "slow")
     assert response.status_code == 202
     assert response.headers["location"].startswith("/api/v1/flows/runs/")
+    await reached(bound, "POST /engagements")
     running = (await client.get(response.headers["location"], headers=admin)).json()
     assert running["state"] == "running"
     assert [s["state"] for s in running["steps"]] == ["succeeded", "succeeded", "running"]
