@@ -12,15 +12,15 @@ idempotent, so a second claim resumes nothing twice.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable
 
-from sqlalchemy import delete, make_url, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.flows.runner import FlowRunner
 from registry.db.engine import begin_write
@@ -30,13 +30,55 @@ log = logging.getLogger("charter.flows")
 SINGLE_NODE_EXECUTOR = "local"
 
 
-def default_executor_id(database_url: str) -> str:
-    """`local` on SQLite: one node, which on restart resumes its own runs. On PostgreSQL a fresh
-    name per process, so replicas never share one: a restarted replica's old runs are taken over
-    once its old name's lease runs out."""
-    if make_url(database_url).get_backend_name() != "postgresql":
-        return SINGLE_NODE_EXECUTOR
-    return f"{socket.gethostname()[:120]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+class ExecutorSlot:
+    """This process's executor id on PostgreSQL: `<host>-<n>` for the lowest slot n that no live
+    process holds, held by a session advisory lock on a connection of this process's own.
+
+    A process that dies loses its connection and with it the lock, so the process started in its
+    place (uvicorn restarts a dead worker; an orchestrator restarts a replica on the same host name)
+    takes the same slot and DBOS resumes that slot's unfinished runs as it launches, instead of a
+    survivor after a lease. Two live processes never hold one slot, so never share an id."""
+
+    def __init__(self, engine: AsyncEngine, host: str | None = None) -> None:
+        self._engine = engine
+        self._host = (host or socket.gethostname())[:100]
+        self._connection: AsyncConnection | None = None
+        self.executor_id: str | None = None
+
+    async def take(self) -> str:
+        connection = await self._engine.connect()
+        try:
+            for slot in range(_MAX_SLOTS):
+                executor = f"{self._host}-{slot}"
+                if await connection.scalar(select(func.pg_try_advisory_lock(_lock_key(executor)))):
+                    # Which process holds which slot, for an operator (pg_stat_activity) and tests.
+                    name = f"charter-executor {executor} pid {os.getpid()}"[-63:]
+                    await connection.execute(select(func.set_config("application_name", name, False)))
+                    await connection.commit()
+                    self._connection, self.executor_id = connection, executor
+                    return executor
+        except BaseException:
+            await connection.invalidate()
+            await connection.close()
+            raise
+        await connection.invalidate()
+        await connection.close()
+        raise RuntimeError(f"{_MAX_SLOTS} flow executors on host {self._host} already")
+
+    async def release(self) -> None:
+        if self._connection is not None:
+            # Closed, not returned to the pool: the lock goes with its session.
+            await self._connection.invalidate()
+            await self._connection.close()
+            self._connection = None
+
+
+_MAX_SLOTS = 1024
+
+
+def _lock_key(executor: str) -> int:
+    digest = hashlib.blake2b(f"charter-flow-executor:{executor}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class ExecutorLeases:
