@@ -41,6 +41,8 @@ class SystemDatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     pre_ping: bool = False  # ping each connection before use (DBOS's default; see above)
     one_statement_check: bool = True  # DBOS's check before a step in one round trip (see step_check)
     executor_threads: int | None = 16  # DBOS's threads (see above); None: DBOS's default, no limit
+    recovery_concurrency: int | None = 100  # recovered runs one process resumes at once (see runner)
+    batched_recovery: bool = True  # DBOS's recovery at launch in batches (see startup_recovery)
 
 
 def dbos_engine_config(system_database_url: str, settings: SystemDatabaseSettings) -> dict[str, Any]:
