@@ -249,8 +249,9 @@ class FlowRunner:
     def settled(self, record: RunRecord) -> None:
         """The run finished or parked, and its index record says so."""
         self._running.pop(record.id, None)
-        if record.state is RunState.FAILED:
-            self._parked.add(record.id)
+        parked = record.state is RunState.FAILED
+        if parked != (record.id in self._parked):
+            (self._parked.add if parked else self._parked.discard)(record.id)
             self._limit_recovery()
         waiters = self._waiters.pop(record.id, None)
         if waiters is not None:

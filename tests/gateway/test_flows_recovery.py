@@ -17,6 +17,7 @@ from dbos._utils import INTERNAL_QUEUE_NAME
 
 from gateway.flows import Flow, FlowInput, RetryPolicy, Step, StepContext, step_check
 from gateway.flows.runner import recovery_queue
+from gateway.flows.runs import RunState
 from gateway.flows.system_database import SystemDatabaseSettings
 from tests.conftest import PG_ADMIN_DSN
 from tests.gateway.flow_runners import postgres_url, running
@@ -44,6 +45,31 @@ def test_the_dbos_internals_recovery_relies_on_are_there() -> None:
     assert importlib.metadata.version("dbos") == step_check.DBOS_VERSION
     queue = recovery_queue()
     assert queue.name == INTERNAL_QUEUE_NAME and hasattr(queue, "_worker_concurrency")
+
+
+async def boom(context: StepContext) -> dict:
+    raise RuntimeError("the system is down")
+
+
+async def test_runs_parked_here_widen_the_limit_on_recovered_runs(tmp_path: Path) -> None:
+    # A parked run waits for an operator, maybe for days: were it recovered, it would hold a place
+    # under the limit all that time, and enough of them would stop this process recovering any run.
+    failing = Flow(name="failing", owner="platform", steps=(Step("boom", boom, retry=ONCE),))
+    settings = SystemDatabaseSettings(recovery_concurrency=AT_ONCE)
+    async with running({"failing": failing}, f"sqlite+aiosqlite:///{tmp_path}/c.db", settings) as (runner, _):
+        assert recovery_queue()._worker_concurrency == AT_ONCE
+        run_id = await runner.start_run("failing", FlowInput())
+        record = await runner.wait(run_id, 30)
+        assert record is not None and record.state is RunState.FAILED
+        assert recovery_queue()._worker_concurrency == AT_ONCE + 1
+        await runner.cancel(run_id)
+        for _ in range(600):  # the parked run wakes to the operator's message, and ends
+            record = await runner.wait(run_id, 30)
+            if record is None or record.state is not RunState.FAILED:
+                break
+            await asyncio.sleep(0.05)
+        assert record is not None and record.state is RunState.CANCELLED
+        assert recovery_queue()._worker_concurrency == AT_ONCE
 
 
 async def leave_pending(database: str, marker: str) -> None:
