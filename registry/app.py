@@ -300,7 +300,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
                 asyncio.create_task(flow_host.watch_late_runs(runner, run_index), name="charter-flows-late")
             )
             watching = flow_replicas.take_over_dead_replicas(
-                runner, leases, every_seconds=settings.flows_heartbeat_seconds
+                runner, leases, every_seconds=settings.flows_heartbeat_seconds, slot=slot
             )
             background.append(asyncio.create_task(watching, name="charter-flows-takeover"))
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")

@@ -12,6 +12,7 @@ idempotent, so a second claim resumes nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -46,31 +47,54 @@ class ExecutorSlot:
         self.executor_id: str | None = None
 
     async def take(self) -> str:
+        for slot in range(_MAX_SLOTS):
+            executor = f"{self._host}-{slot}"
+            if await self._lock(executor):
+                self.executor_id = executor
+                return executor
+        raise RuntimeError(f"{_MAX_SLOTS} flow executors on host {self._host} already")
+
+    async def hold(self) -> None:
+        """Take this process's slot again if its session ended while the process lives on (the
+        database restarted, or dropped the connection): else a process starting meanwhile would
+        take the free slot and share this one's id. Called with each heartbeat."""
+        if self.executor_id is None:
+            return
+        if self._connection is not None:
+            try:
+                await self._connection.scalar(select(1))
+                await self._connection.commit()
+                return
+            except Exception:
+                await self.release()
+        if not await self._lock(self.executor_id):
+            log.error("flow executor slot %s was taken by another process meanwhile", self.executor_id)
+
+    async def _lock(self, executor: str) -> bool:
         connection = await self._engine.connect()
         try:
-            for slot in range(_MAX_SLOTS):
-                executor = f"{self._host}-{slot}"
-                if await connection.scalar(select(func.pg_try_advisory_lock(_lock_key(executor)))):
-                    # Which process holds which slot, for an operator (pg_stat_activity) and tests.
-                    name = f"charter-executor {executor} pid {os.getpid()}"[-63:]
-                    await connection.execute(select(func.set_config("application_name", name, False)))
-                    await connection.commit()
-                    self._connection, self.executor_id = connection, executor
-                    return executor
+            if await connection.scalar(select(func.pg_try_advisory_lock(_lock_key(executor)))):
+                # Which process holds which slot, for an operator (pg_stat_activity) and tests.
+                name = f"charter-executor {executor} pid {os.getpid()}"[-63:]
+                await connection.execute(select(func.set_config("application_name", name, False)))
+                await connection.commit()
+                self._connection = connection
+                return True
         except BaseException:
             await connection.invalidate()
             await connection.close()
             raise
         await connection.invalidate()
         await connection.close()
-        raise RuntimeError(f"{_MAX_SLOTS} flow executors on host {self._host} already")
+        return False
 
     async def release(self) -> None:
-        if self._connection is not None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
             # Closed, not returned to the pool: the lock goes with its session.
-            await self._connection.invalidate()
-            await self._connection.close()
-            self._connection = None
+            with contextlib.suppress(Exception):  # a connection already lost has no lock to drop
+                await connection.invalidate()
+            await connection.close()
 
 
 _MAX_SLOTS = 1024
@@ -159,11 +183,13 @@ class ExecutorLeases:
 
 
 async def take_over_dead_replicas(
-    runner: FlowRunner, leases: ExecutorLeases, *, every_seconds: float
+    runner: FlowRunner, leases: ExecutorLeases, *, every_seconds: float, slot: ExecutorSlot | None = None
 ) -> None:
-    """Beat, and resume the runs of replicas that stopped beating."""
+    """Beat (and keep this process's slot), and resume the runs of replicas that stopped beating."""
     while True:
         try:
+            if slot is not None:
+                await slot.hold()
             await leases.beat()
             for executor in await leases.claim_dead():
                 resumed = await runner.recover_executor(executor)

@@ -57,6 +57,33 @@ def test_live_processes_hold_distinct_executor_slots_and_a_freed_slot_is_taken_a
     assert asyncio.run(slots()) == ["host-0", "host-1", "host-0", "other-0"]
 
 
+@pytest.mark.postgres
+def test_a_process_whose_slot_lock_was_lost_takes_its_slot_again_before_a_newcomer(database: str) -> None:
+    async def slots() -> list[str]:
+        engine = create_engine(database)
+        holder, newcomer = ExecutorSlot(engine, "host"), ExecutorSlot(engine, "host")
+        try:
+            taken = [await holder.take()]
+            # The session holding the lock ends (a database restart ends them all) while its process lives.
+            admin = await asyncpg.connect(database.replace("+asyncpg", ""))
+            try:
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1",
+                    "charter-executor host-0 pid %",
+                )
+            finally:
+                await admin.close()
+            await holder.hold()  # its next heartbeat
+            taken.append(await newcomer.take())
+            return taken
+        finally:
+            await holder.release()
+            await newcomer.release()
+            await engine.dispose()
+
+    assert asyncio.run(slots()) == ["host-0", "host-1"]
+
+
 @contextmanager
 def replicas(tmp_path: Path, database: str, erp_url: str) -> Iterator[tuple[tuple[str, object], str]]:
     """Replica A (set up, with its process) and replica B (its URL), sharing `database` and keys."""
