@@ -14,16 +14,21 @@ wait for its answer, again and again, which gives the throughput in runs/s.
 `--processes 1,2` (PostgreSQL): throughput only, of that many separate processes on the same databases (each a
 runner as `charter serve --workers N` starts, with its share of the callers and runs), and the CPU per
 run of those processes and of the PostgreSQL backends serving them (read from /proc).
-`--recovery N`: a child process starts N runs whose second step blocks, and exits hard once they are
-all in flight; a new runner on the same databases is then timed until every run has succeeded.
-PostgreSQL: a database `charter_bench_flows` (or $CHARTER_BENCH_DATABASE: benches running at once need
-their own) on 127.0.0.1:5432 is dropped and created.
+`--recovery N [--processes P]`: a child process starts N runs whose second step blocks, and exits hard
+once they are all in flight; P new processes on the same databases (the first with the dead one's
+executor id, which DBOS recovers at launch; the others with their own, as `serve --workers P` would
+have them) are then timed until every run has succeeded: wall time from their start, and each
+one's CPU time and the runs it finished. P > 1 needs PostgreSQL (DBOS on a SQLite file is one
+process's).
+PostgreSQL: a database `charter_bench_flows` (or $CHARTER_BENCH_DATABASE, so that two benches
+can run at once) on 127.0.0.1:5432 is dropped and created.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -126,6 +131,10 @@ def parse(variant: str) -> tuple[SystemDatabaseSettings, int]:
             settings["executor_threads"] = int(value) or None
         elif name == "pool":
             settings["pool_size"] = int(value)
+        elif name == "unbatched":
+            settings["batched_recovery"] = False
+        elif name == "recover":
+            settings["recovery_concurrency"] = int(value) or None
         elif name == "procs":
             processes = int(value)
         elif name != "default":
@@ -141,11 +150,11 @@ async def databases(database: str, fresh: bool) -> str:
     if database == "postgres":
         if fresh:
             admin = await asyncpg.connect(f"{PG}/test")
-            await admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-            await admin.execute(f"CREATE DATABASE {DATABASE}")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+            await admin.execute(f'CREATE DATABASE "{DATABASE}"')
             await admin.close()
         return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{DATABASE}"
-    directory = Path(tempfile.gettempdir()) / "charter-bench-flows"
+    directory = Path(tempfile.gettempdir()) / DATABASE
     if fresh:
         shutil.rmtree(directory, ignore_errors=True)
         directory.mkdir()
@@ -153,7 +162,7 @@ async def databases(database: str, fresh: bool) -> str:
 
 
 async def start_runner(
-    url: str, system_database: SystemDatabaseSettings | None = None
+    url: str, system_database: SystemDatabaseSettings | None = None, executor_id: str = "local"
 ) -> tuple[FlowRunner, object]:
     engine = create_engine(url)
     await migrate(engine)
@@ -163,6 +172,7 @@ async def start_runner(
         client_factory=lambda *args: NoClient(),  # type: ignore[arg-type,return-value]
         system_database_url=flow_system_database(url),
         system_database=system_database,
+        executor_id=executor_id,
     )
     await runner.start()
     return runner, engine
@@ -178,32 +188,68 @@ async def leave_pending(runs: int, database: str) -> None:
     os._exit(9)
 
 
-async def recovery(runs: int, database: str, variant: str) -> None:
-    url = await databases(database, fresh=True)
+async def recovery(runs: int, database: str, variant: str, processes: int) -> None:
+    await databases(database, fresh=True)
     child = subprocess.run(
         [sys.executable, "-m", "bench.flows", "--leave-pending", str(runs), "--database", database],
         check=False,
     )
     assert child.returncode == 9, child.returncode
+    started = time.time()
+    command = [sys.executable, "-m", "bench.flows", "--database", database, "--settings", variant]
+    recovering = [
+        subprocess.Popen(
+            [*command, "--recover-as", str(slot), "--recovery", str(runs), "--started", repr(started)],
+            stdout=subprocess.PIPE,
+        )
+        for slot in range(processes)
+    ]
+    reports = [json.loads(process.communicate()[0]) for process in recovering]
+    finished = await finished_by(database)
+    load = os.getloadavg()
+    for report in reports:
+        print(
+            f"| {database} | {variant} | {runs} pending | {processes} processes | process {report['slot']} "
+            f"| launch {report['launch']:.1f} s | all succeeded after {report['elapsed']:.1f} s "
+            f"| CPU {report['cpu']:.1f} s | finished {finished.get(report['executor'], 0)} runs "
+            f"| load {load[0]:.1f} {load[1]:.1f} |"
+        )
+
+
+async def finished_by(database: str) -> dict[str, int]:
+    """The runs each executor finished (the last to execute a run is its executor)."""
+    if database != "postgres":
+        return {"local": -1}  # not counted on SQLite: one process
+    connection = await asyncpg.connect(f"{PG}/{DATABASE}")
+    try:
+        rows = await connection.fetch(
+            "SELECT executor_id, count(*) FROM dbos.workflow_status WHERE status = 'SUCCESS' GROUP BY 1"
+        )
+    finally:
+        await connection.close()
+    return {row[0]: row[1] for row in rows}
+
+
+async def recover_as(slot: int, runs: int, database: str, variant: str, started: float) -> None:
+    """One recovering process: slot 0 has the dead process's executor id."""
     BLOCK.set()
-    started = time.perf_counter()
     cpu_started = time.process_time()
-    runner, engine = await start_runner(url, parse(variant)[0])
-    launched = time.perf_counter() - started
-    seen = time.perf_counter()
+    executor = "local" if slot == 0 else f"bench-{slot}"
+    url = await databases(database, fresh=False)
+    runner, engine = await start_runner(url, parse(variant)[0], executor_id=executor)
+    launched = time.time() - started
+    seen = time.time()
     while (done := (await runner.index.search(RunQuery(state=RunState.SUCCEEDED, limit=1)))[1]) < runs:
-        if time.perf_counter() - seen >= 1:
-            seen = time.perf_counter()
+        if slot == 0 and time.time() - seen >= 1:
+            seen = time.time()
             print(f"  {seen - started:.1f} s: {done} succeeded", file=sys.stderr)
-        await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    cpu = time.process_time()
+        await asyncio.sleep(0.25)  # the count is of the whole index: often, it cost the recovery
+    elapsed = time.time() - started
+    cpu = time.process_time() - cpu_started
     await runner.stop()
     await engine.dispose()  # type: ignore[attr-defined]
-    print(
-        f"| {database} | {variant} | {runs} pending | launch {launched:.1f} s "
-        f"| all succeeded after {elapsed:.1f} s | CPU of the recovering process {cpu - cpu_started:.1f} s |"
-    )
+    report = {"slot": slot, "executor": executor, "launch": launched, "elapsed": elapsed, "cpu": cpu}
+    print(json.dumps(report))
 
 
 async def main(runs: int, concurrency: int, database: str, variant: str) -> None:
@@ -262,12 +308,21 @@ if __name__ == "__main__":
     parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--recovery", type=int, default=0)
     parser.add_argument("--settings", default="default", help="the runner's, as in bench.flows_compare")
-    parser.add_argument("--processes", default="", help="e.g. 1,2: throughput of that many processes")
+    parser.add_argument(
+        "--processes",
+        default="",
+        help="e.g. 1,2: throughput of that many processes; with --recovery, how many recover",
+    )
     parser.add_argument("--leave-pending", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--recover-as", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--started", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    recovering = int(args.processes or 1) if args.recovery and not args.leave_pending else 1
+    if recovering > 1 and args.database != "postgres":
+        parser.error("--processes needs --database postgres: DBOS on a SQLite file is one process's")
     if args.leave_pending:
         asyncio.run(leave_pending(args.leave_pending, args.database))
-    elif args.processes:
+    elif args.processes and not args.recovery:
         from bench.flows_compare import several
 
         if args.database != "postgres":
@@ -281,8 +336,10 @@ if __name__ == "__main__":
                 f"| {result['flow_runs_s']:.0f} | {cpu:.1f} + {pg_cpu:.1f} | {os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
+    elif args.recover_as is not None:
+        asyncio.run(recover_as(args.recover_as, args.recovery, args.database, args.settings, args.started))
     elif args.recovery:
-        asyncio.run(recovery(args.recovery, args.database, args.settings))
+        asyncio.run(recovery(args.recovery, args.database, args.settings, recovering))
     else:
         print(
             "| database | runs | direct p50 ms | bare DBOS p50 ms | bare DBOS added per step ms "

@@ -219,7 +219,7 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         gateway=gateway,
         prefix=GATEWAY_PREFIX,
         tokens=flow_host.FlowTokens(issuer, settings.token_lifetime),
-        executor_id=settings.flows_executor_id or flow_replicas.default_executor_id(settings.database_url),
+        executor_id=settings.flows_executor_id or flow_replicas.SINGLE_NODE_EXECUTOR,
         event_check=event_contracts.violations,
         tracing=tracing,
         system_database=SystemDatabaseSettings(synchronous_commit=settings.flows_synchronous_commit),
@@ -284,16 +284,23 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
         background: list[asyncio.Task] = []
         if stored_keys is not None:
             background.append(asyncio.create_task(stored_keys.follow(), name="charter-signing-keys"))
+        slot: flow_replicas.ExecutorSlot | None = None
         if runner.flows:  # DBOS is a process-wide engine: started only by a server that hosts flows
+            if settings.flows_executor_id is None and engine.dialect.name == "postgresql":
+                slot = flow_replicas.ExecutorSlot(engine)
+                runner.executor_id = await slot.take()
+            leases = flow_replicas.ExecutorLeases(
+                sessionmaker, runner.executor_id, lease_seconds=settings.flows_lease_seconds
+            )
+            # A beat before DBOS resumes this executor's runs: survivors watching a slot restarted in
+            # place see it live again rather than claim the runs it is resuming.
+            await leases.beat()
             await runner.start()
             background.append(
                 asyncio.create_task(flow_host.watch_late_runs(runner, run_index), name="charter-flows-late")
             )
-            leases = flow_replicas.ExecutorLeases(
-                sessionmaker, runner.executor_id, lease_seconds=settings.flows_lease_seconds
-            )
             watching = flow_replicas.take_over_dead_replicas(
-                runner, leases, every_seconds=settings.flows_heartbeat_seconds
+                runner, leases, every_seconds=settings.flows_heartbeat_seconds, slot=slot
             )
             background.append(asyncio.create_task(watching, name="charter-flows-takeover"))
         relaying = asyncio.create_task(relay.run(), name="charter-outbox-relay")
@@ -321,6 +328,8 @@ def create_app(settings: Settings | None = None, *, flows: Mapping[str, Flow] | 
             yield
         finally:
             await runner.stop()
+            if slot is not None:
+                await slot.release()
             relay.stop()
             webhooks.stop()
             stopping.set()

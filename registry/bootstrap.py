@@ -14,7 +14,7 @@ from policies.egress import EgressPolicy
 from registry import catalog, clients, publishing
 from registry.access import ALL_SCOPES
 from registry.api.schemas import ApiIn
-from registry.db.engine import begin_write
+from registry.db.engine import DEMO_LOCK, begin_write, one_at_a_time
 from registry.errors import NotFound
 from registry.settings import Settings
 
@@ -45,7 +45,13 @@ def configured_clients(settings: Settings) -> list[ClientConfig]:
 
 async def load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     """Publish the demo contracts and register the demo flows' client; on a second start everything
-    is already there and nothing changes."""
+    is already there and nothing changes. Replicas (or workers) starting together take turns: each
+    step looks before it writes, and two looking at once would both write."""
+    async with one_at_a_time(sessionmaker.kw["bind"], DEMO_LOCK):
+        await _load_demo(sessionmaker, settings)
+
+
+async def _load_demo(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
     from registry.demo import FLOWS_CLIENT, FLOWS_CLIENT_SCOPES, FLOWS_CLIENT_TEAM, demo_apis
 
     limits = settings.load_limits()

@@ -12,15 +12,16 @@ idempotent, so a second claim resumes nothing twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import os
 import socket
 import time
-import uuid
 from collections.abc import Callable
 
-from sqlalchemy import delete, make_url, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from gateway.flows.runner import FlowRunner
 from registry.db.engine import begin_write
@@ -30,13 +31,78 @@ log = logging.getLogger("charter.flows")
 SINGLE_NODE_EXECUTOR = "local"
 
 
-def default_executor_id(database_url: str) -> str:
-    """`local` on SQLite: one node, which on restart resumes its own runs. On PostgreSQL a fresh
-    name per process, so replicas never share one: a restarted replica's old runs are taken over
-    once its old name's lease runs out."""
-    if make_url(database_url).get_backend_name() != "postgresql":
-        return SINGLE_NODE_EXECUTOR
-    return f"{socket.gethostname()[:120]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+class ExecutorSlot:
+    """This process's executor id on PostgreSQL: `<host>-<n>` for the lowest slot n that no live
+    process holds, held by a session advisory lock on a connection of this process's own.
+
+    A process that dies loses its connection and with it the lock, so the process started in its
+    place (uvicorn restarts a dead worker; an orchestrator restarts a replica on the same host name)
+    takes the same slot and DBOS resumes that slot's unfinished runs as it launches, instead of a
+    survivor after a lease. Two live processes never hold one slot, so never share an id."""
+
+    def __init__(self, engine: AsyncEngine, host: str | None = None) -> None:
+        self._engine = engine
+        self._host = (host or socket.gethostname())[:100]
+        self._connection: AsyncConnection | None = None
+        self.executor_id: str | None = None
+
+    async def take(self) -> str:
+        for slot in range(_MAX_SLOTS):
+            executor = f"{self._host}-{slot}"
+            if await self._lock(executor):
+                self.executor_id = executor
+                return executor
+        raise RuntimeError(f"{_MAX_SLOTS} flow executors on host {self._host} already")
+
+    async def hold(self) -> None:
+        """Take this process's slot again if its session ended while the process lives on (the
+        database restarted, or dropped the connection): else a process starting meanwhile would
+        take the free slot and share this one's id. Called with each heartbeat."""
+        if self.executor_id is None:
+            return
+        if self._connection is not None:
+            try:
+                await self._connection.scalar(select(1))
+                await self._connection.commit()
+                return
+            except Exception:
+                await self.release()
+        if not await self._lock(self.executor_id):
+            log.error("flow executor slot %s was taken by another process meanwhile", self.executor_id)
+
+    async def _lock(self, executor: str) -> bool:
+        connection = await self._engine.connect()
+        try:
+            if await connection.scalar(select(func.pg_try_advisory_lock(_lock_key(executor)))):
+                # Which process holds which slot, for an operator (pg_stat_activity) and tests.
+                name = f"charter-executor {executor} pid {os.getpid()}"[-63:]
+                await connection.execute(select(func.set_config("application_name", name, False)))
+                await connection.commit()
+                self._connection = connection
+                return True
+        except BaseException:
+            await connection.invalidate()
+            await connection.close()
+            raise
+        await connection.invalidate()
+        await connection.close()
+        return False
+
+    async def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            # Closed, not returned to the pool: the lock goes with its session.
+            with contextlib.suppress(Exception):  # a connection already lost has no lock to drop
+                await connection.invalidate()
+            await connection.close()
+
+
+_MAX_SLOTS = 1024
+
+
+def _lock_key(executor: str) -> int:
+    digest = hashlib.blake2b(f"charter-flow-executor:{executor}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class ExecutorLeases:
@@ -117,11 +183,13 @@ class ExecutorLeases:
 
 
 async def take_over_dead_replicas(
-    runner: FlowRunner, leases: ExecutorLeases, *, every_seconds: float
+    runner: FlowRunner, leases: ExecutorLeases, *, every_seconds: float, slot: ExecutorSlot | None = None
 ) -> None:
-    """Beat, and resume the runs of replicas that stopped beating."""
+    """Beat (and keep this process's slot), and resume the runs of replicas that stopped beating."""
     while True:
         try:
+            if slot is not None:
+                await slot.hold()
             await leases.beat()
             for executor in await leases.claim_dead():
                 resumed = await runner.recover_executor(executor)

@@ -2,10 +2,12 @@
 
 One process runs Python on one core at a time, and a flow run is mostly the Python work of recording
 its steps (DBOS) and its index; on PostgreSQL each worker is a replica like those on other hosts:
-its own DBOS executor (a fresh executor id, see `flow_replicas`), its heartbeat, its share of the
-runs a dead replica leaves. So workers need what replicas need: PostgreSQL (DBOS on a SQLite file is
-one process's) and NATS (the event bus through which every replica hears a publish or a new client;
-without it the other workers would route with stale tables until they restart).
+its own DBOS executor (an executor slot of this host, see `flow_replicas.ExecutorSlot`: a worker
+uvicorn restarts after a crash takes its predecessor's slot and resumes its runs at once), its
+heartbeat, its share of the runs a dead replica leaves. So workers need what replicas need:
+PostgreSQL (DBOS on a SQLite file is one process's) and NATS (the event bus through which every
+replica hears a publish or a new client; without it the other workers would route with stale tables
+until they restart).
 """
 
 from __future__ import annotations

@@ -15,9 +15,11 @@ from collections.abc import Callable, Mapping
 import msgspec
 from dbos import DBOS, SetWorkflowID
 from dbos._core import WorkflowHandleAsyncTask  # the handle of a workflow executing in this process
+from dbos._dbos import _get_or_create_dbos_registry
+from dbos._queue import Queue
 from sqlalchemy import make_url
 
-from gateway.flows import actions, engine, step_check
+from gateway.flows import actions, engine, startup_recovery, step_check
 from gateway.flows.actions import RunConflict, UnknownRun
 from gateway.flows.declaration import Flow, FlowInput, SystemClient
 from gateway.flows.metrics import FlowMetrics
@@ -88,6 +90,8 @@ class FlowRunner:
         self._running: dict[str, RunRecord] = {}  # runs executing here, as they stand
         self._starting: set[str] = set()  # runs started here whose workflow has not begun yet
         self.completed_attempts: dict[str, dict] = {}  # by run: its last successful attempt's outcome
+        self._parked: set[str] = set()  # runs executing here that wait for an operator
+        self._recovery_queue: Queue | None = None
 
     # Lifecycle: DBOS recovers this process's pending runs on launch, on the running event loop.
     async def start(self) -> None:
@@ -97,6 +101,7 @@ class FlowRunner:
         # 1.5x slower on PostgreSQL (bench side by side); the pragma takes about a millisecond.
         _journal_ahead(self.system_database_url)
         step_check.install(self.system_database.one_statement_check)
+        startup_recovery.install(self.system_database.batched_recovery)
         DBOS(
             config={
                 "name": self.app_name,
@@ -109,7 +114,20 @@ class FlowRunner:
                 **dbos_engine_config(self.system_database_url, self.system_database),  # type: ignore[typeddict-item]
             }
         )
+        self._recovery_queue = recovery_queue()
+        self._limit_recovery()
         DBOS.launch()
+
+    def _limit_recovery(self) -> None:
+        """How many recovered runs this process may execute at once: DBOS recovers a run by putting it
+        on its internal queue, whose every process takes all it finds at its next poll unless its
+        `worker_concurrency` says otherwise; so after a restart of several processes, or a takeover,
+        the first to poll took every run and the others none. With a limit each takes its share,
+        and takes more as it finishes some (a poll a second). Runs parked here wait for an
+        operator, possibly for days, while they count against the limit: they widen it."""
+        limit = self.system_database.recovery_concurrency
+        if self._recovery_queue is not None:
+            self._recovery_queue._worker_concurrency = None if limit is None else limit + len(self._parked)
 
     async def recover_executor(self, executor_id: str) -> int:
         """Queue the unfinished runs of another executor, known to be dead, for a live replica to
@@ -223,6 +241,9 @@ class FlowRunner:
     def running(self, record: RunRecord) -> None:
         self._running[record.id] = record
         self._starting.discard(record.id)
+        if record.id in self._parked:
+            self._parked.discard(record.id)
+            self._limit_recovery()
         waiters = self._waiters.get(record.id)
         if waiters is not None:
             waiters.event.set()
@@ -230,6 +251,10 @@ class FlowRunner:
     def settled(self, record: RunRecord) -> None:
         """The run finished or parked, and its index record says so."""
         self._running.pop(record.id, None)
+        parked = record.state is RunState.FAILED
+        if parked != (record.id in self._parked):
+            (self._parked.add if parked else self._parked.discard)(record.id)
+            self._limit_recovery()
         waiters = self._waiters.pop(record.id, None)
         if waiters is not None:
             waiters.record = _copy(record)
@@ -240,12 +265,21 @@ class FlowRunner:
         self._running.pop(run_id, None)
         self._starting.discard(run_id)
         self.completed_attempts.pop(run_id, None)
+        if run_id in self._parked:
+            self._parked.discard(run_id)
+            self._limit_recovery()
 
     def flow(self, name: str) -> Flow:
         flow = self.flows.get(name)
         if flow is None:
             raise UnknownFlow(name)
         return flow
+
+
+def recovery_queue() -> Queue:
+    """DBOS's internal queue, on which DBOS puts the runs it recovers (DBOS 3.4 gives its limits no
+    public setter; tests/gateway/test_flows_recovery.py fails if that changes)."""
+    return _get_or_create_dbos_registry().get_internal_queue()
 
 
 def _journal_ahead(system_database_url: str) -> None:

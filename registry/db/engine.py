@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,8 @@ STATEMENT_TIMEOUT_SECONDS = 30.0
 POOL_TIMEOUT_SECONDS = 10.0
 # The advisory lock that replicas take in turn to migrate one PostgreSQL database (any fixed number).
 MIGRATION_LOCK = 0x636861727465
+# The one that replicas take in turn to load the demo.
+DEMO_LOCK = 0x636861727466
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -156,3 +161,23 @@ async def migrate(engine: AsyncEngine, secret_box: SecretBox | None = None) -> N
             await connection.run_sync(upgrade)
     finally:
         await migrating.dispose()
+
+
+@asynccontextmanager
+async def one_at_a_time(engine: AsyncEngine, key: int) -> AsyncIterator[None]:
+    """Processes sharing PostgreSQL run the body in turn (a session advisory lock on a connection of
+    its own, so the body may commit as often as it likes); on SQLite, one process's file, at once."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    async with engine.connect() as connection:
+        # Polled rather than waited for: a wait longer than the statement timeout would fail.
+        while not await connection.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}):
+            await connection.rollback()
+            await asyncio.sleep(0.1)
+        await connection.commit()
+        try:
+            yield
+        finally:
+            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            await connection.commit()

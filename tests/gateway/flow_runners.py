@@ -24,7 +24,10 @@ async def postgres_url(database: str) -> str:
 
 @asynccontextmanager
 async def running(
-    flows: Mapping[str, Flow], database_url: str, system_database: SystemDatabaseSettings | None = None
+    flows: Mapping[str, Flow],
+    database_url: str,
+    system_database: SystemDatabaseSettings | None = None,
+    executor_id: str = "local",
 ) -> AsyncIterator[tuple[FlowRunner, AsyncEngine]]:
     """A started runner of `flows` (steps get no system client) and the registry's engine."""
     engine = create_engine(database_url)
@@ -35,6 +38,7 @@ async def running(
         client_factory=lambda *args: object(),  # type: ignore[arg-type,return-value]
         system_database_url=flow_system_database(database_url),
         system_database=system_database,
+        executor_id=executor_id,
     )
     await runner.start()
     try:

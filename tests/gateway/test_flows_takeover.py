@@ -19,7 +19,7 @@ from dbos import DBOS
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from registry.db.engine import create_engine, migrate, session_factory
-from registry.flow_replicas import SINGLE_NODE_EXECUTOR, ExecutorLeases, default_executor_id
+from registry.flow_replicas import ExecutorLeases, ExecutorSlot
 from tests import acme_flows
 from tests.conftest import PG_ADMIN_DSN, reset_postgres
 from tests.gateway.test_flows import FLOW_CLIENT, Erp
@@ -37,10 +37,51 @@ def test_the_recovery_entry_point_of_dbos_is_still_there() -> None:
     assert list(inspect.signature(DBOS._recover_pending_workflows).parameters) == ["executor_ids"]
 
 
-def test_executor_ids_default_to_local_on_sqlite_and_to_one_per_process_on_postgresql() -> None:
-    assert default_executor_id("sqlite+aiosqlite:///data/charter.db") == SINGLE_NODE_EXECUTOR
-    postgres = "postgresql+asyncpg://postgres@127.0.0.1/charter"
-    assert default_executor_id(postgres) != default_executor_id(postgres)
+@pytest.mark.postgres
+def test_live_processes_hold_distinct_executor_slots_and_a_freed_slot_is_taken_again(database: str) -> None:
+    async def slots() -> list[str | None]:
+        engines = [create_engine(database) for _ in range(3)]
+        slots = [ExecutorSlot(engines[0], "host"), ExecutorSlot(engines[1], "host")]
+        try:
+            taken = [await slots[0].take(), await slots[1].take()]
+            await slots[0].release()  # the process holding slot 0 died: its session ended
+            slots += [ExecutorSlot(engines[2], "host"), ExecutorSlot(engines[0], "other")]
+            taken += [await slots[2].take(), await slots[3].take()]
+            return taken
+        finally:
+            for slot in slots:
+                await slot.release()
+            for engine in engines:
+                await engine.dispose()
+
+    assert asyncio.run(slots()) == ["host-0", "host-1", "host-0", "other-0"]
+
+
+@pytest.mark.postgres
+def test_a_process_whose_slot_lock_was_lost_takes_its_slot_again_before_a_newcomer(database: str) -> None:
+    async def slots() -> list[str]:
+        engine = create_engine(database)
+        holder, newcomer = ExecutorSlot(engine, "host"), ExecutorSlot(engine, "host")
+        try:
+            taken = [await holder.take()]
+            # The session holding the lock ends (a database restart ends them all) while its process lives.
+            admin = await asyncpg.connect(database.replace("+asyncpg", ""))
+            try:
+                await admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE $1",
+                    "charter-executor host-0 pid %",
+                )
+            finally:
+                await admin.close()
+            await holder.hold()  # its next heartbeat
+            taken.append(await newcomer.take())
+            return taken
+        finally:
+            await holder.release()
+            await newcomer.release()
+            await engine.dispose()
+
+    assert asyncio.run(slots()) == ["host-0", "host-1"]
 
 
 @contextmanager

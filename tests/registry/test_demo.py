@@ -3,6 +3,7 @@ themselves are valid, lint clean, and complete enough to call from the docs."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,11 @@ from contracts.lint.canonical import LintContext
 from contracts.loading import load_document
 from contracts.references import deref
 from contracts.validation import validate_document
+from registry import bootstrap, catalog
 from registry.app import create_app
+from registry.db.engine import create_engine, migrate, session_factory
 from registry.demo import FLOWS_CLIENT, FLOWS_CLIENT_SCOPES, demo_apis
+from tests.registry.nats_support import postgres_url
 from tests.registry.support import ADMIN, bearer, fetch_token, make_settings
 
 
@@ -61,6 +65,28 @@ async def test_the_demo_registers_the_client_its_flows_call_the_systems_with(tmp
             assert found.status_code == 200, found.text
             assert sorted(found.json()["scopes"]) == sorted(FLOWS_CLIENT_SCOPES)
             assert found.json()["team"] == "integration"
+
+
+@pytest.fixture
+def postgres_database_url(postgres_database: str) -> str:
+    return postgres_url(postgres_database)
+
+
+@pytest.mark.postgres
+async def test_replicas_starting_together_on_a_fresh_database_load_the_demo_once(postgres_database_url):
+    # Two engines: two replicas (or `serve --workers 2`), each loading the demo as it starts.
+    engines = [create_engine(postgres_database_url) for _ in range(2)]
+    try:
+        await migrate(engines[0])
+        settings = make_settings(postgres_database_url, demo=True)
+        await asyncio.gather(*(bootstrap.load_demo(session_factory(engine), settings) for engine in engines))
+        async with session_factory(engines[0])() as session:
+            for api in demo_apis():
+                loaded = await catalog.get_api(session, api.name)
+                assert loaded.name == api.name
+    finally:
+        for engine in engines:
+            await engine.dispose()
 
 
 DEMO_FILES = [item.path for api in demo_apis() for item in api.versions]

@@ -1,6 +1,6 @@
 """`charter serve --workers N`: worker processes on one port, each a replica with its own flow
-executor; one killed with SIGKILL mid-run leaves its run to a survivor. Refused where workers would
-run wrongly."""
+executor slot; one killed with SIGKILL mid-run is started again in its slot, which resumes its runs at
+once. Refused where workers would run wrongly."""
 
 from __future__ import annotations
 
@@ -55,8 +55,18 @@ def executing(database: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in str(rows).split()) if rows else {}
 
 
+def worker_pid(database: str, executor: str) -> int | None:
+    """The process holding `executor`'s slot (its lock connection is named after both)."""
+    name = query(
+        database,
+        "SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $1",
+        f"charter-executor {executor} pid %",
+    )
+    return int(str(name).rsplit(" ", 1)[1]) if name else None
+
+
 @pytest.mark.postgres
-def test_two_workers_each_run_flows_and_a_survivor_takes_over_a_killed_ones_runs(
+def test_two_workers_each_run_flows_and_a_killed_one_resumes_its_runs_in_its_slot_at_once(
     tmp_path: Path, postgres_database: str
 ) -> None:
     database = postgres_url(postgres_database)
@@ -74,7 +84,8 @@ def test_two_workers_each_run_flows_and_a_survivor_takes_over_a_killed_ones_runs
                 workers="2",
                 clients=json.dumps([*CLIENTS, FLOW_CLIENT]),
                 flows_heartbeat_seconds="1",
-                flows_lease_seconds="3",
+                # No survivor takes a dead worker's runs over in this test: only its slot resumes them.
+                flows_lease_seconds="3600",
                 **{**env, "egress_allow": "127.0.0.0/8"},
             ) as (url, process),
         ):
@@ -86,7 +97,10 @@ def test_two_workers_each_run_flows_and_a_survivor_takes_over_a_killed_ones_runs
             owners = executing(database)
             assert len(owners) == RUNS and set(owners.values()) <= set(executors(database))
             victim = next(iter(owners.values()))
-            os.kill(int(victim.split("-")[-2]), signal.SIGKILL)  # executor ids are host-pid-tag
+            slots = executors(database)
+            killed_pid = worker_pid(database, victim)
+            assert killed_pid is not None
+            os.kill(killed_pid, signal.SIGKILL)
             erp.released.set()
 
             def all_succeeded() -> bool:
@@ -94,8 +108,10 @@ def test_two_workers_each_run_flows_and_a_survivor_takes_over_a_killed_ones_runs
                 page = httpx.get(f"{url}/api/v1/flows/runs", params={"state": "succeeded"}, headers=admin)
                 return page.status_code == 200 and page.json()["total"] == RUNS
 
-            until(all_succeeded, "every run to succeed, the killed worker's taken over", 60)
+            until(all_succeeded, "every run to succeed, the killed worker's resumed in its slot", 120)
+            assert worker_pid(database, victim) not in (None, killed_pid)
             assert process.poll() is None  # the server outlives one of its workers
+            assert executors(database) == slots  # the restarted worker is no new executor
     finally:
         asyncio.run(delete_stream(SHARED_NATS, stream))
     # Each run's first two steps ran once; a step in flight on the killed worker ran again.
