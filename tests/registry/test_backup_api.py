@@ -25,6 +25,20 @@ async def export(client: AsyncTestClient, headers: dict[str, str]) -> bytes:
     return response.content
 
 
+async def projects_of_delivery(client: AsyncTestClient) -> dict[str, str]:
+    """The team `delivery` with `projects` 1.0.0 published on `client`; admin headers."""
+    admin = bearer(await fetch_token(client, *ADMIN))
+    await client.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
+    published = await client.post(
+        "/api/v1/apis/projects/versions",
+        content=as_json(projects("1.0.0")),
+        headers={**admin, "Content-Type": "application/json"},
+        params={"owner": "delivery"},
+    )
+    assert published.status_code == 201, published.text
+    return admin
+
+
 def rewritten(backup: bytes, **entries: bytes | None) -> bytes:
     """The backup with some entries replaced (None: left out)."""
     source = zipfile.ZipFile(io.BytesIO(backup))
@@ -146,14 +160,7 @@ def _hostile(backup: bytes) -> dict[str, bytes]:
 )
 async def test_a_damaged_or_hostile_backup_is_422_and_changes_nothing(tmp_path, case):
     async with AsyncTestClient(create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db"))) as source:
-        admin = bearer(await fetch_token(source, *ADMIN))
-        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
-        await source.post(
-            "/api/v1/apis/projects/versions",
-            content=as_json(projects("1.0.0")),
-            headers={**admin, "Content-Type": "application/json"},
-            params={"owner": "delivery"},
-        )
+        admin = await projects_of_delivery(source)
         backup = _hostile(await export(source, admin))[case]
     async with AsyncTestClient(create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/b.db"))) as target:
         admin = bearer(await fetch_token(target, *ADMIN))
@@ -225,15 +232,7 @@ async def test_every_replica_routes_what_another_one_imported(tmp_path):
 
     source_settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db")
     async with AsyncTestClient(create_app(source_settings)) as source:
-        admin = bearer(await fetch_token(source, *ADMIN))
-        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
-        published = await source.post(
-            "/api/v1/apis/projects/versions",
-            content=as_json(projects("1.0.0")),
-            headers={**admin, "Content-Type": "application/json"},
-            params={"owner": "delivery"},
-        )
-        assert published.status_code == 201, published.text
+        admin = await projects_of_delivery(source)
         backup = await export(source, admin)
 
     target = make_settings(f"sqlite+aiosqlite:///{tmp_path}/b.db")
@@ -260,15 +259,7 @@ async def _bound_to_loopback(tmp_path, where: str) -> bytes:
     """A backup from an install whose allow-list admits loopback, with `where` pointing at it."""
     source_settings = make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db", egress_allow="127.0.0.0/8")
     async with AsyncTestClient(create_app(source_settings)) as source:
-        admin = bearer(await fetch_token(source, *ADMIN))
-        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
-        published = await source.post(
-            "/api/v1/apis/projects/versions",
-            content=as_json(projects("1.0.0")),
-            headers={**admin, "Content-Type": "application/json"},
-            params={"owner": "delivery"},
-        )
-        assert published.status_code == 201, published.text
+        admin = await projects_of_delivery(source)
         internal = "http://127.0.0.1:6379/"
         if where == "upstream":
             binding = {"kind": "http", "url": internal}
@@ -320,14 +311,7 @@ async def test_an_import_holds_the_urls_it_restores_to_the_egress_policy(tmp_pat
 
 async def test_an_import_refuses_a_binding_that_a_put_would_refuse(tmp_path):
     async with AsyncTestClient(create_app(make_settings(f"sqlite+aiosqlite:///{tmp_path}/a.db"))) as source:
-        admin = bearer(await fetch_token(source, *ADMIN))
-        await source.post("/api/v1/teams", json={"name": "delivery"}, headers=admin)
-        await source.post(
-            "/api/v1/apis/projects/versions",
-            content=as_json(projects("1.0.0")),
-            headers={**admin, "Content-Type": "application/json"},
-            params={"owner": "delivery"},
-        )
+        admin = await projects_of_delivery(source)
         backup = await export(source, admin)
     apis = zipfile.ZipFile(io.BytesIO(backup)).read("tables/apis.jsonl")
     row = json.loads(apis)
