@@ -52,6 +52,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     oidc_name: str = "single sign-on"  # the sign-in button reads "Sign in with <name>"
     oidc_timeout_seconds: int = 5
     anonymous_reads: bool = False
+    # A bearer token Prometheus scrapes /metrics with (API and operation names are in its labels);
+    # unset, /metrics answers anyone who reaches it, as most exporters do.
+    metrics_token: str | None = None
     # The web portal's pages without signing in (anonymous reads of the API open them too).
     public_catalog: bool = False
     demo: bool = True
@@ -197,6 +200,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             oidc_name=text("OIDC_NAME") or "single sign-on",
             oidc_timeout_seconds=bounded("OIDC_TIMEOUT_SECONDS", 5, 1, 60),
             anonymous_reads=flag("ANONYMOUS_READS", False),
+            metrics_token=text("METRICS_TOKEN"),
             public_catalog=flag("PUBLIC_CATALOG", False),
             introspection_url=text("INTROSPECTION_URL"),
             introspection_client_id=text("INTROSPECTION_CLIENT_ID"),

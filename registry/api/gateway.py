@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from litestar import Request, Response, asgi, get
@@ -16,6 +17,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.app import Gateway
 from registry.api.problems import PROBLEM_JSON, problem_type
 from registry.api.schemas import Problem
+from registry.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    from registry.settings import Settings
 
 GATEWAY_PREFIX = "/gw"
 log = logging.getLogger("charter.registry")
@@ -85,6 +90,14 @@ async def _send_internal_error(send: Send, path: str) -> None:
 @get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response[bytes]:
     """The gateway's and the registry's Prometheus metrics, in the text exposition format."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_token is not None:
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        # Compared in constant time: the token is a password.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), settings.metrics_token.encode()
+        ):
+            raise Unauthenticated("/metrics needs the bearer token CHARTER_METRICS_TOKEN names")
     gateway: Gateway = request.app.state.gateway
     registry_metrics = request.app.state.get("registry_metrics")
     if registry_metrics is not None:

@@ -125,3 +125,25 @@ async def test_webhook_deliveries_are_counted_by_outcome(client, publisher_heade
         if name == "charter_webhook_deliveries_total"
     }
     assert outcomes == {"delivered": 1, "retrying": 1, "failed": 1}  # two attempts, then given up
+
+
+async def test_with_a_metrics_token_only_its_bearer_scrapes(database_url):
+    # The labels name every API and operation: an operator who keeps them from anyone reaching the
+    # port sets the token Prometheus scrapes with.
+    async with AsyncTestClient(
+        create_app(make_settings(database_url, metrics_token="s3cret-scrape"))
+    ) as client:
+        admin = bearer(await fetch_token(client, *ADMIN))
+        for headers in (
+            {},
+            {"Authorization": "Bearer wrong"},
+            {"Authorization": "Basic s3cret-scrape"},
+            admin,
+        ):
+            refused = await client.get("/metrics", headers=headers)
+            assert refused.status_code == 401, headers
+            assert refused.headers["content-type"].startswith("application/problem+json")
+            assert "charter_" not in refused.text
+        scraped = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape"})
+        assert scraped.status_code == 200
+        assert "charter_registry_publishes_total" in scraped.text
