@@ -42,8 +42,8 @@ class SystemDatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
     one_statement_check: bool = True  # DBOS's check before a step in one round trip (see step_check)
     executor_threads: int | None = 16  # DBOS's threads (see above); None: DBOS's default, no limit
     # Recovered runs one process executes at once (see FlowRunner._limit_recovery). A process takes
-    # more at each of DBOS's polls, a second apart, so this caps its recovery at as many runs a
-    # second: 250 is twice what one process's CPU recovered (bench.flows --recovery, ~8 ms a run).
+    # more at each of its polls of DBOS's queue, 50 ms apart while it recovers (FlowRunner._poll_fast),
+    # so the limit spreads runs over processes without holding back one that has a core to spare.
     recovery_concurrency: int | None = 250
     batched_recovery: bool = True  # DBOS's recovery at launch in batches (see startup_recovery)
 

@@ -45,6 +45,21 @@ def test_the_dbos_internals_recovery_relies_on_are_there() -> None:
     assert importlib.metadata.version("dbos") == step_check.DBOS_VERSION
     queue = recovery_queue()
     assert queue.name == INTERNAL_QUEUE_NAME and hasattr(queue, "_worker_concurrency")
+    assert isinstance(queue._polling_interval_sec, float)
+
+
+async def test_the_internal_queue_is_polled_often_from_launch_and_at_dbos_pace_idle(tmp_path: Path) -> None:
+    # At DBOS's pace (a second) recovery stalled between polls and began a second after launch;
+    # a process with nothing to recover must not keep polling any faster than DBOS would.
+    dbos_pace = recovery_queue()._polling_interval_sec
+    async with running({"held": FLOW}, f"sqlite+aiosqlite:///{tmp_path}/c.db"):
+        assert recovery_queue()._polling_interval_sec < dbos_pace
+        for _ in range(600):
+            if recovery_queue()._polling_interval_sec == dbos_pace:
+                break
+            await asyncio.sleep(0.05)
+        assert recovery_queue()._polling_interval_sec == dbos_pace
+    assert recovery_queue()._polling_interval_sec == dbos_pace
 
 
 async def boom(context: StepContext) -> dict:
