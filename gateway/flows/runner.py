@@ -130,8 +130,9 @@ class FlowRunner:
         on its internal queue, whose every process takes all it finds at its next poll unless its
         `worker_concurrency` says otherwise; so after a restart of several processes, or a takeover,
         the first to poll took every run and the others none. With a limit each takes its share,
-        and takes more as it finishes some (a poll a second). Runs parked here wait for an
-        operator, possibly for days, while they count against the limit: they widen it."""
+        and takes more as it finishes some, at its next poll (every 50 ms while it recovers). Runs
+        parked here wait for an operator, possibly for days, while they count against the limit:
+        they widen it."""
         limit = self.system_database.recovery_concurrency
         if self._recovery_queue is not None:
             self._recovery_queue._worker_concurrency = None if limit is None else limit + len(self._parked)
