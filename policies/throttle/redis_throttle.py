@@ -241,7 +241,7 @@ class RedisThrottle:
             self._sweeper = None
         if self._calls:
             await asyncio.wait(self._calls)
-        await self._give_back(list(self._leases))
+        await self._give_back_units(self._take_back(list(self._leases)))
         if self._owns_client:
             await self._redis.aclose()
 
@@ -304,17 +304,20 @@ class RedisThrottle:
             slot for slot, lease in self._leases.items() if lease.pending is None and lease.expires <= now
         ]
         if expired:
-            self._spawn(self._give_back(expired))
+            # Taken out now, not when the give-back runs: a request meanwhile may lease anew under
+            # the same slot, and that lease is not this give-back's to return.
+            self._spawn(self._give_back_units(self._take_back(expired)))
         if len(self._leases) > len(expired):
             self._start_sweeper()
 
-    async def _give_back(self, slots: list[str]) -> None:
+    def _take_back(self, slots: list[str]) -> dict[str, tuple[RateLimitPolicy, int]]:
+        """Remove these slots' leases; the units they hold, to give back."""
         units: dict[str, tuple[RateLimitPolicy, int]] = {}
         for slot in slots:
             lease = self._leases.pop(slot, None)
             if lease is not None and lease.tokens > 0:
                 units[slot] = (lease.policy, lease.tokens)
-        await self._give_back_units(units)
+        return units
 
     async def _give_back_units(self, units: dict[str, tuple[RateLimitPolicy, int]]) -> None:
         returns = [

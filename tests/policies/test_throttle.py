@@ -546,3 +546,18 @@ async def test_leases_fail_open_when_redis_is_unreachable(caplog):
         decisions = await asyncio.gather(*(throttle.check("client-1", BUSY) for _ in range(10)))
     assert all(d.allowed and d.degraded for d in decisions)
     await throttle.aclose()
+
+
+async def test_a_lease_taken_while_an_expired_one_is_swept_is_not_lost(redis_prefix):
+    # The sweep gives back expired leases in a task of its own; a request arriving before that task
+    # runs replaces the expired lease with a new one, which the give-back must not take for the old.
+    leasing = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, lease_seconds=60)
+    exact = RedisThrottle(REDIS_URL, prefix=redis_prefix, fail_open=False, lease_share=0)
+    assert (await leasing.check("client-1", BUSY)).remaining == 6399  # a lease of 64, one spent
+    for lease in leasing._leases.values():
+        lease.expires = 0.0  # past its time, as under a load that outlasted it
+    leasing._sweep()  # the give-back is spawned, not yet run
+    assert (await leasing.check("client-1", BUSY)).allowed  # a new lease, the old one's 63 given back
+    await leasing.aclose()  # gives back what the new lease holds
+    assert (await exact.check("client-1", BUSY, cost=0)).remaining == 6400 - 2
+    await exact.aclose()
