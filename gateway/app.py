@@ -21,7 +21,7 @@ import msgspec
 
 from contracts.loading import LoadLimits
 from contracts.plural import counted
-from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse, is_asserted_header_name
+from gateway.adapters.base import Adapter, GatewayRequest, GatewayResponse
 from gateway.adapters.http import HttpAdapter, UpstreamForbidden, UpstreamTimeout, UpstreamUnavailable
 from gateway.adapters.mock import MockAdapter
 from gateway.adapters.python import Handler, PythonAdapter, UnknownAdapter
@@ -293,7 +293,8 @@ class Gateway:
                 method=state.method,
                 path=(scope.get("raw_path") or b"").decode("latin-1") or scope.get("path", ""),
                 status=response.status,
-                latency_ms=round(elapsed * 1000, 3),
+                # round(x, 3) takes a decimal conversion of x, several times the cost of this.
+                latency_ms=round(elapsed * 1e6) / 1000,
                 throttled=state.throttled,
                 trace=trace,
             )
@@ -408,7 +409,7 @@ class Gateway:
             path_params=path_params,
             query=query,
             query_string=query_string,
-            headers=[(k, v) for k, v in scope["headers"] if not is_asserted_header_name(k)],
+            received_headers=scope["headers"],
             body=body,
             json=decoded,
             principal=principal,
@@ -496,8 +497,9 @@ class Gateway:
         if not plan.auth_required:
             return principal
         granted = principal.scopes
-        if any(alternative <= granted for alternative in plan.alternatives):
-            return principal
+        for alternative in plan.alternatives:
+            if alternative <= granted:
+                return principal
         best = min(plan.alternatives, key=lambda alternative: len(alternative - granted))
         wanted = sorted(best)
         raise _Refusal(
