@@ -369,7 +369,13 @@ class Gateway:
             if span is not None:
                 span.event("charter.throttle")
 
-        body = await _read_body(receive, self.config.max_body_bytes)
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body"):  # a GET's, most bodies
+            body: bytes = message.get("body", b"")
+            if len(body) > self.config.max_body_bytes:
+                raise _body_too_large(self.config.max_body_bytes)
+        else:
+            body = await _read_body(receive, message, self.config.max_body_bytes)
         path_params = dict(zip(operation.path_params, values, strict=True))
         query_string = scope.get("query_string", b"")
         query = parse_qs(query_string.decode("latin-1"), keep_blank_values=True) if query_string else {}
@@ -651,27 +657,24 @@ def _bearer(value: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def _read_body(receive: Any, limit: int) -> bytes:
-    message = await receive()
-    if message["type"] == "http.request" and not message.get("more_body"):  # the body in one piece
-        body: bytes = message.get("body", b"")
-        if len(body) > limit:
-            raise _Refusal(413, "body-too-large", "Request body too large", f"at most {limit} bytes")
-        return body
+async def _read_body(receive: Any, message: dict[str, Any], limit: int) -> bytes:
+    """The body of a request whose first message, `message`, did not carry all of it."""
     chunks: list[bytes] = []
     size = 0
-    while True:
-        if message["type"] == "http.disconnect":
-            break
+    while message["type"] != "http.disconnect":
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise _Refusal(413, "body-too-large", "Request body too large", f"at most {limit} bytes")
+            raise _body_too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body"):
             break
         message = await receive()
     return b"".join(chunks)
+
+
+def _body_too_large(limit: int) -> _Refusal:
+    return _Refusal(413, "body-too-large", "Request body too large", f"at most {limit} bytes")
 
 
 def _problem(refusal: _Refusal, scope: dict[str, Any]) -> GatewayResponse:
