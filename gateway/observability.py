@@ -29,9 +29,10 @@ def traceparent(incoming: str | None) -> str:
     match = _TRACEPARENT.match(incoming) if incoming else None
     if match and match.group(1) != "0" * 32 and match.group(2) != "0" * 16:
         trace_id, flags = match.group(1), match.group(3)
-    else:
-        trace_id, flags = f"{random.getrandbits(128):032x}", "01"
-    return f"00-{trace_id}-{random.getrandbits(64):016x}-{flags}"
+        return f"00-{trace_id}-{random.getrandbits(64).to_bytes(8).hex()}-{flags}"
+    # A new trace's id and its span's drawn at once; bytes' hex() is twice as fast as a format spec.
+    ids = random.getrandbits(192).to_bytes(24).hex()
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 class AccessRecord(msgspec.Struct):

@@ -40,11 +40,18 @@ class GatewayRequest(msgspec.Struct, kw_only=True):
     path_params: dict[str, str]
     query: dict[str, list[str]]
     query_string: bytes
-    headers: list[tuple[bytes, bytes]]  # as received less the asserted ones, names lower-case
+    # As the ASGI scope carries them, asserted ones included: an adapter reads `headers`.
+    received_headers: list[tuple[bytes, bytes]]
     body: bytes
     json: Any = None  # the body decoded, when it is JSON
     principal: Principal | None = None
     traceparent: str = ""
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The request's header fields less the asserted ones, names lower-case. Filtered when read:
+        most handlers never read them, and filtering every request's cost about 0.5 us."""
+        return [(k, v) for k, v in self.received_headers if not is_asserted_header_name(k)]
 
 
 class GatewayResponse(msgspec.Struct, kw_only=True):
