@@ -581,12 +581,6 @@ class _Headers(Mapping[str, str]):
         value = self._fields.get(name)
         return None if value is None else value.decode("latin-1")
 
-    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        try:
-            return self[name]
-        except KeyError:
-            return default
-
     def __getitem__(self, name: str) -> str:
         try:
             return self._fields[name.encode("latin-1")].decode("latin-1")

@@ -44,25 +44,18 @@ class RateLimitDecision(msgspec.Struct, frozen=True):
     degraded: bool = False
 
     def headers(self) -> dict[str, str]:
-        """Response fields of draft-ietf-httpapi-ratelimit-headers-10, plus Retry-After when denied.
+        """`header_fields()` by their registered names (RateLimit-Policy, RateLimit, Retry-After)."""
+        return {_FIELD_NAMES[name]: value.decode("latin-1") for name, value in self.header_fields()}
+
+    def header_fields(self) -> list[tuple[bytes, bytes]]:
+        """Response fields of draft-ietf-httpapi-ratelimit-headers-10, plus Retry-After when denied, as
+        an ASGI response carries them (lower-case latin-1 names and values), the policy's part encoded
+        once per policy: the gateway adds them to every answer.
 
         The draft's `t` is the time until more quota is made available, and Retry-After SHOULD NOT
         point earlier than it; so a denial reports the retry delay as `t`, an admission the time
         until the whole capacity is back (quota returns continuously, so both are honest).
         """
-        name = _sf_string(self.policy.name)
-        until_more = self.retry_after if self.retry_after is not None else self.reset_seconds
-        fields = {
-            "RateLimit-Policy": f"{name};q={self.policy.requests};w={self.policy.per_seconds}",
-            "RateLimit": f"{name};r={self.remaining};t={until_more}",
-        }
-        if self.retry_after is not None:
-            fields["Retry-After"] = str(self.retry_after)
-        return fields
-
-    def header_fields(self) -> list[tuple[bytes, bytes]]:
-        """`headers()` as an ASGI response carries them (lower-case latin-1 names and values), the
-        policy's part encoded once per policy: the gateway adds them to every answer."""
         name, policy_field = _encoded_policy(self.policy)
         until_more = self.retry_after if self.retry_after is not None else self.reset_seconds
         fields = [
@@ -72,6 +65,13 @@ class RateLimitDecision(msgspec.Struct, frozen=True):
         if self.retry_after is not None:
             fields.append((b"retry-after", b"%d" % self.retry_after))
         return fields
+
+
+_FIELD_NAMES = {
+    b"ratelimit-policy": "RateLimit-Policy",
+    b"ratelimit": "RateLimit",
+    b"retry-after": "Retry-After",
+}
 
 
 class ThrottleUnavailable(Exception):
