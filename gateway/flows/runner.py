@@ -285,9 +285,7 @@ class FlowRunner:
     def running(self, record: RunRecord) -> None:
         self._running[record.id] = record
         self._starting.discard(record.id)
-        if record.id in self._parked:
-            self._parked.discard(record.id)
-            self._limit_recovery()
+        self._mark_parked(record.id, False)
         waiters = self._waiters.get(record.id)
         if waiters is not None:
             waiters.event.set()
@@ -295,10 +293,7 @@ class FlowRunner:
     def settled(self, record: RunRecord) -> None:
         """The run finished or parked, and its index record says so."""
         self._running.pop(record.id, None)
-        parked = record.state is RunState.FAILED
-        if parked != (record.id in self._parked):
-            (self._parked.add if parked else self._parked.discard)(record.id)
-            self._limit_recovery()
+        self._mark_parked(record.id, record.state is RunState.FAILED)
         waiters = self._waiters.pop(record.id, None)
         if waiters is not None:
             waiters.record = _copy(record)
@@ -309,8 +304,12 @@ class FlowRunner:
         self._running.pop(run_id, None)
         self._starting.discard(run_id)
         self.completed_attempts.pop(run_id, None)
-        if run_id in self._parked:
-            self._parked.discard(run_id)
+        self._mark_parked(run_id, False)
+
+    def _mark_parked(self, run_id: str, parked: bool) -> None:
+        """Whether a run executing here waits for an operator; the recovery limit follows."""
+        if parked != (run_id in self._parked):
+            (self._parked.add if parked else self._parked.discard)(run_id)
             self._limit_recovery()
 
     def flow(self, name: str) -> Flow:
