@@ -73,20 +73,18 @@ class ExecutorSlot:
     async def _lock(self, executor: str) -> bool:
         connection = await self._engine.connect()
         try:
-            if await connection.scalar(select(func.pg_try_advisory_lock(_lock_key(executor)))):
-                # Which process holds which slot, for an operator (pg_stat_activity) and tests.
-                name = f"charter-executor {executor} pid {os.getpid()}"[-63:]
-                await connection.execute(select(func.set_config("application_name", name, False)))
-                await connection.commit()
-                self._connection = connection
-                return True
-        except BaseException:
-            await connection.invalidate()
-            await connection.close()
-            raise
-        await connection.invalidate()
-        await connection.close()
-        return False
+            if not await connection.scalar(select(func.pg_try_advisory_lock(_lock_key(executor)))):
+                return False
+            # Which process holds which slot, for an operator (pg_stat_activity) and tests.
+            name = f"charter-executor {executor} pid {os.getpid()}"[-63:]
+            await connection.execute(select(func.set_config("application_name", name, False)))
+            await connection.commit()
+            self._connection = connection
+            return True
+        finally:
+            if self._connection is not connection:  # not kept: its session must end, not be pooled
+                await connection.invalidate()
+                await connection.close()
 
     async def release(self) -> None:
         connection, self._connection = self._connection, None
